@@ -1,0 +1,57 @@
+// The engine boundary. An engine turns one run (history + new user message) into events and a
+// result; `native` (in-process loop on @anthropic-ai/sdk) and `claude-code` (Claude Agent SDK)
+// both implement it, so the scheduler and clients cannot tell them apart except by capability.
+import type { EngineName, EventInput, Usage } from '../protocol/index.ts';
+import type { MessageRecord } from '../store/types.ts';
+import type { Tool } from '../tools/types.ts';
+
+/** Events an engine may emit; run lifecycle events are the scheduler's. */
+export type EngineEvent = Extract<
+  EventInput,
+  { type: 'text.delta' | 'message.assistant' | 'tool.started' | 'tool.output' | 'tool.completed' | 'session.notice' }
+>;
+
+export interface EngineRunContext {
+  runId: string;
+  sessionId: string;
+  model: string;
+  systemPrompt?: string;
+  /** Earlier turns of the session, oldest first (not including `input`). */
+  history: MessageRecord[];
+  input: string;
+  workspace: string;
+  tools: Tool[];
+  /** Engine-private state saved from the previous run of this session (e.g. SDK session id). */
+  engineState: Record<string, unknown>;
+  /** Environment for processes the engine starts (allowlisted). */
+  env: Record<string, string>;
+  signal: AbortSignal;
+  emit(event: EngineEvent): void;
+}
+
+export interface EngineResult {
+  stopReason: string;
+  usage: Usage;
+  finalText: string;
+  /** Assistant/user messages to persist for the next run's history (engine-format content allowed). */
+  messages: Array<{ role: 'user' | 'assistant'; text: string; content?: unknown }>;
+  engineState?: Record<string, unknown>;
+  /** Tool `meta` collected during the run (commits, PR urls) for workflow results. */
+  toolMeta: Array<Record<string, unknown>>;
+}
+
+/** A failure with a stable code for `run.failed` (e.g. `missing_api_key`, `llm_error`, `max_turns`). */
+export class EngineError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+    this.name = 'EngineError';
+  }
+}
+
+export interface Engine {
+  readonly name: EngineName;
+  run(ctx: EngineRunContext): Promise<EngineResult>;
+  close?(): Promise<void>;
+}

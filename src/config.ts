@@ -1,0 +1,127 @@
+// Configuration: environment variables only (CONTRACT §1). Every variable is documented in README.md.
+import os from 'node:os';
+import path from 'node:path';
+import type { EngineName } from './protocol/index.ts';
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  anthropicApiKey?: string;
+  anthropicBaseUrl: string;
+  engine: EngineName;
+  model: string;
+  apiKeys: string[];
+  signingSecret?: string;
+  mcpServerUrl?: string;
+  mcpAuthToken?: string;
+  maxConcurrentRuns: number;
+  allowFileRepos: boolean;
+  gitAuthorName: string;
+  gitAuthorEmail: string;
+  githubToken?: string;
+  githubApiUrl: string;
+  maxTurns: number;
+  maxBodyBytes: number;
+  toolOutputLimit: number;
+  bashTimeoutMs: number;
+  shutdownGraceMs: number;
+  leaseMs: number;
+  workflowTimeoutMs: number;
+  workflowMaxAttempts: number;
+  workspaceRetentionMs: number;
+  callbackMaxAgeMs: number;
+  metricsAuth: boolean;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  sandbox: 'bwrap' | 'none';
+  sandboxNetwork: string[];
+  instanceId: string;
+  rateLimitPerMinute: number;
+  maxWsPerCredential: number;
+  claudeMaxProcesses: number;
+  claudeIdleMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, def: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) throw new ConfigError(`${name} must be a number ≥ ${min}, got "${raw}"`);
+  return Math.floor(n);
+}
+function bool(env: Env, name: string, def: boolean): boolean {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === '') return def;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+function list(env: Env, name: string): string[] {
+  return (env[name] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+function opt(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+export class ConfigError extends Error {}
+
+export const DEFAULT_MODEL = 'claude-sonnet-4-5';
+
+export function loadConfig(env: Env = process.env): Config {
+  const engine = (opt(env, 'AGENT_ENGINE') ?? 'native') as EngineName;
+  if (engine !== 'native' && engine !== 'claude-code') {
+    throw new ConfigError(`AGENT_ENGINE must be "claude-code" or "native", got "${engine}"`);
+  }
+  const sandbox = (opt(env, 'SANDBOX') ?? 'bwrap') as Config['sandbox'];
+  if (sandbox !== 'bwrap' && sandbox !== 'none') throw new ConfigError(`SANDBOX must be "bwrap" or "none"`);
+  const logLevel = (opt(env, 'LOG_LEVEL') ?? 'info') as Config['logLevel'];
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError('LOG_LEVEL must be debug|info|warn|error');
+  return {
+    port: int(env, 'PORT', 3003),
+    host: opt(env, 'HOST') ?? '127.0.0.1',
+    dataDir: path.resolve(opt(env, 'DATA_DIR') ?? './data'),
+    databaseUrl: opt(env, 'DATABASE_URL'),
+    redisUrl: opt(env, 'REDIS_URL'),
+    anthropicApiKey: opt(env, 'ANTHROPIC_API_KEY'),
+    anthropicBaseUrl: opt(env, 'ANTHROPIC_BASE_URL') ?? 'https://api.anthropic.com',
+    engine,
+    model: opt(env, 'AGENT_MODEL') ?? DEFAULT_MODEL,
+    apiKeys: list(env, 'API_KEYS'),
+    signingSecret: opt(env, 'SIGNING_SECRET'),
+    mcpServerUrl: opt(env, 'MCP_SERVER_URL'),
+    mcpAuthToken: opt(env, 'MCP_AUTH_TOKEN'),
+    maxConcurrentRuns: int(env, 'MAX_CONCURRENT_RUNS', Math.max(2, os.availableParallelism() * 4), 1),
+    allowFileRepos: bool(env, 'ALLOW_FILE_REPOS', false),
+    gitAuthorName: opt(env, 'GIT_AUTHOR_NAME') ?? 'duyetbot',
+    gitAuthorEmail: opt(env, 'GIT_AUTHOR_EMAIL') ?? 'duyetbot@users.noreply.github.com',
+    githubToken: opt(env, 'GITHUB_TOKEN'),
+    githubApiUrl: opt(env, 'GITHUB_API_URL') ?? 'https://api.github.com',
+    maxTurns: int(env, 'AGENT_MAX_TURNS', 50, 1),
+    maxBodyBytes: int(env, 'MAX_BODY_BYTES', 1_048_576, 1024),
+    toolOutputLimit: int(env, 'TOOL_OUTPUT_LIMIT', 30_000, 1024),
+    bashTimeoutMs: int(env, 'BASH_TIMEOUT_MS', 300_000, 1),
+    shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 30_000),
+    leaseMs: int(env, 'RUN_LEASE_MS', 30_000, 1000),
+    workflowTimeoutMs: int(env, 'WORKFLOW_TIMEOUT_MS', 2 * 3600_000, 1000),
+    workflowMaxAttempts: int(env, 'WORKFLOW_MAX_ATTEMPTS', 3, 1),
+    workspaceRetentionMs: int(env, 'WORKSPACE_RETENTION_MS', 24 * 3600_000),
+    callbackMaxAgeMs: int(env, 'CALLBACK_MAX_AGE_MS', 48 * 3600_000, 1000),
+    metricsAuth: bool(env, 'METRICS_AUTH', false),
+    logLevel,
+    sandbox,
+    sandboxNetwork: list(env, 'SANDBOX_NETWORK_ALLOW'),
+    instanceId: opt(env, 'INSTANCE_ID') ?? `${os.hostname()}-${process.pid}`,
+    rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 600, 1),
+    maxWsPerCredential: int(env, 'MAX_WS_PER_CREDENTIAL', 100, 1),
+    claudeMaxProcesses: int(env, 'CLAUDE_MAX_PROCESSES', 8, 1),
+    claudeIdleMs: int(env, 'CLAUDE_IDLE_MS', 300_000),
+  };
+}

@@ -1,0 +1,5 @@
+export * from './common.ts';
+export * from './events.ts';
+export * from './sessions.ts';
+export * from './workflows.ts';
+export * from './ws.ts';

@@ -1,0 +1,72 @@
+import { z } from '@hono/zod-openapi';
+import { Branch, EngineName, Metadata, ModelId, RepoUrl, Usage } from './common.ts';
+
+export const WorkflowType = z.enum(['refactor', 'analysis', 'test', 'deploy', 'custom']);
+export type WorkflowType = z.infer<typeof WorkflowType>;
+export const Priority = z.enum(['low', 'medium', 'high']);
+export type Priority = z.infer<typeof Priority>;
+export const WorkflowStatus = z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']);
+export type WorkflowStatus = z.infer<typeof WorkflowStatus>;
+
+export const CreateWorkflowRequest = z
+  .object({
+    type: WorkflowType,
+    instructions: z.string().min(1).max(100_000),
+    repoUrl: RepoUrl.optional(),
+    branch: Branch.optional(),
+    priority: Priority.optional(),
+    engine: EngineName.optional(),
+    model: ModelId.optional(),
+    callbackUrl: z.string().url().max(2048).optional(),
+    idempotencyKey: z.string().min(1).max(128).optional(),
+    timeoutMs: z.number().int().min(1_000).max(7 * 24 * 3600_000).optional(),
+    payload: Metadata.optional(),
+    metadata: Metadata.optional(),
+  })
+  .strict()
+  .openapi('CreateWorkflowRequest');
+export type CreateWorkflowRequest = z.infer<typeof CreateWorkflowRequest>;
+
+export const WorkflowResult = z
+  .object({
+    summary: z.string(),
+    changedFiles: z.array(z.string()).optional(),
+    commits: z.array(z.object({ sha: z.string(), message: z.string() })).optional(),
+    pullRequestUrl: z.string().optional(),
+  })
+  .openapi('WorkflowResult');
+export type WorkflowResult = z.infer<typeof WorkflowResult>;
+
+export const CallbackState = z
+  .object({
+    status: z.enum(['pending', 'delivered', 'failed']),
+    attempts: z.number().int().nonnegative(),
+    lastError: z.string().optional(),
+    deliveredAt: z.string().optional(),
+  })
+  .openapi('CallbackState');
+
+export const Workflow = z
+  .object({
+    id: z.string(),
+    type: WorkflowType,
+    priority: Priority,
+    status: WorkflowStatus,
+    instructions: z.string(),
+    repoUrl: z.string().optional(),
+    branch: z.string().optional(),
+    payload: z.record(z.string(), z.unknown()),
+    metadata: z.record(z.string(), z.unknown()),
+    sessionId: z.string(),
+    attempts: z.number().int().nonnegative(),
+    createdAt: z.string(),
+    startedAt: z.string().optional(),
+    completedAt: z.string().optional(),
+    result: WorkflowResult.optional(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+    usage: Usage,
+    callbackUrl: z.string().optional(),
+    callback: CallbackState.optional(),
+  })
+  .openapi('Workflow');
+export type Workflow = z.infer<typeof Workflow>;

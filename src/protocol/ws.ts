@@ -1,0 +1,23 @@
+// WebSocket frames (CONTRACT §8).
+import { z } from 'zod';
+
+export const WsClientMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('subscribe'), sessionId: z.string().min(1).max(64), after: z.number().int().nonnegative().optional() }),
+  z.object({ type: z.literal('unsubscribe'), sessionId: z.string().min(1).max(64) }),
+  z.object({
+    type: z.literal('message'),
+    sessionId: z.string().min(1).max(64),
+    content: z.string().min(1).max(200_000),
+    idempotencyKey: z.string().min(1).max(128).optional(),
+  }),
+  z.object({ type: z.literal('interrupt'), sessionId: z.string().min(1).max(64) }),
+  z.object({ type: z.literal('ping') }),
+]);
+export type WsClientMessage = z.infer<typeof WsClientMessage>;
+
+export type WsServerMessage =
+  | { type: 'subscribed'; sessionId: string; lastSeq: number }
+  | { type: 'event'; event: import('./events.ts').Event }
+  | { type: 'accepted'; sessionId: string; runId: string }
+  | { type: 'pong' }
+  | { type: 'error'; code: string; message: string; sessionId?: string };

@@ -1,0 +1,42 @@
+// The tool boundary: what the native engine (and, through an MCP bridge, Claude Code) can call.
+import type { z } from 'zod';
+
+export interface ToolOutputSink {
+  (stream: 'stdout' | 'stderr', chunk: string): void;
+}
+
+export interface ToolContext {
+  /** Absolute, realpath-resolved workspace root. Every path a tool touches resolves inside it. */
+  workspace: string;
+  runId: string;
+  sessionId: string;
+  signal: AbortSignal;
+  onOutput: ToolOutputSink;
+  /** Environment for child processes (already an allowlist; never the server's secrets). */
+  env: Record<string, string>;
+}
+
+export interface ToolResult {
+  output: string;
+  isError: boolean;
+  /** Structured extras for the server (e.g. commits made, PR url); not sent to the model. */
+  meta?: Record<string, unknown>;
+}
+
+export interface Tool<I = unknown> {
+  name: string;
+  description: string;
+  /** Validates the model's input; its JSON schema is what the model sees. */
+  input: z.ZodType<I>;
+  execute(input: I, ctx: ToolContext): Promise<ToolResult>;
+}
+
+/** Thrown for inputs a tool refuses (path escapes etc.); reported to the model as an error result. */
+export class ToolError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+    this.name = 'ToolError';
+  }
+}
