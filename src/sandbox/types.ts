@@ -1,0 +1,32 @@
+// How a child process is started. The process runner spawns what a `SandboxWrapper` returns, so
+// the bubblewrap sandbox (or none, when explicitly configured) plugs in without touching tools.
+
+export interface ProcessSpec {
+  command: string;
+  args: string[];
+  /** Absolute working directory (inside the workspace). */
+  cwd: string;
+  /** Absolute workspace root; the only writable tree a sandboxed process sees. */
+  workspace: string;
+  env: Record<string, string>;
+  /** Network allowed for this process (e.g. git clone/push); tools' default is off. */
+  network?: boolean;
+}
+
+export interface WrappedCommand {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+}
+
+export interface SandboxWrapper {
+  readonly kind: 'bwrap' | 'none';
+  wrap(spec: ProcessSpec): WrappedCommand;
+}
+
+/** No confinement beyond the path guard and process-group kill: only when explicitly configured. */
+export const noSandbox: SandboxWrapper = {
+  kind: 'none',
+  wrap: (spec) => ({ command: spec.command, args: spec.args, env: spec.env, cwd: spec.cwd }),
+};
