@@ -43,9 +43,12 @@ export interface EngineResult {
 /** A failure with a stable code for `run.failed` (e.g. `missing_api_key`, `llm_error`, `max_turns`). */
 export class EngineError extends Error {
   readonly code: string;
-  constructor(code: string, message: string) {
+  /** Tokens spent before the failure, so they are still accounted. */
+  readonly usage?: Usage;
+  constructor(code: string, message: string, usage?: Usage) {
     super(message);
     this.code = code;
+    this.usage = usage;
     this.name = 'EngineError';
   }
 }

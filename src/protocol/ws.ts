@@ -19,5 +19,6 @@ export type WsServerMessage =
   | { type: 'subscribed'; sessionId: string; lastSeq: number }
   | { type: 'event'; event: import('./events.ts').Event }
   | { type: 'accepted'; sessionId: string; runId: string }
+  | { type: 'interrupted'; sessionId: string; runId?: string }
   | { type: 'pong' }
   | { type: 'error'; code: string; message: string; sessionId?: string };

@@ -158,6 +158,11 @@ export interface Store {
 
   // events: seq assigned atomically per session, gap-free; returns the stored events in order
   appendEvents(sessionId: string, events: NewEvent[]): Promise<Event[]>;
+  /**
+   * Appends events of several sessions in ONE transaction (one fsync): the event log's group commit
+   * under load. Per-session semantics as `appendEvents`; result[i] belongs to batches[i].
+   */
+  appendEventBatches(batches: Array<{ sessionId: string; events: NewEvent[] }>): Promise<Event[][]>;
   listEvents(sessionId: string, after: number, limit: number): Promise<Event[]>;
 
   // runs and the queue
@@ -179,6 +184,8 @@ export interface Store {
   ): Promise<void>;
   requeueRun(id: string): Promise<void>;
   requestCancel(id: string): Promise<void>;
+  /** Cancels a run only if it is still `queued` (atomic check-and-set); true when it did. */
+  cancelQueuedRun(id: string): Promise<boolean>;
   countRuns(status: RunStatus): Promise<number>;
 
   // workflows

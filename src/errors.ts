@@ -1,0 +1,33 @@
+// Application errors with a stable code and HTTP status (CONTRACT §4). Thrown by services,
+// rendered by the HTTP and WebSocket layers.
+import type { ErrorCode } from './protocol/index.ts';
+
+const STATUS: Record<ErrorCode, number> = {
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+};
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: unknown;
+  /** Seconds, for `rate_limited`. */
+  readonly retryAfterS?: number;
+  constructor(code: ErrorCode, message: string, opts: { details?: unknown; retryAfterS?: number } = {}) {
+    super(message);
+    this.name = 'AppError';
+    this.code = code;
+    this.status = STATUS[code];
+    this.details = opts.details;
+    this.retryAfterS = opts.retryAfterS;
+  }
+}
+
+export const notFound = (what: string, id: string) => new AppError('not_found', `${what} ${id} not found`);

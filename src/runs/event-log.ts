@@ -1,0 +1,179 @@
+// The event log: every event is stored (with its per-session seq) BEFORE it is published.
+// Writes are group-committed: everything appended during one turn of the event loop goes to the
+// store in one transaction, so 1,000 streaming sessions cost one fsync per tick, not one per delta.
+// `text.delta` and `tool.output` are merged while they wait (CONTRACT §7 allows coalescing).
+import type { Event } from '../protocol/index.ts';
+import type { NewEvent, Store } from '../store/types.ts';
+import type { Logger } from '../observability/logger.ts';
+
+export type EventListener = (event: Event) => void;
+
+interface Pending {
+  event: NewEvent;
+  waiters: Array<{ resolve: (e: Event) => void; reject: (err: unknown) => void }>;
+}
+
+/** Cross-instance fan-out (Redis in multi-instance mode); local-only when absent. */
+export interface EventBroadcaster {
+  publish(events: Event[]): void;
+  onRemote(listener: (events: Event[]) => void): void;
+  close(): Promise<void>;
+}
+
+export class EventLog {
+  private store: Store;
+  private logger: Logger;
+  private pending = new Map<string, Pending[]>();
+  private scheduled = false;
+  private flushing: Promise<void> | null = null;
+  private listeners = new Map<string, Set<EventListener>>();
+  private broadcaster?: EventBroadcaster;
+  private onStored?: (count: number) => void;
+
+  constructor(opts: { store: Store; logger: Logger; broadcaster?: EventBroadcaster; onStored?: (n: number) => void }) {
+    this.store = opts.store;
+    this.logger = opts.logger;
+    this.broadcaster = opts.broadcaster;
+    this.onStored = opts.onStored;
+    this.broadcaster?.onRemote((events) => {
+      for (const e of events) this.deliver(e);
+    });
+  }
+
+  /** Appends an event; resolves with the stored event (seq assigned). Order per session = call order. */
+  append(sessionId: string, event: NewEvent): Promise<Event> {
+    return new Promise<Event>((resolve, reject) => {
+      let list = this.pending.get(sessionId);
+      if (!list) {
+        list = [];
+        this.pending.set(sessionId, list);
+      }
+      const last = list[list.length - 1];
+      if (last && mergeInto(last.event, event)) {
+        last.waiters.push({ resolve, reject });
+      } else {
+        list.push({ event: { ...event, data: { ...event.data } }, waiters: [{ resolve, reject }] });
+      }
+      this.schedule();
+    });
+  }
+
+  /** Fire-and-forget append for high-rate deltas; failures are logged, never thrown. */
+  emit(sessionId: string, event: NewEvent): void {
+    this.append(sessionId, event).catch((err) => this.logger.warn('event append failed', { sessionId, type: event.type, err }));
+  }
+
+  /** Resolves when everything appended so far is stored and published. */
+  async flush(): Promise<void> {
+    while (this.pending.size > 0 || this.flushing) {
+      if (this.flushing) await this.flushing;
+      else await this.runFlush();
+    }
+  }
+
+  subscribe(sessionId: string, listener: EventListener): () => void {
+    let set = this.listeners.get(sessionId);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(sessionId, set);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(sessionId);
+    };
+  }
+
+  subscriberCount(sessionId: string): number {
+    return this.listeners.get(sessionId)?.size ?? 0;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.flushing) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.runFlush();
+    });
+  }
+
+  private runFlush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    const batch = this.pending;
+    this.pending = new Map();
+    if (batch.size === 0) return Promise.resolve();
+    this.flushing = this.write(batch).finally(() => {
+      this.flushing = null;
+      // Whatever arrived while writing goes out next, as one batch.
+      if (this.pending.size > 0) this.schedule();
+    });
+    return this.flushing;
+  }
+
+  private async write(batch: Map<string, Pending[]>): Promise<void> {
+    const sessions = [...batch.keys()];
+    const input = sessions.map((sessionId) => ({ sessionId, events: batch.get(sessionId)!.map((p) => p.event) }));
+    let results: Array<Event[] | Error>;
+    try {
+      results = await this.store.appendEventBatches(input);
+    } catch (batchErr) {
+      // One bad session (e.g. deleted meanwhile) must not fail the others: retry one by one.
+      results = [];
+      for (const b of input) {
+        try {
+          results.push(await this.store.appendEvents(b.sessionId, b.events));
+        } catch (err) {
+          results.push(err instanceof Error ? err : new Error(String(batchErr)));
+        }
+      }
+    }
+    let stored = 0;
+    const published: Event[] = [];
+    sessions.forEach((sessionId, i) => {
+      const pendings = batch.get(sessionId)!;
+      const res = results[i];
+      if (res instanceof Error || res === undefined) {
+        for (const p of pendings) for (const w of p.waiters) w.reject(res ?? new Error('event not stored'));
+        return;
+      }
+      pendings.forEach((p, j) => {
+        const ev = res[j]!;
+        stored += 1;
+        published.push(ev);
+        this.deliver(ev);
+        for (const w of p.waiters) w.resolve(ev);
+      });
+    });
+    if (stored > 0) this.onStored?.(stored);
+    if (published.length > 0) this.broadcaster?.publish(published);
+  }
+
+  private deliver(event: Event): void {
+    const set = this.listeners.get(event.sessionId);
+    if (!set) return;
+    for (const l of [...set]) {
+      try {
+        l(event);
+      } catch (err) {
+        this.logger.warn('event listener failed', { err });
+      }
+    }
+  }
+}
+
+const MAX_MERGED_CHARS = 64 * 1024;
+
+/** Merges `next` into `prev` when both are deltas of the same stream; returns whether it did. */
+function mergeInto(prev: NewEvent, next: NewEvent): boolean {
+  if (prev.type !== next.type || prev.runId !== next.runId) return false;
+  if (String(prev.data.text ?? prev.data.chunk ?? '').length >= MAX_MERGED_CHARS) return false;
+  if (next.type === 'text.delta') {
+    prev.data.text = String(prev.data.text ?? '') + String(next.data.text ?? '');
+    return true;
+  }
+  if (next.type === 'tool.output' && prev.data.toolUseId === next.data.toolUseId && prev.data.stream === next.data.stream) {
+    prev.data.chunk = String(prev.data.chunk ?? '') + String(next.data.chunk ?? '');
+    return true;
+  }
+  return false;
+}

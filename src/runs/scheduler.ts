@@ -1,0 +1,201 @@
+// The run scheduler: claims queued runs from the store (highest priority first, FIFO within a
+// priority, one run per session at a time), runs at most `maxConcurrentRuns` at once on this
+// instance, keeps a lease on each by heartbeat, and re-queues runs whose worker died.
+import type { Config } from '../config.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { RunRecord, Store } from '../store/types.ts';
+import type { EventLog } from './event-log.ts';
+import type { RunExecutor } from './executor.ts';
+import type { RunHooks } from './hooks.ts';
+
+interface Active {
+  run: RunRecord;
+  controller: AbortController;
+  done: Promise<void>;
+  /** Why the run is being stopped, once it is. */
+  stopReason?: 'cancel' | 'drain' | 'timeout' | 'lease_lost';
+}
+
+export class Scheduler {
+  private store: Store;
+  private config: Config;
+  private logger: Logger;
+  private metrics: Metrics;
+  private eventLog: EventLog;
+  private executor: RunExecutor;
+  private hooks: RunHooks;
+  private active = new Map<string, Active>();
+  private accepting = true;
+  private pumping = false;
+  private pumpAgain = false;
+  private timers: NodeJS.Timeout[] = [];
+  readonly workerId: string;
+
+  constructor(opts: { store: Store; config: Config; logger: Logger; metrics: Metrics; eventLog: EventLog; executor: RunExecutor; hooks: RunHooks }) {
+    this.store = opts.store;
+    this.config = opts.config;
+    this.logger = opts.logger.child({ component: 'scheduler' });
+    this.metrics = opts.metrics;
+    this.eventLog = opts.eventLog;
+    this.executor = opts.executor;
+    this.hooks = opts.hooks;
+    this.workerId = `${opts.config.instanceId}-${Date.now().toString(36)}`;
+  }
+
+  /** Recovers runs left `running` by a dead worker, then starts claiming. */
+  async start(): Promise<void> {
+    // Embedded SQLite belongs to this one process: anything still `running` was ours and died with us.
+    // With PostgreSQL, other instances may be alive: only expired leases are taken over.
+    const cutoff = this.store.dialect === 'sqlite' ? new Date(Date.now() + 365 * 24 * 3600_000) : new Date();
+    await this.recover(cutoff.toISOString());
+    const beat = Math.max(250, Math.floor(this.config.leaseMs / 3));
+    this.timers.push(setInterval(() => void this.heartbeat(), beat));
+    this.timers.push(setInterval(() => void this.sweep(), Math.max(500, Math.floor(this.config.leaseMs / 2))));
+    // Multi-instance: other instances enqueue work we only see by polling.
+    this.timers.push(setInterval(() => this.wake(), this.store.dialect === 'postgres' ? 500 : 2_000));
+    for (const t of this.timers) t.unref();
+    this.wake();
+  }
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  isActive(runId: string): boolean {
+    return this.active.has(runId);
+  }
+
+  /** Asks the scheduler to look for work now. */
+  wake(): void {
+    if (!this.accepting) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    void this.pump().finally(() => {
+      this.pumping = false;
+      if (this.pumpAgain) {
+        this.pumpAgain = false;
+        this.wake();
+      }
+    });
+  }
+
+  private async pump(): Promise<void> {
+    while (this.accepting && this.active.size < this.config.maxConcurrentRuns) {
+      let run: RunRecord | undefined;
+      try {
+        run = await this.store.claimNextRun(this.workerId, this.config.leaseMs);
+      } catch (err) {
+        this.logger.error('claim failed', { err });
+        return;
+      }
+      if (!run) return;
+      this.launch(run);
+    }
+  }
+
+  private launch(run: RunRecord): void {
+    const controller = new AbortController();
+    const entry: Active = { run, controller, done: Promise.resolve() };
+    this.active.set(run.id, entry);
+    this.metrics.runsActive.set(this.active.size);
+    let deadline: NodeJS.Timeout | undefined;
+    if (run.deadlineAt) {
+      const ms = Date.parse(run.deadlineAt) - Date.now();
+      deadline = setTimeout(() => this.stop(run.id, 'timeout'), Math.max(0, ms));
+    }
+    entry.done = this.executor
+      .execute(run, controller.signal, () => entry.stopReason)
+      .catch((err) => this.logger.error('run executor crashed', { runId: run.id, err }))
+      .finally(() => {
+        if (deadline) clearTimeout(deadline);
+        this.active.delete(run.id);
+        this.metrics.runsActive.set(this.active.size);
+        this.wake();
+      });
+  }
+
+  /** Resolves when no run of the session is active on this instance (bounded wait). */
+  async waitFor(sessionId: string, timeoutMs = 15_000): Promise<void> {
+    const runs = [...this.active.values()].filter((a) => a.run.sessionId === sessionId).map((a) => a.done);
+    if (runs.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(runs), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    if (timer) clearTimeout(timer);
+  }
+
+  /** Stops an active run on this instance; returns false when it is not running here. */
+  stop(runId: string, reason: NonNullable<Active['stopReason']>): boolean {
+    const a = this.active.get(runId);
+    if (!a) return false;
+    a.stopReason ??= reason;
+    a.controller.abort(new Error(reason));
+    return true;
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.active.size === 0) return;
+    const ids = [...this.active.keys()];
+    try {
+      await this.store.renewLeases(this.workerId, ids, this.config.leaseMs);
+      // Cancellation requested through another instance reaches us through the store.
+      for (const id of ids) {
+        const run = await this.store.getRun(id);
+        if (!run) this.stop(id, 'cancel');
+        else if (run.cancelRequested) this.stop(id, 'cancel');
+        else if (run.workerId !== this.workerId) this.stop(id, 'lease_lost');
+      }
+    } catch (err) {
+      this.logger.warn('heartbeat failed', { err });
+    }
+  }
+
+  private async sweep(): Promise<void> {
+    await this.recover(new Date().toISOString());
+  }
+
+  private async recover(now: string): Promise<void> {
+    try {
+      const runs = await this.store.requeueExpiredRuns(now);
+      for (const run of runs) {
+        this.logger.warn('re-queued run of a dead worker', { runId: run.id, sessionId: run.sessionId, attempts: run.attempts });
+        await this.eventLog.append(run.sessionId, {
+          runId: run.id,
+          type: 'run.queued',
+          data: { attempt: run.attempts + 1, reason: 'worker_lost' },
+        });
+        await this.hooks.onRequeued?.(run, 'worker_lost');
+      }
+      if (runs.length > 0) this.wake();
+    } catch (err) {
+      this.logger.error('recovery sweep failed', { err });
+    }
+  }
+
+  /**
+   * SIGTERM: stop claiming, let active runs finish for up to `graceMs`, then stop the rest so
+   * they are re-queued (another instance, or this one after restart, runs them again).
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.accepting = false;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    const all = () => Promise.all([...this.active.values()].map((a) => a.done));
+    if (this.active.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<'timeout'>((r) => {
+        timer = setTimeout(() => r('timeout'), graceMs);
+      });
+      const result = await Promise.race([all().then(() => 'done' as const), graceOver]);
+      if (timer) clearTimeout(timer);
+      if (result === 'timeout') {
+        this.logger.warn('grace period over: stopping active runs for re-queue', { count: this.active.size });
+        for (const id of this.active.keys()) this.stop(id, 'drain');
+        await all();
+      }
+    }
+  }
+}

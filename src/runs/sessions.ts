@@ -1,0 +1,139 @@
+// Session use cases: create, list, read, delete, send a message (→ a queued run), interrupt.
+// Everything goes to the store first; the scheduler picks runs up from there.
+import type { Config } from '../config.ts';
+import { AppError, notFound } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { CreateSessionRequest, Event, Message, Session, SessionStatus } from '../protocol/index.ts';
+import { checkRepoUrl } from '../sandbox/repo-url.ts';
+import type { WorkspaceManager } from '../sandbox/workspace.ts';
+import type { MessageRecord, Page, SessionRecord, Store } from '../store/types.ts';
+import type { EventLog } from './event-log.ts';
+import type { Scheduler } from './scheduler.ts';
+
+/** Interactive messages rank above every workflow priority: a person is waiting on them. */
+export const INTERACTIVE_PRIORITY = 3;
+
+export function toSession(s: SessionRecord): Session {
+  return {
+    id: s.id,
+    title: s.title,
+    status: s.status,
+    engine: s.engine,
+    model: s.model,
+    ...(s.repoUrl ? { repoUrl: s.repoUrl } : {}),
+    ...(s.branch ? { branch: s.branch } : {}),
+    lastSeq: s.lastSeq,
+    usage: s.usage,
+    metadata: s.metadata,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+  };
+}
+
+export function toMessage(m: MessageRecord): Message {
+  return { id: m.id, sessionId: m.sessionId, ...(m.runId ? { runId: m.runId } : {}), role: m.role, text: m.text, createdAt: m.createdAt };
+}
+
+export function assertRepoUrl(config: Config, repoUrl: string | undefined): void {
+  if (repoUrl === undefined) return;
+  const check = checkRepoUrl(repoUrl, { allowFileRepos: config.allowFileRepos });
+  if (!check.ok) throw new AppError('invalid_request', `repoUrl rejected: ${check.reason}`, { details: { field: 'repoUrl' } });
+}
+
+export class SessionService {
+  private store: Store;
+  private config: Config;
+  private eventLog: EventLog;
+  private scheduler: Scheduler;
+  private workspaces: WorkspaceManager;
+
+  constructor(opts: { store: Store; config: Config; eventLog: EventLog; scheduler: Scheduler; workspaces: WorkspaceManager }) {
+    this.store = opts.store;
+    this.config = opts.config;
+    this.eventLog = opts.eventLog;
+    this.scheduler = opts.scheduler;
+    this.workspaces = opts.workspaces;
+  }
+
+  async create(req: CreateSessionRequest): Promise<Session> {
+    assertRepoUrl(this.config, req.repoUrl);
+    const id = newId('ses');
+    const rec = await this.store.createSession({
+      id,
+      title: req.title ?? (req.repoUrl ? `Session on ${req.repoUrl}` : 'New session'),
+      engine: req.engine ?? this.config.engine,
+      model: req.model ?? this.config.model,
+      repoUrl: req.repoUrl,
+      branch: req.branch,
+      systemPrompt: req.systemPrompt,
+      metadata: req.metadata ?? {},
+    });
+    return toSession(rec);
+  }
+
+  async get(id: string): Promise<SessionRecord> {
+    const s = await this.store.getSession(id);
+    if (!s) throw notFound('session', id);
+    return s;
+  }
+
+  async list(q: { status?: SessionStatus; limit: number; cursor?: string }): Promise<Page<Session>> {
+    const page = await this.store.listSessions(q);
+    return { items: page.items.map(toSession), nextCursor: page.nextCursor };
+  }
+
+  async messages(id: string): Promise<Message[]> {
+    await this.get(id);
+    // Tool-result turns carry no text for a reader; the conversation is the text exchanged.
+    return (await this.store.listMessages(id)).filter((m) => m.text.length > 0).map(toMessage);
+  }
+
+  async send(sessionId: string, content: string, idempotencyKey?: string): Promise<{ sessionId: string; runId: string; duplicate: boolean }> {
+    const session = await this.get(sessionId);
+    if (session.workflowId) throw new AppError('conflict', 'this session belongs to a workflow; it takes no messages');
+    if (idempotencyKey) {
+      const existing = await this.store.findRunByIdempotencyKey(sessionId, idempotencyKey);
+      if (existing) return { sessionId, runId: existing.id, duplicate: true };
+    }
+    const runId = newId('run');
+    await this.store.createRun({ id: runId, sessionId, input: content, idempotencyKey, priority: INTERACTIVE_PRIORITY });
+    await this.store.addMessage({ id: `${runId}-u`, sessionId, runId, role: 'user', text: content, createdAt: new Date().toISOString() });
+    if (session.status === 'idle') await this.store.updateSession(sessionId, { status: 'queued' });
+    await this.eventLog.append(sessionId, { runId, type: 'message.user', data: { text: content } });
+    await this.eventLog.append(sessionId, { runId, type: 'run.queued', data: { attempt: 1 } });
+    this.scheduler.wake();
+    return { sessionId, runId, duplicate: false };
+  }
+
+  /** Stops the session's active run (if any); queued runs behind it stay queued. */
+  async interrupt(sessionId: string): Promise<{ runId?: string }> {
+    await this.get(sessionId);
+    const running = (await this.store.listRuns(sessionId)).find((r) => r.status === 'running');
+    if (!running) return {};
+    await this.store.requestCancel(running.id);
+    // Local runs stop now; a run on another instance sees the flag at its next heartbeat.
+    this.scheduler.stop(running.id, 'cancel');
+    return { runId: running.id };
+  }
+
+  async delete(sessionId: string): Promise<void> {
+    const session = await this.get(sessionId);
+    if (session.workflowId) throw new AppError('conflict', 'this session belongs to a workflow; cancel the workflow instead');
+    for (const r of await this.store.listRuns(sessionId)) {
+      if (r.status === 'queued') await this.store.cancelQueuedRun(r.id);
+      if (r.status === 'running') {
+        await this.store.requestCancel(r.id);
+        this.scheduler.stop(r.id, 'cancel');
+      }
+    }
+    await this.scheduler.waitFor(sessionId);
+    await this.store.deleteSession(sessionId);
+    await this.workspaces.remove(sessionId);
+  }
+
+  async events(sessionId: string, after: number, limit: number): Promise<{ items: Event[]; lastSeq: number }> {
+    const session = await this.get(sessionId);
+    const items = await this.store.listEvents(sessionId, after, limit);
+    return { items, lastSeq: Math.max(session.lastSeq, items.at(-1)?.seq ?? 0) };
+  }
+}

@@ -1,0 +1,147 @@
+// The composition root: builds every part from the configuration and wires them together.
+// Data flows one way: request → store → queue → engine → tools → events → store → subscribers.
+import { readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { Engine } from './agent/engine.ts';
+import { createNativeEngine } from './agent/native/engine.ts';
+import type { Config } from './config.ts';
+import { createLogger, type Logger } from './observability/logger.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import type { EngineName } from './protocol/index.ts';
+import { EventLog } from './runs/event-log.ts';
+import { RunExecutor } from './runs/executor.ts';
+import type { RunHooks } from './runs/hooks.ts';
+import { Scheduler } from './runs/scheduler.ts';
+import { SessionService } from './runs/sessions.ts';
+import { WorkspacePreparer } from './runs/workspace-preparer.ts';
+import { createSandbox } from './sandbox/index.ts';
+import { WorkspaceManager } from './sandbox/workspace.ts';
+import { createApp } from './server/app.ts';
+import { Authenticator, apiAuth, upgradeAuth } from './server/auth.ts';
+import type { HealthCheck, ServerDeps } from './server/deps.ts';
+import { type Listening, listen } from './server/http.ts';
+import { createWsGateway } from './server/ws.ts';
+import { createStore } from './store/index.ts';
+import type { Store } from './store/types.ts';
+import { createTools } from './tools/index.ts';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface RuntimeOptions {
+  logger?: Logger;
+  /** Replace engines (tests). */
+  engines?: Partial<Record<EngineName, Engine>>;
+}
+
+export interface Runtime {
+  config: Config;
+  store: Store;
+  logger: Logger;
+  metrics: Metrics;
+  eventLog: EventLog;
+  scheduler: Scheduler;
+  sessions: SessionService;
+  app: OpenAPIHono;
+  listening?: Listening;
+  start(): Promise<Listening>;
+  /** SIGTERM path: stop taking work, drain runs for up to graceMs, close everything. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+export async function createRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const startedAt = Date.now();
+  const logger = opts.logger ?? createLogger({ level: config.logLevel, base: { service: 'agent-server' } });
+  const metrics = createMetrics();
+  await fs.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const store = await createStore(config);
+  const sandbox = await createSandbox(config, logger);
+  const workspaces = new WorkspaceManager(config.dataDir);
+  const eventLog = new EventLog({ store, logger, onStored: (n) => metrics.eventsAppended.inc({}, n) });
+  const tools = createTools({ config, sandbox });
+  const engines: Partial<Record<EngineName, Engine>> = opts.engines ?? { native: createNativeEngine({ config }) };
+  const hooks: RunHooks = {};
+  const executor = new RunExecutor({
+    store,
+    config,
+    logger,
+    metrics,
+    eventLog,
+    engines,
+    tools: () => tools,
+    workspaces: new WorkspacePreparer({ config, store, manager: workspaces, sandbox }),
+    hooks,
+  });
+  const scheduler = new Scheduler({ store, config, logger, metrics, eventLog, executor, hooks });
+  const sessions = new SessionService({ store, config, eventLog, scheduler, workspaces });
+  let accepting = true;
+
+  const healthChecks: HealthCheck[] = [
+    {
+      name: 'database',
+      check: async () => {
+        await store.ping();
+        return { ok: true, dialect: store.dialect };
+      },
+    },
+    {
+      name: 'disk',
+      check: async () => {
+        const s = await fs.statfs(config.dataDir);
+        const free = s.bavail * s.bsize;
+        const total = s.blocks * s.bsize;
+        // Nearly full: under 2% or under 256 MiB left for workspaces and the database.
+        return { ok: free > 256 * 1024 * 1024 && free / total > 0.02, freeBytes: free, totalBytes: total };
+      },
+    },
+    {
+      name: 'llm',
+      // Informational: a server without credentials still serves (runs fail with a clear error).
+      check: async () => ({ ok: true, configured: Boolean(config.anthropicApiKey), baseUrl: config.anthropicBaseUrl }),
+    },
+    { name: 'sandbox', check: async () => ({ ok: true, kind: sandbox.kind }) },
+  ];
+  const deps: ServerDeps = {
+    config,
+    store,
+    logger,
+    metrics,
+    eventLog,
+    scheduler,
+    sessions,
+    version: VERSION,
+    startedAt,
+    healthChecks,
+    isAccepting: () => accepting,
+  };
+  metrics.registry.gauge('agent_uptime_seconds', 'Process uptime', () => Math.round((Date.now() - startedAt) / 1000));
+  const auth = new Authenticator(config);
+  const app = createApp(deps, { apiMiddleware: [apiAuth(auth)], metricsMiddleware: config.metricsAuth ? [apiAuth(auth)] : [] });
+  const ws = createWsGateway(deps, upgradeAuth(auth));
+
+  const runtime: Runtime = {
+    config,
+    store,
+    logger,
+    metrics,
+    eventLog,
+    scheduler,
+    sessions,
+    app,
+    async start() {
+      await scheduler.start();
+      runtime.listening = await listen({ app, host: config.host, port: config.port, onUpgrade: ws.handleUpgrade });
+      return runtime.listening;
+    },
+    async shutdown(graceMs = config.shutdownGraceMs) {
+      accepting = false;
+      await scheduler.drain(graceMs);
+      await eventLog.flush();
+      await ws.close();
+      await runtime.listening?.close();
+      for (const e of Object.values(engines)) await e?.close?.();
+      await store.close();
+    },
+  };
+  return runtime;
+}

@@ -1,0 +1,28 @@
+// What the HTTP/WebSocket layer is given by the composition root (src/runtime.ts).
+import type { Config } from '../config.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { EventLog } from '../runs/event-log.ts';
+import type { Scheduler } from '../runs/scheduler.ts';
+import type { SessionService } from '../runs/sessions.ts';
+import type { Store } from '../store/types.ts';
+
+export interface HealthCheck {
+  name: string;
+  check(): Promise<{ ok: boolean; [k: string]: unknown }>;
+}
+
+export interface ServerDeps {
+  config: Config;
+  store: Store;
+  logger: Logger;
+  metrics: Metrics;
+  eventLog: EventLog;
+  scheduler: Scheduler;
+  sessions: SessionService;
+  version: string;
+  startedAt: number;
+  healthChecks: HealthCheck[];
+  /** False once SIGTERM arrived: readiness fails and new runs are refused. */
+  isAccepting(): boolean;
+}

@@ -1,0 +1,88 @@
+// Health and operations (CONTRACT §2): /health, /health/live, /health/ready, /metrics.
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute, z } from '@hono/zod-openapi';
+import type { ServerDeps } from '../deps.ts';
+
+const HealthBody = z
+  .object({
+    status: z.enum(['ok', 'degraded', 'unavailable']),
+    version: z.string(),
+    uptimeS: z.number(),
+    checks: z.record(z.string(), z.record(z.string(), z.unknown())),
+  })
+  .openapi('Health');
+
+const health = createRoute({
+  method: 'get',
+  path: '/health',
+  tags: ['operations'],
+  summary: 'Health with the state of each dependency',
+  responses: {
+    200: { description: 'healthy', content: { 'application/json': { schema: HealthBody } } },
+    503: { description: 'a check failed', content: { 'application/json': { schema: HealthBody } } },
+  },
+});
+const live = createRoute({
+  method: 'get',
+  path: '/health/live',
+  tags: ['operations'],
+  summary: 'Liveness probe: the process answers',
+  responses: { 200: { description: 'alive', content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } } } },
+});
+const ready = createRoute({
+  method: 'get',
+  path: '/health/ready',
+  tags: ['operations'],
+  summary: 'Readiness probe: database reachable and accepting work',
+  responses: {
+    200: { description: 'ready', content: { 'application/json': { schema: HealthBody } } },
+    503: { description: 'not ready', content: { 'application/json': { schema: HealthBody } } },
+  },
+});
+
+const metrics = createRoute({
+  method: 'get',
+  path: '/metrics',
+  tags: ['operations'],
+  summary: 'Prometheus metrics (text exposition format); needs auth when METRICS_AUTH=true',
+  responses: { 200: { description: 'metrics', content: { 'text/plain': { schema: z.string() } } } },
+});
+
+async function runChecks(deps: ServerDeps) {
+  const checks: Record<string, Record<string, unknown>> = {};
+  let ok = true;
+  for (const hc of deps.healthChecks) {
+    try {
+      const { ok: good, ...rest } = await hc.check();
+      checks[hc.name] = { status: good ? 'ok' : 'failing', ...rest };
+      if (!good) ok = false;
+    } catch (err) {
+      checks[hc.name] = { status: 'failing', error: err instanceof Error ? err.message : String(err) };
+      ok = false;
+    }
+  }
+  return { ok, checks };
+}
+
+export function registerHealthRoutes(app: OpenAPIHono, deps: ServerDeps): void {
+  const body = (ok: boolean, checks: Record<string, Record<string, unknown>>) => ({
+    status: ok ? ('ok' as const) : ('unavailable' as const),
+    version: deps.version,
+    uptimeS: Math.round((Date.now() - deps.startedAt) / 1000),
+    checks,
+  });
+  app.openapi(health, async (c) => {
+    const { ok, checks } = await runChecks(deps);
+    return ok ? c.json(body(true, checks), 200) : c.json(body(false, checks), 503);
+  });
+  app.openapi(live, (c) => c.json({ status: 'ok' as const }, 200));
+  app.openapi(ready, async (c) => {
+    const { ok, checks } = await runChecks(deps);
+    checks.accepting = { status: deps.isAccepting() ? 'ok' : 'failing' };
+    const good = ok && deps.isAccepting();
+    return good ? c.json(body(true, checks), 200) : c.json(body(false, checks), 503);
+  });
+  app.openapi(metrics, (c) => {
+    return c.text(deps.metrics.registry.render(), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+  });
+}

@@ -1,0 +1,129 @@
+// Sessions (CONTRACT §5): interactive, multi-turn conversations with a workspace.
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute, z } from '@hono/zod-openapi';
+import {
+  CreateSessionRequest,
+  Cursor,
+  ErrorBody,
+  EventPage,
+  Limit,
+  Message,
+  MessageAccepted,
+  Page,
+  SendMessageRequest,
+  Session,
+  SessionStatus,
+} from '../../protocol/index.ts';
+import { AppError } from '../../errors.ts';
+import { toSession } from '../../runs/sessions.ts';
+import type { ServerDeps } from '../deps.ts';
+import { eventsQuery, serveEvents } from '../sse.ts';
+
+const IdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' } }) });
+const errors = {
+  400: { description: 'invalid request', content: { 'application/json': { schema: ErrorBody } } },
+  401: { description: 'unauthorized', content: { 'application/json': { schema: ErrorBody } } },
+  404: { description: 'not found', content: { 'application/json': { schema: ErrorBody } } },
+};
+const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+const body = <T extends z.ZodTypeAny>(schema: T) => ({ required: true, content: { 'application/json': { schema } } });
+
+const create = createRoute({
+  method: 'post',
+  path: '/api/sessions',
+  tags: ['sessions'],
+  summary: 'Create a session (optionally on a repository, cloned before the first run)',
+  request: { body: body(CreateSessionRequest) },
+  responses: { 201: json(Session, 'created'), ...errors },
+});
+const list = createRoute({
+  method: 'get',
+  path: '/api/sessions',
+  tags: ['sessions'],
+  summary: 'List sessions, newest first',
+  request: { query: z.object({ status: SessionStatus.optional(), limit: Limit, cursor: Cursor.optional() }) },
+  responses: { 200: json(Page(Session).openapi('SessionPage'), 'a page of sessions'), ...errors },
+});
+const get = createRoute({
+  method: 'get',
+  path: '/api/sessions/{id}',
+  tags: ['sessions'],
+  summary: 'Get a session',
+  request: { params: IdParam },
+  responses: { 200: json(Session, 'the session'), ...errors },
+});
+const del = createRoute({
+  method: 'delete',
+  path: '/api/sessions/{id}',
+  tags: ['sessions'],
+  summary: 'Delete a session: stops its run and removes its workspace',
+  request: { params: IdParam },
+  responses: { 204: { description: 'deleted' }, ...errors, 409: json(ErrorBody, 'owned by a workflow') },
+});
+const messages = createRoute({
+  method: 'get',
+  path: '/api/sessions/{id}/messages',
+  tags: ['sessions'],
+  summary: 'The conversation: user and assistant messages in order',
+  request: { params: IdParam },
+  responses: { 200: json(z.object({ items: z.array(Message) }).openapi('MessageList'), 'messages'), ...errors },
+});
+const send = createRoute({
+  method: 'post',
+  path: '/api/sessions/{id}/messages',
+  tags: ['sessions'],
+  summary: 'Send a message: queues a run (behind an active one); output arrives as events',
+  request: { params: IdParam, body: body(SendMessageRequest) },
+  responses: { 202: json(MessageAccepted, 'queued'), ...errors, 409: json(ErrorBody, 'session owned by a workflow'), 503: json(ErrorBody, 'draining') },
+});
+const interrupt = createRoute({
+  method: 'post',
+  path: '/api/sessions/{id}/interrupt',
+  tags: ['sessions'],
+  summary: 'Stop the active run; the session stays usable',
+  request: { params: IdParam },
+  responses: { 202: json(z.object({ sessionId: z.string(), runId: z.string().optional() }), 'interrupt requested'), ...errors },
+});
+const events = createRoute({
+  method: 'get',
+  path: '/api/sessions/{id}/events',
+  tags: ['sessions'],
+  summary: 'Events after `after`; with follow=true or Accept: text/event-stream, a live SSE stream (Last-Event-ID wins over after)',
+  request: { params: IdParam, query: eventsQuery },
+  responses: {
+    200: {
+      description: 'a page of events, or an SSE stream (id = seq, event = type, data = the event JSON)',
+      content: { 'application/json': { schema: EventPage }, 'text/event-stream': { schema: z.string() } },
+    },
+    ...errors,
+  },
+});
+
+export function registerSessionRoutes(app: OpenAPIHono, deps: ServerDeps): void {
+  const { sessions } = deps;
+  app.openapi(create, async (c) => c.json(await sessions.create(c.req.valid('json')), 201));
+  app.openapi(list, async (c) => c.json(await sessions.list(c.req.valid('query')), 200));
+  app.openapi(get, async (c) => c.json(toSession(await sessions.get(c.req.valid('param').id)), 200));
+  app.openapi(del, async (c) => {
+    await sessions.delete(c.req.valid('param').id);
+    return c.body(null, 204);
+  });
+  app.openapi(messages, async (c) => c.json({ items: await sessions.messages(c.req.valid('param').id) }, 200));
+  app.openapi(send, async (c) => {
+    const { id } = c.req.valid('param');
+    const { content, idempotencyKey } = c.req.valid('json');
+    if (!deps.isAccepting()) throw new AppError('unavailable', 'the server is shutting down and takes no new runs', { retryAfterS: 5 });
+    const r = await sessions.send(id, content, idempotencyKey);
+    return c.json({ sessionId: r.sessionId, runId: r.runId }, 202);
+  });
+  app.openapi(interrupt, async (c) => {
+    const { id } = c.req.valid('param');
+    const r = await sessions.interrupt(id);
+    return c.json({ sessionId: id, ...r }, 202);
+  });
+  app.openapi(events, async (c) => {
+    const { id } = c.req.valid('param');
+    await sessions.get(id);
+    return serveEvents(c, deps, id, c.req.valid('query'));
+  });
+}

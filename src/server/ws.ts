@@ -1,0 +1,158 @@
+// WebSocket /ws (CONTRACT §8) on the `ws` library. One connection may follow several sessions;
+// each subscription replays stored events after `after` and then streams live ones.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { AppError } from '../errors.ts';
+import { type WsServerMessage, WsClientMessage } from '../protocol/index.ts';
+import { type EventFollower, followEvents } from '../runs/event-stream.ts';
+import type { ServerDeps } from './deps.ts';
+
+const MAX_FRAME_BYTES = 256 * 1024;
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+const PING_MS = 30_000;
+const MAX_SUBSCRIPTIONS = 100;
+
+export interface UpgradeAuth {
+  /** Returns the credential id the connection belongs to, or throws an AppError (401/429). */
+  authenticate(req: IncomingMessage): Promise<string>;
+  release?(credential: string): void;
+}
+
+export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth) {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+  const alive = new WeakSet<WebSocket>();
+
+  const pinger = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!alive.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      alive.delete(ws);
+      ws.ping();
+    }
+  }, PING_MS);
+  pinger.unref();
+
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    auth
+      .authenticate(req)
+      .then((credential) => {
+        wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, credential));
+      })
+      .catch((err) => {
+        const status = err instanceof AppError ? err.status : 500;
+        const code = err instanceof AppError ? err.code : 'internal';
+        const message = err instanceof AppError ? err.message : 'internal error';
+        const body = JSON.stringify({ error: { code, message } });
+        const extra = err instanceof AppError && err.retryAfterS !== undefined ? `Retry-After: ${err.retryAfterS}\r\n` : '';
+        socket.end(
+          `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 429 ? 'Too Many Requests' : 'Error'}\r\n` +
+            `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`,
+        );
+      });
+  }
+
+  function onConnection(ws: WebSocket, credential: string): void {
+    deps.metrics.wsConnections.inc();
+    alive.add(ws);
+    ws.on('pong', () => alive.add(ws));
+    const subs = new Map<string, EventFollower>();
+    const send = (msg: WsServerMessage) => {
+      if (ws.readyState !== ws.OPEN) return;
+      if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+        // A consumer this slow would make us hold its backlog in memory; it can resume from the store.
+        ws.close(1013, 'slow consumer: reconnect and subscribe with after=<last seq>');
+        return;
+      }
+      ws.send(JSON.stringify(msg));
+    };
+    const fail = (code: string, message: string, sessionId?: string) => send({ type: 'error', code, message, ...(sessionId ? { sessionId } : {}) });
+
+    const onMessage = async (raw: RawData, isBinary: boolean) => {
+      if (isBinary) return fail('invalid_request', 'binary frames are not supported; send JSON text');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw.toString());
+      } catch {
+        return fail('invalid_request', 'frame is not valid JSON');
+      }
+      const res = WsClientMessage.safeParse(parsed);
+      if (!res.success) {
+        const type = typeof parsed === 'object' && parsed !== null ? (parsed as { type?: unknown }).type : undefined;
+        const sid = typeof parsed === 'object' && parsed !== null ? (parsed as { sessionId?: unknown }).sessionId : undefined;
+        return fail(
+          'invalid_request',
+          typeof type === 'string' && !['subscribe', 'unsubscribe', 'message', 'interrupt', 'ping'].includes(type)
+            ? `unknown message type "${type.slice(0, 64)}"`
+            : `invalid message: ${res.error.issues.map((i) => `${i.path.join('.') || 'frame'}: ${i.message}`).join('; ')}`,
+          typeof sid === 'string' ? sid.slice(0, 64) : undefined,
+        );
+      }
+      const msg = res.data;
+      try {
+        switch (msg.type) {
+          case 'ping':
+            return send({ type: 'pong' });
+          case 'subscribe': {
+            const session = await deps.sessions.get(msg.sessionId);
+            subs.get(msg.sessionId)?.close();
+            if (!subs.has(msg.sessionId) && subs.size >= MAX_SUBSCRIPTIONS) {
+              return fail('invalid_request', `at most ${MAX_SUBSCRIPTIONS} subscriptions per connection`, msg.sessionId);
+            }
+            send({ type: 'subscribed', sessionId: msg.sessionId, lastSeq: session.lastSeq });
+            subs.set(
+              msg.sessionId,
+              followEvents({
+                store: deps.store,
+                eventLog: deps.eventLog,
+                sessionId: msg.sessionId,
+                after: msg.after ?? 0,
+                onEvent: (event) => send({ type: 'event', event }),
+                onError: () => fail('internal', 'event stream interrupted; resubscribe with after=<last seq>', msg.sessionId),
+              }),
+            );
+            return;
+          }
+          case 'unsubscribe':
+            subs.get(msg.sessionId)?.close();
+            subs.delete(msg.sessionId);
+            return;
+          case 'message': {
+            if (!deps.isAccepting()) return fail('unavailable', 'the server is shutting down and takes no new runs', msg.sessionId);
+            const r = await deps.sessions.send(msg.sessionId, msg.content, msg.idempotencyKey);
+            return send({ type: 'accepted', sessionId: r.sessionId, runId: r.runId });
+          }
+          case 'interrupt': {
+            const r = await deps.sessions.interrupt(msg.sessionId);
+            return send({ type: 'interrupted', sessionId: msg.sessionId, ...(r.runId ? { runId: r.runId } : {}) });
+          }
+        }
+      } catch (err) {
+        if (err instanceof AppError) return fail(err.code, err.message, 'sessionId' in msg ? msg.sessionId : undefined);
+        deps.logger.error('ws handler failed', { err });
+        return fail('internal', 'internal error', 'sessionId' in msg ? msg.sessionId : undefined);
+      }
+    };
+
+    ws.on('message', (raw, isBinary) => void onMessage(raw, isBinary));
+    ws.on('error', () => ws.terminate());
+    ws.on('close', () => {
+      for (const f of subs.values()) f.close();
+      subs.clear();
+      deps.metrics.wsConnections.dec();
+      auth.release?.(credential);
+    });
+  }
+
+  return {
+    handleUpgrade,
+    async close(): Promise<void> {
+      clearInterval(pinger);
+      for (const ws of wss.clients) ws.close(1001, 'server shutting down');
+      await new Promise<void>((r) => wss.close(() => r()));
+    },
+  };
+}
