@@ -73,7 +73,7 @@ function opt(env: Env, name: string): string | undefined {
 
 export class ConfigError extends Error {}
 
-export const DEFAULT_MODEL = 'claude-sonnet-4-5';
+export const DEFAULT_MODEL = 'claude-sonnet-4-6';
 
 export function loadConfig(env: Env = process.env): Config {
   const engine = (opt(env, 'AGENT_ENGINE') ?? 'native') as EngineName;

@@ -10,10 +10,12 @@ import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import type { EngineName } from './protocol/index.ts';
 import { EventLog } from './runs/event-log.ts';
+import { CallbackDispatcher } from './runs/callbacks.ts';
+import { cleanupWorkspaces } from './runs/cleanup.ts';
 import { RunExecutor } from './runs/executor.ts';
-import type { RunHooks } from './runs/hooks.ts';
 import { Scheduler } from './runs/scheduler.ts';
 import { SessionService } from './runs/sessions.ts';
+import { WorkflowService } from './runs/workflows.ts';
 import { WorkspacePreparer } from './runs/workspace-preparer.ts';
 import { createSandbox } from './sandbox/index.ts';
 import { WorkspaceManager } from './sandbox/workspace.ts';
@@ -21,6 +23,7 @@ import { createApp } from './server/app.ts';
 import { Authenticator, apiAuth, upgradeAuth } from './server/auth.ts';
 import type { HealthCheck, ServerDeps } from './server/deps.ts';
 import { type Listening, listen } from './server/http.ts';
+import { workflowRoutes } from './server/routes/workflows.ts';
 import { createWsGateway } from './server/ws.ts';
 import { createStore } from './store/index.ts';
 import type { Store } from './store/types.ts';
@@ -32,6 +35,8 @@ export interface RuntimeOptions {
   logger?: Logger;
   /** Replace engines (tests). */
   engines?: Partial<Record<EngineName, Engine>>;
+  /** Callback retry timing (tests shorten it). */
+  callbacks?: ConstructorParameters<typeof CallbackDispatcher>[0]['options'];
 }
 
 export interface Runtime {
@@ -42,6 +47,8 @@ export interface Runtime {
   eventLog: EventLog;
   scheduler: Scheduler;
   sessions: SessionService;
+  workflows: WorkflowService;
+  callbacks: CallbackDispatcher;
   app: OpenAPIHono;
   listening?: Listening;
   start(): Promise<Listening>;
@@ -60,7 +67,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const eventLog = new EventLog({ store, logger, onStored: (n) => metrics.eventsAppended.inc({}, n) });
   const tools = createTools({ config, sandbox });
   const engines: Partial<Record<EngineName, Engine>> = opts.engines ?? { native: createNativeEngine({ config }) };
-  const hooks: RunHooks = {};
+  const workflows = new WorkflowService({ store, config, logger, eventLog, workspaces, sandbox });
+  const hooks = workflows;
   const executor = new RunExecutor({
     store,
     config,
@@ -72,7 +80,10 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     workspaces: new WorkspacePreparer({ config, store, manager: workspaces, sandbox }),
     hooks,
   });
-  const scheduler = new Scheduler({ store, config, logger, metrics, eventLog, executor, hooks });
+  const scheduler = new Scheduler({ store, config, logger, metrics, eventLog, executor, hooks, deadlineFor: (run) => workflows.timeoutFor(run) });
+  workflows.attach(scheduler);
+  const callbacks = new CallbackDispatcher({ store, config, logger, metrics, options: opts.callbacks });
+  workflows.onOutbox = () => callbacks.kick();
   const sessions = new SessionService({ store, config, eventLog, scheduler, workspaces });
   let accepting = true;
 
@@ -116,7 +127,12 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   };
   metrics.registry.gauge('agent_uptime_seconds', 'Process uptime', () => Math.round((Date.now() - startedAt) / 1000));
   const auth = new Authenticator(config);
-  const app = createApp(deps, { apiMiddleware: [apiAuth(auth)], metricsMiddleware: config.metricsAuth ? [apiAuth(auth)] : [] });
+  const app = createApp(deps, {
+    apiMiddleware: [apiAuth(auth)],
+    metricsMiddleware: config.metricsAuth ? [apiAuth(auth)] : [],
+    routes: [workflowRoutes(deps, workflows)],
+  });
+  const timers: NodeJS.Timeout[] = [];
   const ws = createWsGateway(deps, upgradeAuth(auth));
 
   const runtime: Runtime = {
@@ -127,14 +143,26 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     eventLog,
     scheduler,
     sessions,
+    workflows,
+    callbacks,
     app,
     async start() {
+      await workflows.reconcile();
       await scheduler.start();
+      callbacks.start();
+      const sweep = () =>
+        cleanupWorkspaces({ store, workspaces, scheduler, retentionMs: config.workspaceRetentionMs, logger }).catch((err) =>
+          logger.warn('workspace cleanup failed', { err }),
+        );
+      timers.push(setInterval(sweep, Math.min(3_600_000, Math.max(10_000, config.workspaceRetentionMs / 4))));
+      for (const t of timers) t.unref();
       runtime.listening = await listen({ app, host: config.host, port: config.port, onUpgrade: ws.handleUpgrade });
       return runtime.listening;
     },
     async shutdown(graceMs = config.shutdownGraceMs) {
       accepting = false;
+      for (const t of timers) clearInterval(t);
+      callbacks.stop();
       await scheduler.drain(graceMs);
       await eventLog.flush();
       await ws.close();

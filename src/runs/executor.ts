@@ -89,7 +89,7 @@ export class RunExecutor {
         if (i === 0 && m.role === 'user' && m.text === run.input) continue;
         await store.addMessage({ id: `${run.id}-${i}`, sessionId: session.id, runId: run.id, role: m.role, text: m.text, content: m.content, createdAt: now });
       }
-      if (result.engineState) await store.updateSession(session.id, { engineState: result.engineState });
+      if (result.engineState) await store.updateSession(session.id, { engineState: { ...session.engineState, ...result.engineState } });
       outcome = { status: 'completed', stopReason: result.stopReason, usage: result.usage, finalText: result.finalText, toolMeta: result.toolMeta };
     } catch (err) {
       const reason = stopReason();

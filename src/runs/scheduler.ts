@@ -25,6 +25,7 @@ export class Scheduler {
   private eventLog: EventLog;
   private executor: RunExecutor;
   private hooks: RunHooks;
+  private deadlineFor?: (run: RunRecord) => Promise<number | undefined>;
   private active = new Map<string, Active>();
   private accepting = true;
   private pumping = false;
@@ -32,7 +33,7 @@ export class Scheduler {
   private timers: NodeJS.Timeout[] = [];
   readonly workerId: string;
 
-  constructor(opts: { store: Store; config: Config; logger: Logger; metrics: Metrics; eventLog: EventLog; executor: RunExecutor; hooks: RunHooks }) {
+  constructor(opts: { store: Store; config: Config; logger: Logger; metrics: Metrics; eventLog: EventLog; executor: RunExecutor; hooks: RunHooks; deadlineFor?: (run: RunRecord) => Promise<number | undefined> }) {
     this.store = opts.store;
     this.config = opts.config;
     this.logger = opts.logger.child({ component: 'scheduler' });
@@ -40,6 +41,7 @@ export class Scheduler {
     this.eventLog = opts.eventLog;
     this.executor = opts.executor;
     this.hooks = opts.hooks;
+    this.deadlineFor = opts.deadlineFor;
     this.workerId = `${opts.config.instanceId}-${Date.now().toString(36)}`;
   }
 
@@ -103,10 +105,12 @@ export class Scheduler {
     this.active.set(run.id, entry);
     this.metrics.runsActive.set(this.active.size);
     let deadline: NodeJS.Timeout | undefined;
-    if (run.deadlineAt) {
-      const ms = Date.parse(run.deadlineAt) - Date.now();
-      deadline = setTimeout(() => this.stop(run.id, 'timeout'), Math.max(0, ms));
-    }
+    const arm = (at: number | undefined) => {
+      if (at === undefined || !Number.isFinite(at) || !this.active.has(run.id)) return;
+      deadline = setTimeout(() => this.stop(run.id, 'timeout'), Math.max(0, at - Date.now()));
+    };
+    if (run.deadlineAt) arm(Date.parse(run.deadlineAt));
+    else if (this.deadlineFor) this.deadlineFor(run).then(arm, (err) => this.logger.warn('deadline lookup failed', { runId: run.id, err }));
     entry.done = this.executor
       .execute(run, controller.signal, () => entry.stopReason)
       .catch((err) => this.logger.error('run executor crashed', { runId: run.id, err }))

@@ -34,8 +34,9 @@ export class WorkspacePreparer {
       // A clone cut short by a crash leaves a partial tree: start from an empty directory.
       await this.manager.remove(session.id);
       dir = await this.manager.ensure(session.id);
+      let cloned: Awaited<ReturnType<typeof cloneRepository>>;
       try {
-        await cloneRepository({
+        cloned = await cloneRepository({
           config: this.config,
           sandbox: this.sandbox,
           repoUrl: session.repoUrl,
@@ -48,7 +49,9 @@ export class WorkspacePreparer {
         if (signal.aborted) throw err;
         throw new EngineError('clone_failed', `could not clone ${session.repoUrl}: ${err instanceof Error ? err.message : String(err)}`);
       }
-      await this.store.updateSession(session.id, { workspaceReady: true });
+      // The base commit lets a workflow report what it changed and committed.
+      session.engineState = { ...session.engineState, workspaceBaseSha: cloned.sha };
+      await this.store.updateSession(session.id, { workspaceReady: true, engineState: session.engineState });
     }
     return { dir, env };
   }

@@ -1,0 +1,48 @@
+// What a finished workflow reports: the agent's final answer, and from git (never from the model's
+// word) the files it changed and the commits it made since the workspace was cloned.
+import type { Config } from '../config.ts';
+import type { WorkflowResult } from '../protocol/index.ts';
+import type { SandboxWrapper } from '../sandbox/types.ts';
+import { runGit } from '../tools/git-exec.ts';
+
+export interface GitFactsOptions {
+  config: Config;
+  sandbox: SandboxWrapper;
+  workspace: string;
+  env: Record<string, string>;
+  baseSha?: string;
+}
+
+async function git(args: string[], o: GitFactsOptions): Promise<string | undefined> {
+  const res = await runGit(args, { config: o.config, sandbox: o.sandbox, workspace: o.workspace, cwd: o.workspace, env: o.env, timeoutMs: 30_000 });
+  return res.exitCode === 0 ? res.output : undefined;
+}
+
+export async function gitFacts(o: GitFactsOptions): Promise<Pick<WorkflowResult, 'changedFiles' | 'commits'>> {
+  if (!o.baseSha || !/^[0-9a-f]{40,64}$/.test(o.baseSha)) return {};
+  const log = await git(['log', '--no-color', '--format=%H%x1f%s', `${o.baseSha}..HEAD`], o);
+  const diff = await git(['diff', '--no-ext-diff', '--no-textconv', '--name-only', o.baseSha], o);
+  const untracked = await git(['ls-files', '--others', '--exclude-standard'], o);
+  const commits = (log ?? '')
+    .split('\n')
+    .filter((l) => l.includes('\x1f'))
+    .map((l) => {
+      const [sha, message] = l.split('\x1f');
+      return { sha: sha!.trim(), message: (message ?? '').trim() };
+    })
+    .reverse();
+  const files = new Set<string>();
+  for (const l of `${diff ?? ''}\n${untracked ?? ''}`.split('\n')) if (l.trim()) files.add(l.trim());
+  return { changedFiles: [...files].sort(), commits };
+}
+
+/** The pull request URL a tool reported (the `gh` tool's meta), if any. */
+export function pullRequestUrl(toolMeta: Array<Record<string, unknown>>): string | undefined {
+  for (let i = toolMeta.length - 1; i >= 0; i--) {
+    const m = toolMeta[i]!;
+    const pr = m.pullRequest as { url?: unknown } | undefined;
+    if (pr && typeof pr.url === 'string') return pr.url;
+    if (typeof m.pullRequestUrl === 'string') return m.pullRequestUrl;
+  }
+  return undefined;
+}
