@@ -1,0 +1,24 @@
+// The native engine's tool set (CONTRACT §9).
+import type { Config } from '../config.ts';
+import type { SandboxWrapper } from '../sandbox/types.ts';
+import { createBashTool } from './bash.ts';
+import { createFsTool } from './fs.ts';
+import { createGitTool } from './git.ts';
+import type { Tool } from './types.ts';
+
+export { cloneRepository } from './git.ts';
+
+export interface ToolDeps {
+  config: Config;
+  sandbox: SandboxWrapper;
+}
+
+export function createTools(deps: ToolDeps): Tool[] {
+  return [
+    createBashTool(deps) as Tool,
+    createFsTool(deps) as Tool,
+    createGitTool(deps) as Tool,
+    // The `gh` tool (GitHub API) and the tools of configured MCP servers are appended here by
+    // their own modules.
+  ];
+}

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
+import {
+  findUnsafeConfig,
+  gitArgs,
+  gitEnv,
+  parseConfigList,
+  pushCredentialEnv,
+} from '../../src/tools/git-safety.ts';
+
+const config = loadConfig({ DATA_DIR: '/tmp/x', GITHUB_TOKEN: 'ghp_TESTTOKEN' });
+
+describe('gitArgs', () => {
+  it('prefixes the neutralising -c flags before the command', () => {
+    const args = gitArgs(config, ['status']);
+    expect(args.at(-1)).toBe('status');
+    const flags = args.filter((_, i) => args[i - 1] === '-c');
+    for (const f of [
+      'core.hooksPath=/dev/null',
+      'core.fsmonitor=false',
+      'core.pager=cat',
+      'core.editor=true',
+      'core.askPass=',
+      'credential.helper=',
+      'protocol.ext.allow=never',
+      'protocol.file.allow=never',
+      'submodule.recurse=false',
+    ]) {
+      expect(flags).toContain(f);
+    }
+    expect(gitArgs({ allowFileRepos: true }, [])).toContain('protocol.file.allow=always');
+    expect(args.join(' ')).not.toContain('ghp_TESTTOKEN');
+  });
+});
+
+describe('gitEnv', () => {
+  it('drops inherited GIT_* steering and sets the safe values', () => {
+    const env = gitEnv(config, {
+      PATH: '/usr/bin',
+      GIT_DIR: '/elsewhere',
+      GIT_SSH_COMMAND: 'evil',
+      GIT_ASKPASS: 'evil',
+      SSH_ASKPASS: 'evil',
+      GIT_CONFIG_PARAMETERS: "'core.hookspath'='/x'",
+      GIT_CEILING_DIRECTORIES: '/data',
+    });
+    expect(env).toEqual({
+      PATH: '/usr/bin',
+      GIT_CEILING_DIRECTORIES: '/data',
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_CONFIG_GLOBAL: '/dev/null',
+      GIT_AUTHOR_NAME: 'duyetbot',
+      GIT_AUTHOR_EMAIL: 'duyetbot@users.noreply.github.com',
+      GIT_COMMITTER_NAME: 'duyetbot',
+      GIT_COMMITTER_EMAIL: 'duyetbot@users.noreply.github.com',
+    });
+  });
+});
+
+describe('pushCredentialEnv', () => {
+  it('sends the token only to https://github.com', () => {
+    const env = pushCredentialEnv(config, 'https://github.com/duyet/repo.git');
+    expect(env).toEqual({
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'http.https://github.com/.extraHeader',
+      GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from('x-access-token:ghp_TESTTOKEN').toString('base64')}`,
+    });
+    for (const url of [
+      'https://github.com.evil.com/x/y',
+      'https://evil.com/github.com/x',
+      'http://github.com/x/y',
+      'git@github.com:x/y.git',
+      'ssh://git@github.com/x/y',
+      '/srv/repo.git',
+      'https://github.com:8443/x/y',
+    ]) {
+      expect(pushCredentialEnv(config, url)).toEqual({});
+    }
+    expect(pushCredentialEnv({ githubToken: undefined }, 'https://github.com/x/y')).toEqual({});
+  });
+});
+
+describe('findUnsafeConfig', () => {
+  it('parses -z output and ignores our command-line flags', () => {
+    const raw =
+      'local\0core.bare\nfalse\0local\0alias.st\nstatus\0local\0filter.x.smudge\nevil cmd\0' +
+      'command\0core.hookspath\n/dev/null\0worktree\0diff.Foo.textconv\nx\ny\0local\0credential.helper\n!evil\0';
+    const entries = parseConfigList(raw);
+    expect(entries).toHaveLength(6);
+    expect(entries[4]).toEqual({ scope: 'worktree', key: 'diff.Foo.textconv', value: 'x\ny' });
+    expect(findUnsafeConfig(entries).map((e) => e.key)).toEqual(['filter.x.smudge', 'diff.Foo.textconv']);
+  });
+});
