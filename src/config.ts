@@ -50,7 +50,8 @@ function int(env: Env, name: string, def: number, min = 0): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return def;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) throw new ConfigError(`${name} must be a number ≥ ${min}, got "${raw}"`);
+  if (!Number.isFinite(n) || n < min)
+    throw new ConfigError(`${name} must be a number ≥ ${min}, got "${raw}"`);
   return Math.floor(n);
 }
 function bool(env: Env, name: string, def: boolean): boolean {
@@ -83,7 +84,8 @@ export function loadConfig(env: Env = process.env): Config {
   const sandbox = (opt(env, 'SANDBOX') ?? 'bwrap') as Config['sandbox'];
   if (sandbox !== 'bwrap' && sandbox !== 'none') throw new ConfigError(`SANDBOX must be "bwrap" or "none"`);
   const logLevel = (opt(env, 'LOG_LEVEL') ?? 'info') as Config['logLevel'];
-  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError('LOG_LEVEL must be debug|info|warn|error');
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel))
+    throw new ConfigError('LOG_LEVEL must be debug|info|warn|error');
   return {
     port: int(env, 'PORT', 3003),
     host: opt(env, 'HOST') ?? '127.0.0.1',

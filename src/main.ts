@@ -28,14 +28,23 @@ async function main(): Promise<void> {
       );
       process.exit(2);
     }
-    logger.warn(`no API_KEYS or SIGNING_SECRET set: serving on loopback (${config.host}) only, without authentication`);
+    logger.warn(
+      `no API_KEYS or SIGNING_SECRET set: serving on loopback (${config.host}) only, without authentication`,
+    );
   }
   if (!config.anthropicApiKey) {
-    logger.warn('ANTHROPIC_API_KEY is not set: the server runs, but every run will fail with missing_api_key');
+    logger.warn(
+      'ANTHROPIC_API_KEY is not set: the server runs, but every run will fail with missing_api_key',
+    );
   }
   const runtime = await createRuntime(config, { logger });
   const listening = await runtime.start();
-  logger.info('agent server listening', { url: listening.url, engine: config.engine, dataDir: config.dataDir, store: runtime.store.dialect });
+  logger.info('agent server listening', {
+    url: listening.url,
+    engine: config.engine,
+    dataDir: config.dataDir,
+    store: runtime.store.dialect,
+  });
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -8,7 +8,15 @@ import type { Tool } from '../tools/types.ts';
 /** Events an engine may emit; run lifecycle events are the scheduler's. */
 export type EngineEvent = Extract<
   EventInput,
-  { type: 'text.delta' | 'message.assistant' | 'tool.started' | 'tool.output' | 'tool.completed' | 'session.notice' }
+  {
+    type:
+      | 'text.delta'
+      | 'message.assistant'
+      | 'tool.started'
+      | 'tool.output'
+      | 'tool.completed'
+      | 'session.notice';
+  }
 >;
 
 export interface EngineRunContext {

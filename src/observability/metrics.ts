@@ -3,7 +3,11 @@ type Labels = Record<string, string>;
 
 function labelKey(labels: Labels): string {
   const keys = Object.keys(labels).sort();
-  return keys.map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',');
+  return keys
+    .map(
+      (k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
+    )
+    .join(',');
 }
 
 interface Metric {
@@ -89,7 +93,7 @@ export class Histogram implements Metric {
     const out: string[] = [];
     for (const [k, s] of this.series) {
       const sep = k ? `${k},` : '';
-      this.buckets.forEach((b, i) => out.push(`${this.name}_bucket{${sep}le="${b}"} ${s.counts[i]}`));
+      for (const [i, b] of this.buckets.entries()) out.push(`${this.name}_bucket{${sep}le="${b}"} ${s.counts[i]}`);
       out.push(`${this.name}_bucket{${sep}le="+Inf"} ${s.count}`);
       out.push(`${this.name}_sum${k ? `{${k}}` : ''} ${s.sum}`);
       out.push(`${this.name}_count${k ? `{${k}}` : ''} ${s.count}`);
@@ -128,14 +132,26 @@ export function createMetrics() {
   return {
     registry,
     httpRequests: registry.counter('agent_http_requests_total', 'HTTP requests by method, route and status'),
-    httpDuration: registry.histogram('agent_http_request_duration_seconds', 'HTTP request duration', [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5]),
+    httpDuration: registry.histogram(
+      'agent_http_request_duration_seconds',
+      'HTTP request duration',
+      [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    ),
     runsStarted: registry.counter('agent_runs_started_total', 'Runs started by engine'),
     runsFinished: registry.counter('agent_runs_finished_total', 'Runs finished by engine and status'),
-    runDuration: registry.histogram('agent_run_duration_seconds', 'Run duration by engine', [1, 5, 15, 60, 300, 900, 3600, 7200]),
+    runDuration: registry.histogram(
+      'agent_run_duration_seconds',
+      'Run duration by engine',
+      [1, 5, 15, 60, 300, 900, 3600, 7200],
+    ),
     runsActive: registry.gauge('agent_runs_active', 'Runs executing on this instance'),
     queueDepth: registry.gauge('agent_queue_depth', 'Queued runs (all instances)'),
     toolCalls: registry.counter('agent_tool_calls_total', 'Tool calls by tool and outcome'),
-    toolDuration: registry.histogram('agent_tool_duration_seconds', 'Tool call duration by tool', [0.01, 0.1, 1, 10, 60, 300]),
+    toolDuration: registry.histogram(
+      'agent_tool_duration_seconds',
+      'Tool call duration by tool',
+      [0.01, 0.1, 1, 10, 60, 300],
+    ),
     eventsAppended: registry.counter('agent_events_appended_total', 'Events stored'),
     wsConnections: registry.gauge('agent_ws_connections', 'Open WebSocket connections'),
     sseStreams: registry.gauge('agent_sse_streams', 'Open SSE streams'),

@@ -56,8 +56,15 @@ export const Branch = z
   .string()
   .min(1)
   .max(255)
-  .regex(/^(?!-)[A-Za-z0-9._\/-]+$/, 'branch names may contain letters, digits, . _ / - and may not start with -');
-export const ModelId = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@\/-]+$/);
+  .regex(
+    /^(?!-)[A-Za-z0-9._/-]+$/,
+    'branch names may contain letters, digits, . _ / - and may not start with -',
+  );
+export const ModelId = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:@/-]+$/);
 
 export const Page = <T extends z.ZodTypeAny>(item: T) =>
   z.object({ items: z.array(item), nextCursor: z.string().nullable() });

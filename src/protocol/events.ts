@@ -1,7 +1,7 @@
 // Events: the one stream every client reads. Stored with a per-session gap-free `seq`
 // before they are published (CONTRACT §7).
 import { z } from '@hono/zod-openapi';
-import { Usage } from './common.ts';
+import type { Usage } from './common.ts';
 
 export const EventType = z.enum([
   'run.queued',

@@ -19,7 +19,12 @@ export const CreateWorkflowRequest = z
     model: ModelId.optional(),
     callbackUrl: z.string().url().max(2048).optional(),
     idempotencyKey: z.string().min(1).max(128).optional(),
-    timeoutMs: z.number().int().min(1_000).max(7 * 24 * 3600_000).optional(),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(1_000)
+      .max(7 * 24 * 3600_000)
+      .optional(),
     payload: Metadata.optional(),
     metadata: Metadata.optional(),
   })

@@ -2,7 +2,11 @@
 import { z } from 'zod';
 
 export const WsClientMessage = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('subscribe'), sessionId: z.string().min(1).max(64), after: z.number().int().nonnegative().optional() }),
+  z.object({
+    type: z.literal('subscribe'),
+    sessionId: z.string().min(1).max(64),
+    after: z.number().int().nonnegative().optional(),
+  }),
   z.object({ type: z.literal('unsubscribe'), sessionId: z.string().min(1).max(64) }),
   z.object({
     type: z.literal('message'),

@@ -2,9 +2,10 @@
 // Writes are group-committed: everything appended during one turn of the event loop goes to the
 // store in one transaction, so 1,000 streaming sessions cost one fsync per tick, not one per delta.
 // `text.delta` and `tool.output` are merged while they wait (CONTRACT §7 allows coalescing).
+
+import type { Logger } from '../observability/logger.ts';
 import type { Event } from '../protocol/index.ts';
 import type { NewEvent, Store } from '../store/types.ts';
-import type { Logger } from '../observability/logger.ts';
 
 export type EventListener = (event: Event) => void;
 
@@ -30,7 +31,12 @@ export class EventLog {
   private broadcaster?: EventBroadcaster;
   private onStored?: (count: number) => void;
 
-  constructor(opts: { store: Store; logger: Logger; broadcaster?: EventBroadcaster; onStored?: (n: number) => void }) {
+  constructor(opts: {
+    store: Store;
+    logger: Logger;
+    broadcaster?: EventBroadcaster;
+    onStored?: (n: number) => void;
+  }) {
     this.store = opts.store;
     this.logger = opts.logger;
     this.broadcaster = opts.broadcaster;
@@ -60,7 +66,9 @@ export class EventLog {
 
   /** Fire-and-forget append for high-rate deltas; failures are logged, never thrown. */
   emit(sessionId: string, event: NewEvent): void {
-    this.append(sessionId, event).catch((err) => this.logger.warn('event append failed', { sessionId, type: event.type, err }));
+    this.append(sessionId, event).catch((err) =>
+      this.logger.warn('event append failed', { sessionId, type: event.type, err }),
+    );
   }
 
   /** Resolves when everything appended so far is stored and published. */
@@ -112,7 +120,10 @@ export class EventLog {
 
   private async write(batch: Map<string, Pending[]>): Promise<void> {
     const sessions = [...batch.keys()];
-    const input = sessions.map((sessionId) => ({ sessionId, events: batch.get(sessionId)!.map((p) => p.event) }));
+    const input = sessions.map((sessionId) => ({
+      sessionId,
+      events: batch.get(sessionId)!.map((p) => p.event),
+    }));
     let results: Array<Event[] | Error>;
     try {
       results = await this.store.appendEventBatches(input);
@@ -171,7 +182,11 @@ function mergeInto(prev: NewEvent, next: NewEvent): boolean {
     prev.data.text = String(prev.data.text ?? '') + String(next.data.text ?? '');
     return true;
   }
-  if (next.type === 'tool.output' && prev.data.toolUseId === next.data.toolUseId && prev.data.stream === next.data.stream) {
+  if (
+    next.type === 'tool.output' &&
+    prev.data.toolUseId === next.data.toolUseId &&
+    prev.data.stream === next.data.stream
+  ) {
     prev.data.chunk = String(prev.data.chunk ?? '') + String(next.data.chunk ?? '');
     return true;
   }

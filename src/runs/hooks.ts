@@ -4,7 +4,13 @@ import type { Usage } from '../protocol/index.ts';
 import type { RunRecord } from '../store/types.ts';
 
 export type RunOutcome =
-  | { status: 'completed'; stopReason: string; usage: Usage; finalText: string; toolMeta: Array<Record<string, unknown>> }
+  | {
+      status: 'completed';
+      stopReason: string;
+      usage: Usage;
+      finalText: string;
+      toolMeta: Array<Record<string, unknown>>;
+    }
   | { status: 'failed'; error: { code: string; message: string }; usage: Usage }
   | { status: 'cancelled'; usage: Usage };
 

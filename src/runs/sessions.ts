@@ -31,13 +31,23 @@ export function toSession(s: SessionRecord): Session {
 }
 
 export function toMessage(m: MessageRecord): Message {
-  return { id: m.id, sessionId: m.sessionId, ...(m.runId ? { runId: m.runId } : {}), role: m.role, text: m.text, createdAt: m.createdAt };
+  return {
+    id: m.id,
+    sessionId: m.sessionId,
+    ...(m.runId ? { runId: m.runId } : {}),
+    role: m.role,
+    text: m.text,
+    createdAt: m.createdAt,
+  };
 }
 
 export function assertRepoUrl(config: Config, repoUrl: string | undefined): void {
   if (repoUrl === undefined) return;
   const check = checkRepoUrl(repoUrl, { allowFileRepos: config.allowFileRepos });
-  if (!check.ok) throw new AppError('invalid_request', `repoUrl rejected: ${check.reason}`, { details: { field: 'repoUrl' } });
+  if (!check.ok)
+    throw new AppError('invalid_request', `repoUrl rejected: ${check.reason}`, {
+      details: { field: 'repoUrl' },
+    });
 }
 
 export class SessionService {
@@ -47,7 +57,13 @@ export class SessionService {
   private scheduler: Scheduler;
   private workspaces: WorkspaceManager;
 
-  constructor(opts: { store: Store; config: Config; eventLog: EventLog; scheduler: Scheduler; workspaces: WorkspaceManager }) {
+  constructor(opts: {
+    store: Store;
+    config: Config;
+    eventLog: EventLog;
+    scheduler: Scheduler;
+    workspaces: WorkspaceManager;
+  }) {
     this.store = opts.store;
     this.config = opts.config;
     this.eventLog = opts.eventLog;
@@ -88,16 +104,34 @@ export class SessionService {
     return (await this.store.listMessages(id)).filter((m) => m.text.length > 0).map(toMessage);
   }
 
-  async send(sessionId: string, content: string, idempotencyKey?: string): Promise<{ sessionId: string; runId: string; duplicate: boolean }> {
+  async send(
+    sessionId: string,
+    content: string,
+    idempotencyKey?: string,
+  ): Promise<{ sessionId: string; runId: string; duplicate: boolean }> {
     const session = await this.get(sessionId);
-    if (session.workflowId) throw new AppError('conflict', 'this session belongs to a workflow; it takes no messages');
+    if (session.workflowId)
+      throw new AppError('conflict', 'this session belongs to a workflow; it takes no messages');
     if (idempotencyKey) {
       const existing = await this.store.findRunByIdempotencyKey(sessionId, idempotencyKey);
       if (existing) return { sessionId, runId: existing.id, duplicate: true };
     }
     const runId = newId('run');
-    await this.store.createRun({ id: runId, sessionId, input: content, idempotencyKey, priority: INTERACTIVE_PRIORITY });
-    await this.store.addMessage({ id: `${runId}-u`, sessionId, runId, role: 'user', text: content, createdAt: new Date().toISOString() });
+    await this.store.createRun({
+      id: runId,
+      sessionId,
+      input: content,
+      idempotencyKey,
+      priority: INTERACTIVE_PRIORITY,
+    });
+    await this.store.addMessage({
+      id: `${runId}-u`,
+      sessionId,
+      runId,
+      role: 'user',
+      text: content,
+      createdAt: new Date().toISOString(),
+    });
     if (session.status === 'idle') await this.store.updateSession(sessionId, { status: 'queued' });
     await this.eventLog.append(sessionId, { runId, type: 'message.user', data: { text: content } });
     await this.eventLog.append(sessionId, { runId, type: 'run.queued', data: { attempt: 1 } });
@@ -118,7 +152,8 @@ export class SessionService {
 
   async delete(sessionId: string): Promise<void> {
     const session = await this.get(sessionId);
-    if (session.workflowId) throw new AppError('conflict', 'this session belongs to a workflow; cancel the workflow instead');
+    if (session.workflowId)
+      throw new AppError('conflict', 'this session belongs to a workflow; cancel the workflow instead');
     for (const r of await this.store.listRuns(sessionId)) {
       if (r.status === 'queued') await this.store.cancelQueuedRun(r.id);
       if (r.status === 'running') {
@@ -131,7 +166,11 @@ export class SessionService {
     await this.workspaces.remove(sessionId);
   }
 
-  async events(sessionId: string, after: number, limit: number): Promise<{ items: Event[]; lastSeq: number }> {
+  async events(
+    sessionId: string,
+    after: number,
+    limit: number,
+  ): Promise<{ items: Event[]; lastSeq: number }> {
     const session = await this.get(sessionId);
     const items = await this.store.listEvents(sessionId, after, limit);
     return { items, lastSeq: Math.max(session.lastSeq, items.at(-1)?.seq ?? 0) };

@@ -10,10 +10,11 @@ const BY_TYPE: Record<WorkflowType, string> = {
   refactor:
     'Task type: refactor. Improve the code as instructed without changing behaviour. Run the test suite before and after; ' +
     'commit with a clear message and push the branch; open a pull request when a GitHub tool is available.',
-  analysis: 'Task type: analysis. Read and investigate; do not modify, commit or push anything. Report findings precisely, citing files and lines.',
-  test:
-    'Task type: test. Run the test suite, investigate failures, fix them when the instructions ask for it, and report results with counts.',
-  deploy: 'Task type: deploy. Follow the instructions exactly; stop and report on the first failure rather than improvising.',
+  analysis:
+    'Task type: analysis. Read and investigate; do not modify, commit or push anything. Report findings precisely, citing files and lines.',
+  test: 'Task type: test. Run the test suite, investigate failures, fix them when the instructions ask for it, and report results with counts.',
+  deploy:
+    'Task type: deploy. Follow the instructions exactly; stop and report on the first failure rather than improvising.',
   custom: 'Follow the instructions.',
 };
 

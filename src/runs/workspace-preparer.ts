@@ -1,7 +1,8 @@
 // Gets a session's workspace ready for a run: the directory, a clone of `repoUrl` the first time,
 // the private HOME and the allowlisted environment for the processes the agent starts.
-import type { Config } from '../config.ts';
+
 import { EngineError } from '../agent/engine.ts';
+import type { Config } from '../config.ts';
 import { buildChildEnv } from '../sandbox/child-env.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
 import type { WorkspaceManager } from '../sandbox/workspace.ts';
@@ -47,7 +48,10 @@ export class WorkspacePreparer {
         });
       } catch (err) {
         if (signal.aborted) throw err;
-        throw new EngineError('clone_failed', `could not clone ${session.repoUrl}: ${err instanceof Error ? err.message : String(err)}`);
+        throw new EngineError(
+          'clone_failed',
+          `could not clone ${session.repoUrl}: ${err instanceof Error ? err.message : String(err)}`,
+        );
       }
       // The base commit lets a workflow report what it changed and committed.
       session.engineState = { ...session.engineState, workspaceBaseSha: cloned.sha };

@@ -60,7 +60,8 @@ export function createApp(deps: ServerDeps, ext: AppExtensions = {}): OpenAPIHon
     info: {
       title: 'duyetbot agent server',
       version: deps.version,
-      description: 'Long-running coding-agent server (Tier 2). See docs/api.md for auth, events and WebSocket.',
+      description:
+        'Long-running coding-agent server (Tier 2). See docs/api.md for auth, events and WebSocket.',
     },
     servers: [{ url: '/' }],
   });

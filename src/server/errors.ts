@@ -8,7 +8,14 @@ import type { Logger } from '../observability/logger.ts';
 import type { ErrorBody, ErrorCode } from '../protocol/index.ts';
 import { InvalidCursorError } from '../store/errors.ts';
 
-export function errorResponse(c: Context, code: ErrorCode, status: number, message: string, details?: unknown, headers?: Record<string, string>) {
+export function errorResponse(
+  c: Context,
+  code: ErrorCode,
+  status: number,
+  message: string,
+  details?: unknown,
+  headers?: Record<string, string>,
+) {
   const body: ErrorBody = { error: { code, message, ...(details === undefined ? {} : { details }) } };
   return c.json(body, status as 400, headers);
 }
@@ -24,7 +31,8 @@ export function handleError(logger: Logger) {
       if (err.retryAfterS !== undefined) headers['Retry-After'] = String(err.retryAfterS);
       return errorResponse(c, err.code, err.status, err.message, err.details, headers);
     }
-    if (err instanceof InvalidCursorError) return errorResponse(c, 'invalid_request', 400, err.message, { field: 'cursor' });
+    if (err instanceof InvalidCursorError)
+      return errorResponse(c, 'invalid_request', 400, err.message, { field: 'cursor' });
     if (err instanceof HTTPException) {
       const status = err.status;
       if (status === 413) return errorResponse(c, 'payload_too_large', 413, 'request body too large');

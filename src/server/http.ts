@@ -1,6 +1,7 @@
 // Binds the Hono app and the WebSocket gateway to one Node HTTP server.
-import type { AddressInfo } from 'node:net';
+
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 
@@ -16,7 +17,11 @@ export async function listen(opts: {
   app: OpenAPIHono;
   host: string;
   port: number;
-  onUpgrade: (req: import('node:http').IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => void;
+  onUpgrade: (
+    req: import('node:http').IncomingMessage,
+    socket: import('node:stream').Duplex,
+    head: Buffer,
+  ) => void;
 }): Promise<Listening> {
   const server = createAdaptorServer({ fetch: opts.app.fetch }) as Server;
   server.on('upgrade', (req, socket, head) => {

@@ -19,13 +19,15 @@ export type EventsQuery = z.infer<typeof eventsQuery>;
 function lastEventId(c: Context): number | undefined {
   const raw = c.req.header('Last-Event-ID');
   if (raw === undefined || raw === '') return undefined;
-  if (!/^\d{1,15}$/.test(raw)) throw new AppError('invalid_request', 'Last-Event-ID must be a non-negative integer (an event seq)');
+  if (!/^\d{1,15}$/.test(raw))
+    throw new AppError('invalid_request', 'Last-Event-ID must be a non-negative integer (an event seq)');
   return Number(raw);
 }
 
 export async function serveEvents(c: Context, deps: ServerDeps, sessionId: string, q: EventsQuery) {
   const after = lastEventId(c) ?? q.after ?? 0;
-  const wantsStream = q.follow === 'true' || q.follow === '1' || (c.req.header('Accept') ?? '').includes('text/event-stream');
+  const wantsStream =
+    q.follow === 'true' || q.follow === '1' || (c.req.header('Accept') ?? '').includes('text/event-stream');
   if (!wantsStream) {
     return c.json(await deps.sessions.events(sessionId, after, q.limit), 200);
   }

@@ -1,6 +1,16 @@
 // The persistence boundary. SQLite (embedded, default) and PostgreSQL (multi-instance)
 // both implement `Store`; everything above this file is dialect-free.
-import type { EngineName, Event, EventType, Priority, SessionStatus, Usage, WorkflowResult, WorkflowStatus, WorkflowType } from '../protocol/index.ts';
+import type {
+  EngineName,
+  Event,
+  EventType,
+  Priority,
+  SessionStatus,
+  Usage,
+  WorkflowResult,
+  WorkflowStatus,
+  WorkflowType,
+} from '../protocol/index.ts';
 
 export interface SessionRecord {
   id: string;
@@ -23,7 +33,10 @@ export interface SessionRecord {
   updatedAt: string;
 }
 
-export type NewSession = Omit<SessionRecord, 'status' | 'lastSeq' | 'usage' | 'engineState' | 'createdAt' | 'updatedAt' | 'workspaceReady'>;
+export type NewSession = Omit<
+  SessionRecord,
+  'status' | 'lastSeq' | 'usage' | 'engineState' | 'createdAt' | 'updatedAt' | 'workspaceReady'
+>;
 
 export interface MessageRecord {
   id: string;
@@ -180,7 +193,12 @@ export interface Store {
   requeueExpiredRuns(now: string): Promise<RunRecord[]>;
   finishRun(
     id: string,
-    patch: { status: 'completed' | 'failed' | 'cancelled'; stopReason?: string; error?: { code: string; message: string }; usage?: Usage },
+    patch: {
+      status: 'completed' | 'failed' | 'cancelled';
+      stopReason?: string;
+      error?: { code: string; message: string };
+      usage?: Usage;
+    },
   ): Promise<void>;
   requeueRun(id: string): Promise<void>;
   requestCancel(id: string): Promise<void>;
@@ -194,18 +212,34 @@ export interface Store {
    * workflow is durable as a whole. With an idempotency key already used, creates nothing and
    * returns the existing workflow with created=false.
    */
-  createWorkflow(w: WorkflowRecord, session: NewSession, run: NewRun): Promise<{ workflow: WorkflowRecord; created: boolean }>;
+  createWorkflow(
+    w: WorkflowRecord,
+    session: NewSession,
+    run: NewRun,
+  ): Promise<{ workflow: WorkflowRecord; created: boolean }>;
   getWorkflow(id: string): Promise<WorkflowRecord | undefined>;
-  listWorkflows(q: PageQuery & { status?: WorkflowStatus; type?: WorkflowType }): Promise<Page<WorkflowRecord>>;
+  listWorkflows(
+    q: PageQuery & { status?: WorkflowStatus; type?: WorkflowType },
+  ): Promise<Page<WorkflowRecord>>;
   updateWorkflow(id: string, patch: Partial<Omit<WorkflowRecord, 'id' | 'createdAt'>>): Promise<void>;
 
   // callback outbox
   enqueueOutbox(o: OutboxRecord): Promise<void>;
   dueOutbox(now: string, limit: number): Promise<OutboxRecord[]>;
-  updateOutbox(id: string, patch: Partial<Pick<OutboxRecord, 'status' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'deliveredAt'>>): Promise<void>;
+  updateOutbox(
+    id: string,
+    patch: Partial<Pick<OutboxRecord, 'status' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'deliveredAt'>>,
+  ): Promise<void>;
   getOutboxForWorkflow(workflowId: string): Promise<OutboxRecord | undefined>;
 
   // audit
   appendAudit(a: Omit<AuditRecord, 'id'>): Promise<void>;
-  listAudit(q: { limit: number; cursor?: string; action?: string; actor?: string; target?: string; since?: string }): Promise<Page<AuditRecord>>;
+  listAudit(q: {
+    limit: number;
+    cursor?: string;
+    action?: string;
+    actor?: string;
+    target?: string;
+    since?: string;
+  }): Promise<Page<AuditRecord>>;
 }

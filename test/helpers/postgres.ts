@@ -85,7 +85,12 @@ export const POSTGRES_MISSING_MESSAGE =
   'or set PG_BIN to their directory, or PG_TEST_URL to a running server, ' +
   'or SKIP_PG_TESTS=1 to skip the PostgreSQL tests explicitly.';
 
-export async function startPostgres(): Promise<TestPostgres> {
+export interface StartOptions {
+  /** Keep fsync on (benchmarks); tests run with fsync off for speed. */
+  durable?: boolean;
+}
+
+export async function startPostgres(options: StartOptions = {}): Promise<TestPostgres> {
   if (process.env.PG_TEST_URL) return { url: process.env.PG_TEST_URL, stop: async () => {} };
   const bin = findPostgresBin();
   if (!bin) throw new Error(POSTGRES_MISSING_MESSAGE);
@@ -109,9 +114,7 @@ export async function startPostgres(): Promise<TestPostgres> {
         `-p ${port}`,
         "-c listen_addresses='127.0.0.1'",
         `-c unix_socket_directories='${dir}'`,
-        '-c fsync=off',
-        '-c synchronous_commit=off',
-        '-c full_page_writes=off',
+        ...(options.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
         '-c max_connections=200',
       ].join(' ');
       try {

@@ -19,7 +19,10 @@ export async function tempDir(prefix = 'agent-test-'): Promise<string> {
   return fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), prefix)));
 }
 
-export async function startTestServer(env: Record<string, string | undefined> = {}, opts: RuntimeOptions = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string | undefined> = {},
+  opts: RuntimeOptions = {},
+): Promise<TestServer> {
   const dataDir = env.DATA_DIR ?? (await tempDir());
   const config = loadConfig({
     PORT: '0',
@@ -51,7 +54,13 @@ export async function json<T = Record<string, unknown>>(res: Response): Promise<
   }
 }
 
-export async function api(base: string, method: string, p: string, body?: unknown, headers: Record<string, string> = {}) {
+export async function api(
+  base: string,
+  method: string,
+  p: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
   return fetch(base + p, {
     method,
     headers: { ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers },
@@ -59,7 +68,11 @@ export async function api(base: string, method: string, p: string, body?: unknow
   });
 }
 
-export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, intervalMs = 50): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  intervalMs = 50,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

@@ -12,7 +12,10 @@ export async function readSse(
 ): Promise<SseEvent[]> {
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), opts.timeoutMs ?? 30_000);
-  const res = await fetch(url, { headers: { Accept: 'text/event-stream', ...opts.headers }, signal: ctrl.signal });
+  const res = await fetch(url, {
+    headers: { Accept: 'text/event-stream', ...opts.headers },
+    signal: ctrl.signal,
+  });
   if (!res.ok || !res.body) throw new Error(`SSE HTTP ${res.status}: ${await res.text()}`);
   const events: SseEvent[] = [];
   const decoder = new TextDecoder();

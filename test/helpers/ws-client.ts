@@ -37,7 +37,9 @@ export class WsClient {
     this.ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
   }
 
-  events(sessionId?: string): Array<{ seq: number; type: string; sessionId: string; data: Record<string, unknown> }> {
+  events(
+    sessionId?: string,
+  ): Array<{ seq: number; type: string; sessionId: string; data: Record<string, unknown> }> {
     return this.frames
       .filter((f) => f.type === 'event')
       .map((f) => f.event as { seq: number; type: string; sessionId: string; data: Record<string, unknown> })

@@ -1,6 +1,6 @@
 // Bad input gets the documented error, never a 500, never a crash, never lost data.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scripted, startMockLlm, textReply, toolCall, type MockLlm } from '../../src/mock-llm/index.ts';
+import { type MockLlm, scripted, startMockLlm, textReply, toolCall } from '../../src/mock-llm/index.ts';
 import { api, json, startTestServer, type TestServer, waitFor } from '../helpers/server.ts';
 import { WsClient } from '../helpers/ws-client.ts';
 
@@ -13,7 +13,11 @@ describe('bad input', () => {
   let sessionId: string;
   beforeAll(async () => {
     mock = await startMockLlm({ responder: () => textReply('ok') });
-    server = await startTestServer({ ANTHROPIC_BASE_URL: mock.url, ANTHROPIC_API_KEY: 'k', MAX_BODY_BYTES: '65536' });
+    server = await startTestServer({
+      ANTHROPIC_BASE_URL: mock.url,
+      ANTHROPIC_API_KEY: 'k',
+      MAX_BODY_BYTES: '65536',
+    });
     sessionId = (await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', {}))).id;
   });
   afterAll(async () => {
@@ -31,29 +35,65 @@ describe('bad input', () => {
 
   it('invalid JSON → 400 invalid_request', async () => {
     await expectError(await api(server.url, 'POST', '/api/sessions', '{"title":'), 400, 'invalid_request');
-    await expectError(await api(server.url, 'POST', `/api/sessions/${sessionId}/messages`, 'not json'), 400, 'invalid_request');
+    await expectError(
+      await api(server.url, 'POST', `/api/sessions/${sessionId}/messages`, 'not json'),
+      400,
+      'invalid_request',
+    );
   });
 
   it('missing and wrong-typed fields → 400 with details', async () => {
-    const b = await expectError(await api(server.url, 'POST', `/api/sessions/${sessionId}/messages`, {}), 400, 'invalid_request');
+    const b = await expectError(
+      await api(server.url, 'POST', `/api/sessions/${sessionId}/messages`, {}),
+      400,
+      'invalid_request',
+    );
     expect(JSON.stringify(b.error.details)).toContain('content');
-    await expectError(await api(server.url, 'POST', `/api/sessions/${sessionId}/messages`, { content: 42 }), 400, 'invalid_request');
-    await expectError(await api(server.url, 'POST', '/api/sessions', { engine: 'gpt' }), 400, 'invalid_request');
-    await expectError(await api(server.url, 'POST', '/api/sessions', { unknownField: 1 }), 400, 'invalid_request');
+    await expectError(
+      await api(server.url, 'POST', `/api/sessions/${sessionId}/messages`, { content: 42 }),
+      400,
+      'invalid_request',
+    );
+    await expectError(
+      await api(server.url, 'POST', '/api/sessions', { engine: 'gpt' }),
+      400,
+      'invalid_request',
+    );
+    await expectError(
+      await api(server.url, 'POST', '/api/sessions', { unknownField: 1 }),
+      400,
+      'invalid_request',
+    );
     await expectError(await api(server.url, 'POST', '/api/sessions', []), 400, 'invalid_request');
     await expectError(await api(server.url, 'GET', '/api/sessions?limit=abc'), 400, 'invalid_request');
-    await expectError(await api(server.url, 'GET', '/api/sessions?cursor=%%%garbage'), 400, 'invalid_request');
-    await expectError(await api(server.url, 'GET', `/api/sessions/${sessionId}/events?after=-1`), 400, 'invalid_request');
+    await expectError(
+      await api(server.url, 'GET', '/api/sessions?cursor=%%%garbage'),
+      400,
+      'invalid_request',
+    );
+    await expectError(
+      await api(server.url, 'GET', `/api/sessions/${sessionId}/events?after=-1`),
+      400,
+      'invalid_request',
+    );
   });
 
   it('wrong content type → 400', async () => {
-    const res = await fetch(`${server.url}/api/sessions`, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: '{}' });
+    const res = await fetch(`${server.url}/api/sessions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/plain' },
+      body: '{}',
+    });
     await expectError(res, 400, 'invalid_request');
   });
 
   it('unknown session and unknown route → 404 in the error format', async () => {
     await expectError(await api(server.url, 'GET', '/api/sessions/ses_nope'), 404, 'not_found');
-    await expectError(await api(server.url, 'POST', '/api/sessions/ses_nope/messages', { content: 'x' }), 404, 'not_found');
+    await expectError(
+      await api(server.url, 'POST', '/api/sessions/ses_nope/messages', { content: 'x' }),
+      404,
+      'not_found',
+    );
     await expectError(await api(server.url, 'GET', '/api/sessions/ses_nope/events'), 404, 'not_found');
     await expectError(await api(server.url, 'DELETE', '/api/sessions/ses_nope'), 404, 'not_found');
     await expectError(await api(server.url, 'GET', '/nope'), 404, 'not_found');
@@ -61,17 +101,28 @@ describe('bad input', () => {
   });
 
   it('oversized body → 413 payload_too_large', async () => {
-    await expectError(await api(server.url, 'POST', `/api/sessions/${sessionId}/messages`, { content: 'x'.repeat(100_000) }), 413, 'payload_too_large');
+    await expectError(
+      await api(server.url, 'POST', `/api/sessions/${sessionId}/messages`, { content: 'x'.repeat(100_000) }),
+      413,
+      'payload_too_large',
+    );
   });
 
   it('dangerous repository URLs → 400', async () => {
-    for (const repoUrl of ['ext::sh -c touch% /tmp/pwned', '--upload-pack=touch /tmp/x', 'ftp://example.com/r.git', 'https://user:pw@github.com/a/b']) {
+    for (const repoUrl of [
+      'ext::sh -c touch% /tmp/pwned',
+      '--upload-pack=touch /tmp/x',
+      'ftp://example.com/r.git',
+      'https://user:pw@github.com/a/b',
+    ]) {
       await expectError(await api(server.url, 'POST', '/api/sessions', { repoUrl }), 400, 'invalid_request');
     }
   });
 
   it('a bad Last-Event-ID → 400', async () => {
-    const res = await fetch(`${server.url}/api/sessions/${sessionId}/events`, { headers: { 'Last-Event-ID': 'abc' } });
+    const res = await fetch(`${server.url}/api/sessions/${sessionId}/events`, {
+      headers: { 'Last-Event-ID': 'abc' },
+    });
     await expectError(res, 400, 'invalid_request');
   });
 
@@ -89,7 +140,9 @@ describe('bad input', () => {
     const s = (await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', {}))).id;
     await api(server.url, 'POST', `/api/sessions/${s}/messages`, { content: 'try to escape' });
     const evs = await waitFor(async () => {
-      const p = await json<{ items: Ev[] }>(await api(server.url, 'GET', `/api/sessions/${s}/events?limit=1000`));
+      const p = await json<{ items: Ev[] }>(
+        await api(server.url, 'GET', `/api/sessions/${s}/events?limit=1000`),
+      );
       return p.items.some((e) => e.type === 'run.completed' || e.type === 'run.failed') ? p.items : undefined;
     });
     expect(evs.at(-1)!.type).toBe('run.completed');

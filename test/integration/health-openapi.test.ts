@@ -11,7 +11,12 @@ describe('health, metrics and OpenAPI', () => {
   it('GET /health reports status, version, uptime and checks', async () => {
     const res = await api(server.url, 'GET', '/health');
     expect(res.status).toBe(200);
-    const body = await json<{ status: string; version: string; uptimeS: number; checks: Record<string, { status: string }> }>(res);
+    const body = await json<{
+      status: string;
+      version: string;
+      uptimeS: number;
+      checks: Record<string, { status: string }>;
+    }>(res);
     expect(body.status).toBe('ok');
     expect(body.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(typeof body.uptimeS).toBe('number');
@@ -34,9 +39,11 @@ describe('health, metrics and OpenAPI', () => {
   });
 
   it('GET /openapi.json is OpenAPI 3.1 covering the API', async () => {
-    const doc = await json<{ openapi: string; paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, unknown> } }>(
-      await api(server.url, 'GET', '/openapi.json'),
-    );
+    const doc = await json<{
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: Record<string, unknown> };
+    }>(await api(server.url, 'GET', '/openapi.json'));
     expect(doc.openapi).toBe('3.1.0');
     for (const [p, m] of [
       ['/health', 'get'],

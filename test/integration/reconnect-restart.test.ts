@@ -2,7 +2,7 @@
 // after=<last seq> gets every remaining event exactly once; a restarted server still has
 // sessions, messages and events; interrupt stops a run and leaves the session usable.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startMockLlm, scripted, textReply, toolCall, type MockLlm } from '../../src/mock-llm/index.ts';
+import { type MockLlm, scripted, startMockLlm, textReply, toolCall } from '../../src/mock-llm/index.ts';
 import { api, json, startTestServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
 import { WsClient } from '../helpers/ws-client.ts';
 
@@ -18,13 +18,17 @@ afterEach(async () => {
 });
 
 async function allEvents(base: string, id: string): Promise<Ev[]> {
-  return (await json<{ items: Ev[] }>(await api(base, 'GET', `/api/sessions/${id}/events?after=0&limit=1000`))).items;
+  return (
+    await json<{ items: Ev[] }>(await api(base, 'GET', `/api/sessions/${id}/events?after=0&limit=1000`))
+  ).items;
 }
 
 describe('reconnect, restart, interrupt', () => {
   it('a client that disconnects mid-run and resubscribes with after=<last seq> receives every remaining event once', async () => {
     // A slow stream: 40 deltas 25 ms apart, so the run is still going when the client drops.
-    mock = await startMockLlm({ responder: () => textReply('x'.repeat(400), { chunkSize: 10, deltaDelayMs: 25 }) });
+    mock = await startMockLlm({
+      responder: () => textReply('x'.repeat(400), { chunkSize: 10, deltaDelayMs: 25 }),
+    });
     server = await startTestServer({ ANTHROPIC_BASE_URL: mock.url, ANTHROPIC_API_KEY: 'k' });
     const s = await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', {}));
     const ws1 = await WsClient.connect(`${server.wsUrl}/ws`);
@@ -59,20 +63,40 @@ describe('reconnect, restart, interrupt', () => {
   it('sessions, messages and events survive a server restart', async () => {
     mock = await startMockLlm({ responder: () => textReply('persisted answer') });
     const dataDir = await tempDir();
-    server = await startTestServer({ DATA_DIR: dataDir, ANTHROPIC_BASE_URL: mock.url, ANTHROPIC_API_KEY: 'k' });
-    const s = await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', { title: 'durable', metadata: { a: 1 } }));
+    server = await startTestServer({
+      DATA_DIR: dataDir,
+      ANTHROPIC_BASE_URL: mock.url,
+      ANTHROPIC_API_KEY: 'k',
+    });
+    const s = await json<{ id: string }>(
+      await api(server.url, 'POST', '/api/sessions', { title: 'durable', metadata: { a: 1 } }),
+    );
     await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'remember me' });
     await waitFor(async () => (await allEvents(server!.url, s.id)).some((e) => e.type === 'run.completed'));
     const before = await allEvents(server.url, s.id);
     await server.close();
 
-    server = await startTestServer({ DATA_DIR: dataDir, ANTHROPIC_BASE_URL: mock.url, ANTHROPIC_API_KEY: 'k' });
-    const got = await json<{ title: string; metadata: Record<string, unknown>; lastSeq: number; status: string }>(
-      await api(server.url, 'GET', `/api/sessions/${s.id}`),
-    );
-    expect(got).toMatchObject({ title: 'durable', metadata: { a: 1 }, lastSeq: before.length, status: 'idle' });
+    server = await startTestServer({
+      DATA_DIR: dataDir,
+      ANTHROPIC_BASE_URL: mock.url,
+      ANTHROPIC_API_KEY: 'k',
+    });
+    const got = await json<{
+      title: string;
+      metadata: Record<string, unknown>;
+      lastSeq: number;
+      status: string;
+    }>(await api(server.url, 'GET', `/api/sessions/${s.id}`));
+    expect(got).toMatchObject({
+      title: 'durable',
+      metadata: { a: 1 },
+      lastSeq: before.length,
+      status: 'idle',
+    });
     expect(await allEvents(server.url, s.id)).toEqual(before);
-    const msgs = await json<{ items: Array<{ role: string; text: string }> }>(await api(server.url, 'GET', `/api/sessions/${s.id}/messages`));
+    const msgs = await json<{ items: Array<{ role: string; text: string }> }>(
+      await api(server.url, 'GET', `/api/sessions/${s.id}/messages`),
+    );
     expect(msgs.items.map((m) => [m.role, m.text])).toEqual([
       ['user', 'remember me'],
       ['assistant', 'persisted answer'],
@@ -88,7 +112,9 @@ describe('reconnect, restart, interrupt', () => {
 
   it('interrupt stops a run mid-tool; the session stays usable', async () => {
     mock = await startMockLlm({
-      responder: scripted([toolCall('bash', { command: 'sleep 30' })], { fallback: textReply('after interrupt') }),
+      responder: scripted([toolCall('bash', { command: 'sleep 30' })], {
+        fallback: textReply('after interrupt'),
+      }),
     });
     server = await startTestServer({ ANTHROPIC_BASE_URL: mock.url, ANTHROPIC_API_KEY: 'k' });
     const s = await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', {}));

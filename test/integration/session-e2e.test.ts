@@ -34,11 +34,16 @@ describe('session end to end (native engine)', () => {
     ws.send({ type: 'subscribe', sessionId: session.id, after: 0 });
     await ws.waitFor((f) => f.some((x) => x.type === 'subscribed'));
 
-    const sent = await api(server.url, 'POST', `/api/sessions/${session.id}/messages`, { content: 'The tests fail. Fix the bug.' });
+    const sent = await api(server.url, 'POST', `/api/sessions/${session.id}/messages`, {
+      content: 'The tests fail. Fix the bug.',
+    });
     expect(sent.status).toBe(202);
     const { runId } = await json<{ runId: string }>(sent);
 
-    await ws.waitFor(() => ws.events(session.id).some((e) => e.type === 'run.completed' || e.type === 'run.failed'), 60_000);
+    await ws.waitFor(
+      () => ws.events(session.id).some((e) => e.type === 'run.completed' || e.type === 'run.failed'),
+      60_000,
+    );
     const wsEvents = ws.events(session.id) as Ev[];
     await ws.close();
     const failed = wsEvents.find((e) => e.type === 'run.failed');
@@ -67,11 +72,15 @@ describe('session end to end (native engine)', () => {
     expect((done.data.usage as { inputTokens: number }).inputTokens).toBeGreaterThan(0);
 
     // the bare repository now holds the fix
-    const subject = execFileSync('git', ['--git-dir', bareRepo, 'log', '-1', '--format=%s', 'main'], { encoding: 'utf8' }).trim();
+    const subject = execFileSync('git', ['--git-dir', bareRepo, 'log', '-1', '--format=%s', 'main'], {
+      encoding: 'utf8',
+    }).trim();
     expect(subject).toBe('Fix add() to return the sum');
     const math = execFileSync('git', ['--git-dir', bareRepo, 'show', 'main:math.js'], { encoding: 'utf8' });
     expect(math).toContain('return a + b;');
-    const author = execFileSync('git', ['--git-dir', bareRepo, 'log', '-1', '--format=%an <%ae>', 'main'], { encoding: 'utf8' }).trim();
+    const author = execFileSync('git', ['--git-dir', bareRepo, 'log', '-1', '--format=%an <%ae>', 'main'], {
+      encoding: 'utf8',
+    }).trim();
     expect(author).toBe('duyetbot <duyetbot@users.noreply.github.com>');
 
     // the same events over SSE (replayed from the store), same order and seq
@@ -84,18 +93,27 @@ describe('session end to end (native engine)', () => {
     expect(sse.map((e) => Number(e.id))).toEqual(wsEvents.map((e) => e.seq));
 
     // JSON page of the same events
-    const page = await json<{ items: Ev[]; lastSeq: number }>(await api(server.url, 'GET', `/api/sessions/${session.id}/events?after=0&limit=1000`));
+    const page = await json<{ items: Ev[]; lastSeq: number }>(
+      await api(server.url, 'GET', `/api/sessions/${session.id}/events?after=0&limit=1000`),
+    );
     expect(page.items.map((e) => e.seq)).toEqual(wsEvents.map((e) => e.seq));
     expect(page.lastSeq).toBe(wsEvents.length);
 
     // the conversation
-    const msgs = await json<{ items: Array<{ role: string; text: string }> }>(await api(server.url, 'GET', `/api/sessions/${session.id}/messages`));
-    expect(msgs.items[0]).toMatchObject({ role: 'user', text: 'The tests fail. Fix the bug.' });
-    expect(msgs.items.at(-1)).toMatchObject({ role: 'assistant', text: 'Fixed the bug in add(), tests pass, and the fix is pushed.' });
-
-    const after = await json<{ status: string; usage: { inputTokens: number; costUsd: number }; lastSeq: number }>(
-      await api(server.url, 'GET', `/api/sessions/${session.id}`),
+    const msgs = await json<{ items: Array<{ role: string; text: string }> }>(
+      await api(server.url, 'GET', `/api/sessions/${session.id}/messages`),
     );
+    expect(msgs.items[0]).toMatchObject({ role: 'user', text: 'The tests fail. Fix the bug.' });
+    expect(msgs.items.at(-1)).toMatchObject({
+      role: 'assistant',
+      text: 'Fixed the bug in add(), tests pass, and the fix is pushed.',
+    });
+
+    const after = await json<{
+      status: string;
+      usage: { inputTokens: number; costUsd: number };
+      lastSeq: number;
+    }>(await api(server.url, 'GET', `/api/sessions/${session.id}`));
     expect(after.status).toBe('idle');
     expect(after.usage.inputTokens).toBeGreaterThan(0);
     expect(after.usage.costUsd).toBeGreaterThan(0);
@@ -104,12 +122,21 @@ describe('session end to end (native engine)', () => {
 
   it('a second message in the same session carries the history to the LLM', async () => {
     const s = await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', {}));
-    mock.setResponder((req) => ({ kind: 'reply', blocks: [{ type: 'text', text: `turns=${req.messages.length}` }] }));
-    const first = await json<{ runId: string }>(await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'one' }));
-    const second = await json<{ runId: string }>(await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'two' }));
+    mock.setResponder((req) => ({
+      kind: 'reply',
+      blocks: [{ type: 'text', text: `turns=${req.messages.length}` }],
+    }));
+    const first = await json<{ runId: string }>(
+      await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'one' }),
+    );
+    const second = await json<{ runId: string }>(
+      await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'two' }),
+    );
     expect(first.runId).not.toBe(second.runId);
     const events = await waitFor(async () => {
-      const p = await json<{ items: Ev[] }>(await api(server.url, 'GET', `/api/sessions/${s.id}/events?limit=1000`));
+      const p = await json<{ items: Ev[] }>(
+        await api(server.url, 'GET', `/api/sessions/${s.id}/events?limit=1000`),
+      );
       return p.items.filter((e) => e.type === 'run.completed').length === 2 ? p.items : undefined;
     });
     // runs of one session execute one at a time, in order

@@ -27,7 +27,12 @@ const live = createRoute({
   path: '/health/live',
   tags: ['operations'],
   summary: 'Liveness probe: the process answers',
-  responses: { 200: { description: 'alive', content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } } } },
+  responses: {
+    200: {
+      description: 'alive',
+      content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } },
+    },
+  },
 });
 const ready = createRoute({
   method: 'get',
@@ -83,6 +88,8 @@ export function registerHealthRoutes(app: OpenAPIHono, deps: ServerDeps): void {
     return good ? c.json(body(true, checks), 200) : c.json(body(false, checks), 503);
   });
   app.openapi(metrics, (c) => {
-    return c.text(deps.metrics.registry.render(), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+    return c.text(deps.metrics.registry.render(), 200, {
+      'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+    });
   });
 }

@@ -1,6 +1,7 @@
 // Sessions (CONTRACT §5): interactive, multi-turn conversations with a workspace.
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { createRoute, z } from '@hono/zod-openapi';
+import { AppError } from '../../errors.ts';
 import {
   CreateSessionRequest,
   Cursor,
@@ -14,19 +15,30 @@ import {
   Session,
   SessionStatus,
 } from '../../protocol/index.ts';
-import { AppError } from '../../errors.ts';
 import { toSession } from '../../runs/sessions.ts';
 import type { ServerDeps } from '../deps.ts';
 import { eventsQuery, serveEvents } from '../sse.ts';
 
-const IdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' } }) });
+const IdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' } }),
+});
 const errors = {
   400: { description: 'invalid request', content: { 'application/json': { schema: ErrorBody } } },
   401: { description: 'unauthorized', content: { 'application/json': { schema: ErrorBody } } },
   404: { description: 'not found', content: { 'application/json': { schema: ErrorBody } } },
 };
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
-const body = <T extends z.ZodTypeAny>(schema: T) => ({ required: true, content: { 'application/json': { schema } } });
+const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+const body = <T extends z.ZodTypeAny>(schema: T) => ({
+  required: true,
+  content: { 'application/json': { schema } },
+});
 
 const create = createRoute({
   method: 'post',
@@ -66,7 +78,10 @@ const messages = createRoute({
   tags: ['sessions'],
   summary: 'The conversation: user and assistant messages in order',
   request: { params: IdParam },
-  responses: { 200: json(z.object({ items: z.array(Message) }).openapi('MessageList'), 'messages'), ...errors },
+  responses: {
+    200: json(z.object({ items: z.array(Message) }).openapi('MessageList'), 'messages'),
+    ...errors,
+  },
 });
 const send = createRoute({
   method: 'post',
@@ -74,7 +89,12 @@ const send = createRoute({
   tags: ['sessions'],
   summary: 'Send a message: queues a run (behind an active one); output arrives as events',
   request: { params: IdParam, body: body(SendMessageRequest) },
-  responses: { 202: json(MessageAccepted, 'queued'), ...errors, 409: json(ErrorBody, 'session owned by a workflow'), 503: json(ErrorBody, 'draining') },
+  responses: {
+    202: json(MessageAccepted, 'queued'),
+    ...errors,
+    409: json(ErrorBody, 'session owned by a workflow'),
+    503: json(ErrorBody, 'draining'),
+  },
 });
 const interrupt = createRoute({
   method: 'post',
@@ -82,13 +102,17 @@ const interrupt = createRoute({
   tags: ['sessions'],
   summary: 'Stop the active run; the session stays usable',
   request: { params: IdParam },
-  responses: { 202: json(z.object({ sessionId: z.string(), runId: z.string().optional() }), 'interrupt requested'), ...errors },
+  responses: {
+    202: json(z.object({ sessionId: z.string(), runId: z.string().optional() }), 'interrupt requested'),
+    ...errors,
+  },
 });
 const events = createRoute({
   method: 'get',
   path: '/api/sessions/{id}/events',
   tags: ['sessions'],
-  summary: 'Events after `after`; with follow=true or Accept: text/event-stream, a live SSE stream (Last-Event-ID wins over after)',
+  summary:
+    'Events after `after`; with follow=true or Accept: text/event-stream, a live SSE stream (Last-Event-ID wins over after)',
   request: { params: IdParam, query: eventsQuery },
   responses: {
     200: {
@@ -108,11 +132,16 @@ export function registerSessionRoutes(app: OpenAPIHono, deps: ServerDeps): void 
     await sessions.delete(c.req.valid('param').id);
     return c.body(null, 204);
   });
-  app.openapi(messages, async (c) => c.json({ items: await sessions.messages(c.req.valid('param').id) }, 200));
+  app.openapi(messages, async (c) =>
+    c.json({ items: await sessions.messages(c.req.valid('param').id) }, 200),
+  );
   app.openapi(send, async (c) => {
     const { id } = c.req.valid('param');
     const { content, idempotencyKey } = c.req.valid('json');
-    if (!deps.isAccepting()) throw new AppError('unavailable', 'the server is shutting down and takes no new runs', { retryAfterS: 5 });
+    if (!deps.isAccepting())
+      throw new AppError('unavailable', 'the server is shutting down and takes no new runs', {
+        retryAfterS: 5,
+      });
     const r = await sessions.send(id, content, idempotencyKey);
     return c.json({ sessionId: r.sessionId, runId: r.runId }, 202);
   });

@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1.7
+# duyetbot agent server — multi-stage build, non-root runtime, health check.
+
+# ---- deps: production node_modules only ---------------------------------------------------
+FROM node:24-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# ---- runtime ------------------------------------------------------------------------------
+FROM node:24-bookworm-slim AS runtime
+# git: the agent's git tool; bubblewrap: the sandbox for every process the agent starts;
+# openssh-client: ssh remotes; ca-certificates: https remotes and the Anthropic API.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git bubblewrap openssh-client ca-certificates util-linux tini \
+ && rm -rf /var/lib/apt/lists/*
+RUN groupadd --system --gid 10001 agent \
+ && useradd --system --uid 10001 --gid agent --home-dir /home/agent --create-home --shell /usr/sbin/nologin agent \
+ && mkdir -p /data \
+ && chown agent:agent /data
+WORKDIR /app
+COPY --from=deps --chown=root:root /app/node_modules ./node_modules
+COPY --chown=root:root package.json ./
+COPY --chown=root:root src ./src
+COPY --chown=root:root scripts ./scripts
+
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=3003 \
+    DATA_DIR=/data
+VOLUME ["/data"]
+EXPOSE 3003
+USER agent
+HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["node", "scripts/healthcheck.js"]
+# tini reaps zombies and forwards SIGTERM so the server can drain (CONTRACT §1).
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["node", "src/main.ts"]
