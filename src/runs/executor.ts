@@ -63,7 +63,13 @@ export class RunExecutor {
     this.d.metrics.runsStarted.inc({ engine: session.engine });
     const started = Date.now();
 
-    const emit = (ev: EngineEvent) => eventLog.emit(session.id, { runId: run.id, type: ev.type, data: ev.data as Record<string, unknown> });
+    const emit = (ev: EngineEvent) => {
+      if (ev.type === 'tool.completed') {
+        this.d.metrics.toolCalls.inc({ tool: ev.data.name, outcome: ev.data.isError ? 'error' : 'ok' });
+        this.d.metrics.toolDuration.observe(ev.data.durationMs / 1000, { tool: ev.data.name });
+      }
+      eventLog.emit(session.id, { runId: run.id, type: ev.type, data: ev.data as Record<string, unknown> });
+    };
     let outcome: RunOutcome;
     try {
       if (!engine) throw new EngineError('engine_unavailable', `engine "${session.engine}" is not available on this server`);

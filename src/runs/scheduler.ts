@@ -159,6 +159,11 @@ export class Scheduler {
 
   private async sweep(): Promise<void> {
     await this.recover(new Date().toISOString());
+    try {
+      this.metrics.queueDepth.set(await this.store.countRuns('queued'));
+    } catch (err) {
+      this.logger.warn('queue depth probe failed', { err });
+    }
   }
 
   private async recover(now: string): Promise<void> {
