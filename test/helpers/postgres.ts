@@ -6,7 +6,7 @@
 // Binaries are searched in PG_BIN, /usr/lib/postgresql/<newest>/bin (Debian/Ubuntu package
 // `postgresql`), /usr/local/pgsql/bin, /usr/local/bin, /usr/pgsql-*/bin and $PATH.
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -42,7 +42,10 @@ export function findPostgresBin(): string | undefined {
     }
   }
   try {
-    for (const d of readdirSync('/usr').filter((d) => /^pgsql-\d+$/.test(d)).sort().reverse()) {
+    for (const d of readdirSync('/usr')
+      .filter((d) => /^pgsql-\d+$/.test(d))
+      .sort()
+      .reverse()) {
       candidates.push(path.join('/usr', d, 'bin'));
     }
   } catch {
@@ -106,7 +109,17 @@ export async function startPostgres(options: StartOptions = {}): Promise<TestPos
     return run(file, argv, { cwd: dir, env: { ...process.env, LC_ALL: 'C', LANG: 'C' } });
   };
   try {
-    await exec('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale', '--no-sync']);
+    await exec('initdb', [
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '-E',
+      'UTF8',
+      '--no-locale',
+      '--no-sync',
+    ]);
     let lastError: unknown;
     for (let attempt = 0; attempt < 5; attempt++) {
       const port = await freePort();
@@ -118,10 +131,33 @@ export async function startPostgres(options: StartOptions = {}): Promise<TestPos
         '-c max_connections=200',
       ].join(' ');
       try {
-        await exec('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-o', opts, '-w', '-t', '60', 'start']);
+        await exec('pg_ctl', [
+          '-D',
+          data,
+          '-l',
+          path.join(dir, 'log'),
+          '-o',
+          opts,
+          '-w',
+          '-t',
+          '60',
+          'start',
+        ]);
+        // best effort when the test process exits without calling stop()
+        const onExit = () => {
+          const [file, argv] = as('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+          try {
+            execFileSync(file, argv, { cwd: dir, stdio: 'ignore' });
+          } catch {
+            // already stopped
+          }
+          rmSync(dir, { recursive: true, force: true });
+        };
+        process.once('exit', onExit);
         return {
           url: `postgres://postgres@127.0.0.1:${port}/postgres`,
           stop: async () => {
+            process.removeListener('exit', onExit);
             await exec('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
             await rm(dir, { recursive: true, force: true });
           },

@@ -1,0 +1,349 @@
+// Store on PostgreSQL (`pg`), for several server instances sharing one database. Same
+// semantics as the SQLite store; concurrency comes from row locks (appendEvents, claim) and
+// unique indexes (idempotency), not from process-local state.
+import type pg from 'pg';
+import type { Event, SessionStatus, Usage, WorkflowStatus, WorkflowType } from '../../protocol/index.ts';
+import {
+  auditInsert,
+  insertSql,
+  messageInsert,
+  outboxInsert,
+  outboxPatch,
+  sessionInsert,
+  sessionPatch,
+  setSql,
+  values,
+  workflowInsert,
+  workflowPatch,
+} from '../shared/columns.ts';
+import { decodeIntCursor, decodeTextCursor } from '../shared/cursor.ts';
+import { pageSql, toPage } from '../shared/page.ts';
+import { toAudit, toEvent, toMessage, toOutbox, toRun, toSession, toWorkflow } from '../shared/rows.ts';
+import { isoAfter, nowIso, toIso } from '../shared/time.ts';
+import type {
+  AuditRecord,
+  MessageRecord,
+  NewEvent,
+  NewRun,
+  NewSession,
+  OutboxRecord,
+  Page,
+  PageQuery,
+  RunRecord,
+  RunStatus,
+  SessionRecord,
+  Store,
+  WorkflowRecord,
+} from '../types.ts';
+import * as events_ from './events.ts';
+import { migratePostgres } from './migrate.ts';
+import { createPool, one, type PgOptions, query, transaction } from './pool.ts';
+import * as runs from './runs.ts';
+
+const ph = (i: number): string => `$${i}`;
+
+export class PostgresStore implements Store {
+  readonly dialect = 'postgres' as const;
+  readonly pool: pg.Pool;
+
+  constructor(options: PgOptions) {
+    this.pool = createPool(options);
+  }
+
+  async migrate(): Promise<void> {
+    await migratePostgres(this.pool);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  // ---- sessions
+
+  async createSession(s: NewSession): Promise<SessionRecord> {
+    const a = sessionInsert(s, nowIso());
+    return toSession((await one(this.pool, `${insertSql('sessions', a, ph)} RETURNING *`, values(a)))!);
+  }
+
+  async getSession(id: string): Promise<SessionRecord | undefined> {
+    const row = await one(this.pool, 'SELECT * FROM sessions WHERE id = $1', [id]);
+    return row && toSession(row);
+  }
+
+  async listSessions(q: PageQuery & { status?: SessionStatus }): Promise<Page<SessionRecord>> {
+    const { sql, params } = pageSql(
+      {
+        table: 'sessions',
+        sortColumn: 'created_at',
+        filters: [['status', q.status]],
+        cursor: q.cursor === undefined ? undefined : decodeTextCursor(q.cursor),
+        limit: q.limit,
+      },
+      ph,
+    );
+    return toPage((await query(this.pool, sql, params)).map(toSession), q.limit, (s) => [s.createdAt, s.id]);
+  }
+
+  async updateSession(
+    id: string,
+    patch: Partial<Pick<SessionRecord, 'status' | 'title' | 'engineState' | 'workspaceReady'>>,
+  ): Promise<void> {
+    const a = sessionPatch(patch);
+    a.push(['updated_at', nowIso()]);
+    await query(this.pool, `UPDATE sessions SET ${setSql(a, ph)} WHERE id = $${a.length + 1}`, [
+      ...values(a),
+      id,
+    ]);
+  }
+
+  async addSessionUsage(id: string, usage: Usage): Promise<void> {
+    await query(
+      this.pool,
+      `UPDATE sessions SET input_tokens = input_tokens + $2, output_tokens = output_tokens + $3,
+              cost_usd = cost_usd + $4, updated_at = $5 WHERE id = $1`,
+      [id, usage.inputTokens, usage.outputTokens, usage.costUsd, nowIso()],
+    );
+  }
+
+  async deleteSession(id: string): Promise<boolean> {
+    // messages, events and runs go with it (ON DELETE CASCADE)
+    const rows = await query(this.pool, 'DELETE FROM sessions WHERE id = $1 RETURNING id', [id]);
+    return rows.length > 0;
+  }
+
+  // ---- messages
+
+  async addMessage(m: MessageRecord): Promise<void> {
+    const a = messageInsert(m);
+    await query(this.pool, insertSql('messages', a, ph), values(a));
+  }
+
+  async listMessages(sessionId: string): Promise<MessageRecord[]> {
+    return (
+      await query(this.pool, 'SELECT * FROM messages WHERE session_id = $1 ORDER BY ord', [sessionId])
+    ).map(toMessage);
+  }
+
+  // ---- events
+
+  appendEvents(sessionId: string, events: NewEvent[]): Promise<Event[]> {
+    return events_.appendEvents(this.pool, sessionId, events);
+  }
+
+  appendEventBatches(batches: Array<{ sessionId: string; events: NewEvent[] }>): Promise<Event[][]> {
+    return events_.appendEventBatches(this.pool, batches);
+  }
+
+  async listEvents(sessionId: string, after: number, limit: number): Promise<Event[]> {
+    if (limit <= 0) return [];
+    const rows = await query(
+      this.pool,
+      'SELECT * FROM events WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+      [sessionId, Math.max(0, Math.floor(after)), Math.floor(limit)],
+    );
+    return rows.map(toEvent);
+  }
+
+  // ---- runs
+
+  createRun(r: NewRun): Promise<RunRecord> {
+    return runs.insertRun(this.pool, r, nowIso());
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    const row = await one(this.pool, 'SELECT * FROM runs WHERE id = $1', [id]);
+    return row && toRun(row);
+  }
+
+  async findRunByIdempotencyKey(sessionId: string, key: string): Promise<RunRecord | undefined> {
+    const row = await one(this.pool, 'SELECT * FROM runs WHERE session_id = $1 AND idempotency_key = $2', [
+      sessionId,
+      key,
+    ]);
+    return row && toRun(row);
+  }
+
+  async listRuns(sessionId: string): Promise<RunRecord[]> {
+    return (
+      await query(this.pool, 'SELECT * FROM runs WHERE session_id = $1 ORDER BY queue_seq', [sessionId])
+    ).map(toRun);
+  }
+
+  claimNextRun(workerId: string, leaseMs: number): Promise<RunRecord | undefined> {
+    const now = Date.now();
+    return runs.claimNext(this.pool, workerId, isoAfter(leaseMs, now), new Date(now).toISOString());
+  }
+
+  async renewLeases(workerId: string, runIds: string[], leaseMs: number): Promise<void> {
+    if (runIds.length === 0) return;
+    await runs.renew(this.pool, workerId, runIds, isoAfter(leaseMs));
+  }
+
+  requeueExpiredRuns(now: string): Promise<RunRecord[]> {
+    return runs.requeueExpired(this.pool, toIso(now));
+  }
+
+  finishRun(id: string, patch: Parameters<Store['finishRun']>[1]): Promise<void> {
+    return runs.finish(this.pool, id, patch, nowIso());
+  }
+
+  requeueRun(id: string): Promise<void> {
+    return runs.requeue(this.pool, id);
+  }
+
+  async cancelQueuedRun(id: string): Promise<boolean> {
+    const rows = await query(
+      this.pool,
+      "UPDATE runs SET status = 'cancelled', cancel_requested = true, completed_at = $2 WHERE id = $1 AND status = 'queued' RETURNING id",
+      [id, nowIso()],
+    );
+    return rows.length > 0;
+  }
+
+  async requestCancel(id: string): Promise<void> {
+    await query(
+      this.pool,
+      "UPDATE runs SET cancel_requested = true WHERE id = $1 AND status IN ('queued', 'running')",
+      [id],
+    );
+  }
+
+  async countRuns(status: RunStatus): Promise<number> {
+    return Number(
+      (await one(this.pool, 'SELECT count(*) AS n FROM runs WHERE status = $1', [status]))?.n ?? 0,
+    );
+  }
+
+  // ---- workflows
+
+  createWorkflow(
+    w: WorkflowRecord,
+    session: NewSession,
+    run: NewRun,
+  ): Promise<{ workflow: WorkflowRecord; created: boolean }> {
+    const wa = workflowInsert(w);
+    const now = nowIso();
+    const sa = sessionInsert(session, now);
+    return transaction(this.pool, async (c) => {
+      // A concurrent insert of the same key waits for the other transaction, then does nothing.
+      const inserted = await one(
+        c,
+        `${insertSql('workflows', wa, ph)} ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *`,
+        values(wa),
+      );
+      if (!inserted) {
+        const existing = await one(c, 'SELECT * FROM workflows WHERE idempotency_key = $1', [
+          w.idempotencyKey ?? null,
+        ]);
+        if (!existing) throw new Error(`workflow ${w.id} was not inserted`);
+        return { workflow: toWorkflow(existing), created: false };
+      }
+      await query(c, insertSql('sessions', sa, ph), values(sa));
+      await runs.insertRun(c, run, now);
+      return { workflow: toWorkflow(inserted), created: true };
+    });
+  }
+
+  async getWorkflow(id: string): Promise<WorkflowRecord | undefined> {
+    const row = await one(this.pool, 'SELECT * FROM workflows WHERE id = $1', [id]);
+    return row && toWorkflow(row);
+  }
+
+  async listWorkflows(
+    q: PageQuery & { status?: WorkflowStatus; type?: WorkflowType },
+  ): Promise<Page<WorkflowRecord>> {
+    const { sql, params } = pageSql(
+      {
+        table: 'workflows',
+        sortColumn: 'created_at',
+        filters: [
+          ['status', q.status],
+          ['type', q.type],
+        ],
+        cursor: q.cursor === undefined ? undefined : decodeTextCursor(q.cursor),
+        limit: q.limit,
+      },
+      ph,
+    );
+    return toPage((await query(this.pool, sql, params)).map(toWorkflow), q.limit, (w) => [w.createdAt, w.id]);
+  }
+
+  async updateWorkflow(id: string, patch: Partial<Omit<WorkflowRecord, 'id' | 'createdAt'>>): Promise<void> {
+    const a = workflowPatch(patch);
+    if (a.length === 0) return;
+    await query(this.pool, `UPDATE workflows SET ${setSql(a, ph)} WHERE id = $${a.length + 1}`, [
+      ...values(a),
+      id,
+    ]);
+  }
+
+  // ---- outbox
+
+  async enqueueOutbox(o: OutboxRecord): Promise<void> {
+    const a = outboxInsert(o);
+    await query(this.pool, `${insertSql('outbox', a, ph)} ON CONFLICT (workflow_id) DO NOTHING`, values(a));
+  }
+
+  async dueOutbox(now: string, limit: number): Promise<OutboxRecord[]> {
+    const rows = await query(
+      this.pool,
+      "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2",
+      [toIso(now), Math.max(1, Math.floor(limit))],
+    );
+    return rows.map(toOutbox);
+  }
+
+  async updateOutbox(
+    id: string,
+    patch: Partial<Pick<OutboxRecord, 'status' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'deliveredAt'>>,
+  ): Promise<void> {
+    const a = outboxPatch(patch);
+    if (a.length === 0) return;
+    await query(this.pool, `UPDATE outbox SET ${setSql(a, ph)} WHERE id = $${a.length + 1}`, [
+      ...values(a),
+      id,
+    ]);
+  }
+
+  async getOutboxForWorkflow(workflowId: string): Promise<OutboxRecord | undefined> {
+    const row = await one(this.pool, 'SELECT * FROM outbox WHERE workflow_id = $1', [workflowId]);
+    return row && toOutbox(row);
+  }
+
+  // ---- audit
+
+  async appendAudit(a: Omit<AuditRecord, 'id'>): Promise<void> {
+    const cols = auditInsert(a);
+    await query(this.pool, insertSql('audit', cols, ph), values(cols));
+  }
+
+  async listAudit(q: {
+    limit: number;
+    cursor?: string;
+    action?: string;
+    actor?: string;
+    target?: string;
+    since?: string;
+  }): Promise<Page<AuditRecord>> {
+    const { sql, params } = pageSql(
+      {
+        table: 'audit',
+        sortColumn: 'ts',
+        filters: [
+          ['action', q.action],
+          ['actor', q.actor],
+          ['target', q.target],
+        ],
+        since: q.since === undefined ? undefined : toIso(q.since),
+        cursor: q.cursor === undefined ? undefined : decodeIntCursor(q.cursor),
+        limit: q.limit,
+      },
+      ph,
+    );
+    return toPage((await query(this.pool, sql, params)).map(toAudit), q.limit, (r) => [r.ts, r.id]);
+  }
+}

@@ -1,0 +1,403 @@
+// Store on embedded SQLite (node:sqlite): one file `<dataDir>/agent.db`, WAL, synchronous=FULL.
+// Reads run immediately; writes go through SqliteDb.write (group commit), so a resolved write
+// is on disk.
+import type { Event, SessionStatus, Usage, WorkflowStatus, WorkflowType } from '../../protocol/index.ts';
+import { NotFoundError } from '../errors.ts';
+import {
+  auditInsert,
+  insertSql,
+  messageInsert,
+  outboxInsert,
+  outboxPatch,
+  sessionInsert,
+  sessionPatch,
+  setSql,
+  values,
+  workflowInsert,
+  workflowPatch,
+} from '../shared/columns.ts';
+import { decodeIntCursor, decodeTextCursor } from '../shared/cursor.ts';
+import { toJson } from '../shared/json.ts';
+import { pageSql, toPage } from '../shared/page.ts';
+import {
+  storedEvent,
+  toAudit,
+  toEvent,
+  toMessage,
+  toOutbox,
+  toRun,
+  toSession,
+  toWorkflow,
+} from '../shared/rows.ts';
+import { isoAfter, nowIso, toIso } from '../shared/time.ts';
+import type {
+  AuditRecord,
+  MessageRecord,
+  NewEvent,
+  NewRun,
+  NewSession,
+  OutboxRecord,
+  Page,
+  PageQuery,
+  RunRecord,
+  RunStatus,
+  SessionRecord,
+  Store,
+  WorkflowRecord,
+} from '../types.ts';
+import { SqliteDb, type SqliteOptions } from './db.ts';
+import { migrateSqlite } from './migrate.ts';
+import * as runs from './runs.ts';
+
+const q = (): string => '?';
+
+export class SqliteStore implements Store {
+  readonly dialect = 'sqlite' as const;
+  readonly file: string;
+  readonly db: SqliteDb;
+
+  constructor(file: string, options: SqliteOptions = {}) {
+    this.file = file;
+    this.db = new SqliteDb(file, options);
+  }
+
+  async migrate(): Promise<void> {
+    migrateSqlite(this.db);
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+
+  async ping(): Promise<void> {
+    this.db.get('SELECT 1 AS ok');
+  }
+
+  // ---- sessions
+
+  createSession(s: NewSession): Promise<SessionRecord> {
+    const a = sessionInsert(s, nowIso());
+    return this.db.write(() =>
+      toSession(this.db.get(`${insertSql('sessions', a, q)} RETURNING *`, ...values(a))!),
+    );
+  }
+
+  async getSession(id: string): Promise<SessionRecord | undefined> {
+    const row = this.db.get('SELECT * FROM sessions WHERE id = ?', id);
+    return row && toSession(row);
+  }
+
+  async listSessions(query: PageQuery & { status?: SessionStatus }): Promise<Page<SessionRecord>> {
+    const { sql, params } = pageSql(
+      {
+        table: 'sessions',
+        sortColumn: 'created_at',
+        filters: [['status', query.status]],
+        cursor: query.cursor === undefined ? undefined : decodeTextCursor(query.cursor),
+        limit: query.limit,
+      },
+      q,
+    );
+    return toPage(this.db.all(sql, ...params).map(toSession), query.limit, (s) => [s.createdAt, s.id]);
+  }
+
+  async updateSession(
+    id: string,
+    patch: Partial<Pick<SessionRecord, 'status' | 'title' | 'engineState' | 'workspaceReady'>>,
+  ): Promise<void> {
+    const a = sessionPatch(patch);
+    a.push(['updated_at', nowIso()]);
+    await this.db.write(() =>
+      this.db.run(`UPDATE sessions SET ${setSql(a, q)} WHERE id = ?`, ...values(a), id),
+    );
+  }
+
+  async addSessionUsage(id: string, usage: Usage): Promise<void> {
+    await this.db.write(() =>
+      this.db.run(
+        `UPDATE sessions SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ?,
+                cost_usd = cost_usd + ?, updated_at = ? WHERE id = ?`,
+        usage.inputTokens,
+        usage.outputTokens,
+        usage.costUsd,
+        nowIso(),
+        id,
+      ),
+    );
+  }
+
+  deleteSession(id: string): Promise<boolean> {
+    // messages, events and runs go with it (ON DELETE CASCADE)
+    return this.db.write(() => this.db.run('DELETE FROM sessions WHERE id = ?', id) > 0);
+  }
+
+  // ---- messages
+
+  async addMessage(m: MessageRecord): Promise<void> {
+    const a = messageInsert(m);
+    await this.db.write(() => this.db.run(insertSql('messages', a, q), ...values(a)));
+  }
+
+  async listMessages(sessionId: string): Promise<MessageRecord[]> {
+    return this.db.all('SELECT * FROM messages WHERE session_id = ? ORDER BY ord', sessionId).map(toMessage);
+  }
+
+  // ---- events
+
+  appendEvents(sessionId: string, events: NewEvent[]): Promise<Event[]> {
+    const ts = nowIso();
+    const encoded = events.map((e) => toJson(e.data ?? {}));
+    return this.db.write(() => this.#append(sessionId, events, encoded, ts));
+  }
+
+  appendEventBatches(batches: Array<{ sessionId: string; events: NewEvent[] }>): Promise<Event[][]> {
+    const ts = nowIso();
+    const encoded = batches.map((b) => b.events.map((e) => toJson(e.data ?? {})));
+    // one job: all sessions' events commit together or not at all
+    return this.db.write(() => batches.map((b, i) => this.#append(b.sessionId, b.events, encoded[i]!, ts)));
+  }
+
+  /** Reserves `events.length` seqs on the session row and inserts the events (inside a write job). */
+  #append(sessionId: string, events: NewEvent[], encoded: string[], ts: string): Event[] {
+    const row = this.db.get(
+      'UPDATE sessions SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq',
+      events.length,
+      sessionId,
+    );
+    if (!row) throw new NotFoundError(`session ${sessionId} not found`);
+    let seq = Number(row.last_seq) - events.length;
+    const out: Event[] = [];
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      seq++;
+      this.db.run(
+        'INSERT INTO events (session_id, seq, run_id, type, ts, data) VALUES (?, ?, ?, ?, ?, ?)',
+        sessionId,
+        seq,
+        e.runId ?? null,
+        e.type,
+        ts,
+        encoded[i]!,
+      );
+      out.push(storedEvent(seq, sessionId, e, ts, encoded[i]!));
+    }
+    return out;
+  }
+
+  async listEvents(sessionId: string, after: number, limit: number): Promise<Event[]> {
+    if (limit <= 0) return [];
+    return this.db
+      .all(
+        'SELECT * FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+        sessionId,
+        Math.max(0, Math.floor(after)),
+        Math.floor(limit),
+      )
+      .map(toEvent);
+  }
+
+  // ---- runs
+
+  createRun(r: NewRun): Promise<RunRecord> {
+    const now = nowIso();
+    return this.db.write(() => runs.insertRun(this.db, r, now));
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    const row = this.db.get('SELECT * FROM runs WHERE id = ?', id);
+    return row && toRun(row);
+  }
+
+  async findRunByIdempotencyKey(sessionId: string, key: string): Promise<RunRecord | undefined> {
+    const row = this.db.get(
+      'SELECT * FROM runs WHERE session_id = ? AND idempotency_key = ?',
+      sessionId,
+      key,
+    );
+    return row && toRun(row);
+  }
+
+  async listRuns(sessionId: string): Promise<RunRecord[]> {
+    return this.db.all('SELECT * FROM runs WHERE session_id = ? ORDER BY queue_seq', sessionId).map(toRun);
+  }
+
+  claimNextRun(workerId: string, leaseMs: number): Promise<RunRecord | undefined> {
+    return this.db.write(() => {
+      const now = Date.now();
+      return runs.claimNext(this.db, workerId, isoAfter(leaseMs, now), new Date(now).toISOString());
+    });
+  }
+
+  async renewLeases(workerId: string, runIds: string[], leaseMs: number): Promise<void> {
+    if (runIds.length === 0) return;
+    await this.db.write(() => runs.renew(this.db, workerId, runIds, isoAfter(leaseMs)));
+  }
+
+  requeueExpiredRuns(now: string): Promise<RunRecord[]> {
+    const at = toIso(now);
+    return this.db.write(() => runs.requeueExpired(this.db, at));
+  }
+
+  async finishRun(id: string, patch: runs.FinishPatch): Promise<void> {
+    const now = nowIso();
+    await this.db.write(() => runs.finish(this.db, id, patch, now));
+  }
+
+  async requeueRun(id: string): Promise<void> {
+    await this.db.write(() => runs.requeue(this.db, id));
+  }
+
+  cancelQueuedRun(id: string): Promise<boolean> {
+    const now = nowIso();
+    return this.db.write(
+      () =>
+        this.db.run(
+          "UPDATE runs SET status = 'cancelled', cancel_requested = 1, completed_at = ? WHERE id = ? AND status = 'queued'",
+          now,
+          id,
+        ) > 0,
+    );
+  }
+
+  async requestCancel(id: string): Promise<void> {
+    await this.db.write(() =>
+      this.db.run(
+        "UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status IN ('queued', 'running')",
+        id,
+      ),
+    );
+  }
+
+  async countRuns(status: RunStatus): Promise<number> {
+    return Number(this.db.get('SELECT count(*) AS n FROM runs WHERE status = ?', status)?.n ?? 0);
+  }
+
+  // ---- workflows
+
+  createWorkflow(
+    w: WorkflowRecord,
+    session: NewSession,
+    run: NewRun,
+  ): Promise<{ workflow: WorkflowRecord; created: boolean }> {
+    const wa = workflowInsert(w);
+    const now = nowIso();
+    const sa = sessionInsert(session, now);
+    return this.db.write(() => {
+      const inserted = this.db.get(
+        `${insertSql('workflows', wa, q)} ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *`,
+        ...values(wa),
+      );
+      if (!inserted) {
+        const existing = this.db.get(
+          'SELECT * FROM workflows WHERE idempotency_key = ?',
+          w.idempotencyKey ?? null,
+        );
+        if (!existing) throw new Error(`workflow ${w.id} was not inserted`);
+        return { workflow: toWorkflow(existing), created: false };
+      }
+      this.db.run(insertSql('sessions', sa, q), ...values(sa));
+      runs.insertRun(this.db, run, now);
+      return { workflow: toWorkflow(inserted), created: true };
+    });
+  }
+
+  async getWorkflow(id: string): Promise<WorkflowRecord | undefined> {
+    const row = this.db.get('SELECT * FROM workflows WHERE id = ?', id);
+    return row && toWorkflow(row);
+  }
+
+  async listWorkflows(
+    query: PageQuery & { status?: WorkflowStatus; type?: WorkflowType },
+  ): Promise<Page<WorkflowRecord>> {
+    const { sql, params } = pageSql(
+      {
+        table: 'workflows',
+        sortColumn: 'created_at',
+        filters: [
+          ['status', query.status],
+          ['type', query.type],
+        ],
+        cursor: query.cursor === undefined ? undefined : decodeTextCursor(query.cursor),
+        limit: query.limit,
+      },
+      q,
+    );
+    return toPage(this.db.all(sql, ...params).map(toWorkflow), query.limit, (w) => [w.createdAt, w.id]);
+  }
+
+  async updateWorkflow(id: string, patch: Partial<Omit<WorkflowRecord, 'id' | 'createdAt'>>): Promise<void> {
+    const a = workflowPatch(patch);
+    if (a.length === 0) return;
+    await this.db.write(() =>
+      this.db.run(`UPDATE workflows SET ${setSql(a, q)} WHERE id = ?`, ...values(a), id),
+    );
+  }
+
+  // ---- outbox
+
+  async enqueueOutbox(o: OutboxRecord): Promise<void> {
+    const a = outboxInsert(o);
+    await this.db.write(() =>
+      this.db.run(`${insertSql('outbox', a, q)} ON CONFLICT (workflow_id) DO NOTHING`, ...values(a)),
+    );
+  }
+
+  async dueOutbox(now: string, limit: number): Promise<OutboxRecord[]> {
+    return this.db
+      .all(
+        "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+        toIso(now),
+        Math.max(1, Math.floor(limit)),
+      )
+      .map(toOutbox);
+  }
+
+  async updateOutbox(
+    id: string,
+    patch: Partial<Pick<OutboxRecord, 'status' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'deliveredAt'>>,
+  ): Promise<void> {
+    const a = outboxPatch(patch);
+    if (a.length === 0) return;
+    await this.db.write(() =>
+      this.db.run(`UPDATE outbox SET ${setSql(a, q)} WHERE id = ?`, ...values(a), id),
+    );
+  }
+
+  async getOutboxForWorkflow(workflowId: string): Promise<OutboxRecord | undefined> {
+    const row = this.db.get('SELECT * FROM outbox WHERE workflow_id = ?', workflowId);
+    return row && toOutbox(row);
+  }
+
+  // ---- audit
+
+  async appendAudit(a: Omit<AuditRecord, 'id'>): Promise<void> {
+    const cols = auditInsert(a);
+    await this.db.write(() => this.db.run(insertSql('audit', cols, q), ...values(cols)));
+  }
+
+  async listAudit(query: {
+    limit: number;
+    cursor?: string;
+    action?: string;
+    actor?: string;
+    target?: string;
+    since?: string;
+  }): Promise<Page<AuditRecord>> {
+    const { sql, params } = pageSql(
+      {
+        table: 'audit',
+        sortColumn: 'ts',
+        filters: [
+          ['action', query.action],
+          ['actor', query.actor],
+          ['target', query.target],
+        ],
+        since: query.since === undefined ? undefined : toIso(query.since),
+        cursor: query.cursor === undefined ? undefined : decodeIntCursor(query.cursor),
+        limit: query.limit,
+      },
+      q,
+    );
+    return toPage(this.db.all(sql, ...params).map(toAudit), query.limit, (r) => [r.ts, r.id]);
+  }
+}
