@@ -6,7 +6,7 @@ import type { ZodError } from 'zod';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ErrorBody, ErrorCode } from '../protocol/index.ts';
-import { InvalidQueryError } from '../store/errors.ts';
+import { ConflictError, InvalidQueryError, NotFoundError } from '../store/errors.ts';
 
 export function errorResponse(
   c: Context,
