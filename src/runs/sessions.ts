@@ -6,6 +6,7 @@ import { newId } from '../ids.ts';
 import type { CreateSessionRequest, Event, Message, Session, SessionStatus } from '../protocol/index.ts';
 import { checkRepoUrl } from '../sandbox/repo-url.ts';
 import type { WorkspaceManager } from '../sandbox/workspace.ts';
+import { ConflictError } from '../store/errors.ts';
 import type { MessageRecord, Page, SessionRecord, Store } from '../store/types.ts';
 import type { EventLog } from './event-log.ts';
 import type { Scheduler } from './scheduler.ts';
@@ -117,13 +118,17 @@ export class SessionService {
       if (existing) return { sessionId, runId: existing.id, duplicate: true };
     }
     const runId = newId('run');
-    await this.store.createRun({
-      id: runId,
-      sessionId,
-      input: content,
-      idempotencyKey,
-      priority: INTERACTIVE_PRIORITY,
-    });
+    try {
+      await this.store.createRun({ id: runId, sessionId, input: content, idempotencyKey, priority: INTERACTIVE_PRIORITY });
+    } catch (err) {
+      // Two requests with the same key raced: the other one created the run.
+      const existing =
+        err instanceof ConflictError && idempotencyKey
+          ? await this.store.findRunByIdempotencyKey(sessionId, idempotencyKey)
+          : undefined;
+      if (existing) return { sessionId, runId: existing.id, duplicate: true };
+      throw err;
+    }
     await this.store.addMessage({
       id: `${runId}-u`,
       sessionId,

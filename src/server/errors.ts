@@ -31,8 +31,9 @@ export function handleError(logger: Logger) {
       if (err.retryAfterS !== undefined) headers['Retry-After'] = String(err.retryAfterS);
       return errorResponse(c, err.code, err.status, err.message, err.details, headers);
     }
-    if (err instanceof InvalidCursorError)
-      return errorResponse(c, 'invalid_request', 400, err.message, { field: 'cursor' });
+    if (err instanceof InvalidQueryError) return errorResponse(c, 'invalid_request', 400, err.message);
+    if (err instanceof NotFoundError) return errorResponse(c, 'not_found', 404, err.message);
+    if (err instanceof ConflictError) return errorResponse(c, 'conflict', 409, err.message);
     if (err instanceof HTTPException) {
       const status = err.status;
       if (status === 413) return errorResponse(c, 'payload_too_large', 413, 'request body too large');
