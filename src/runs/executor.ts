@@ -91,9 +91,17 @@ export class RunExecutor {
       });
       const now = new Date().toISOString();
       // The user's message is stored at accept time; keep the engine's record of this run's turns.
-      for (const [i, m] of result.messages.entries()) {
-        if (i === 0 && m.role === 'user' && m.text === run.input) continue;
-        await store.addMessage({ id: `${run.id}-${i}`, sessionId: session.id, runId: run.id, role: m.role, text: m.text, content: m.content, createdAt: now });
+      // Queued in one turn so SQLite commits them in one transaction: a crash leaves all or none.
+      // An earlier attempt that stored its complete set before dying keeps it (ids would collide).
+      // (The user's own message, `<runId>-u`, is stored at accept time and does not count.)
+      if (!(await store.listMessages(session.id)).some((m) => m.runId === run.id && m.id !== `${run.id}-u`)) {
+        await Promise.all(
+          result.messages.flatMap((m, i) =>
+            i === 0 && m.role === 'user' && m.text === run.input
+              ? []
+              : [store.addMessage({ id: `${run.id}-${i}`, sessionId: session.id, runId: run.id, role: m.role, text: m.text, content: m.content, createdAt: now })],
+          ),
+        );
       }
       if (result.engineState) await store.updateSession(session.id, { engineState: { ...session.engineState, ...result.engineState } });
       outcome = { status: 'completed', stopReason: result.stopReason, usage: result.usage, finalText: result.finalText, toolMeta: result.toolMeta };
@@ -104,6 +112,7 @@ export class RunExecutor {
         await eventLog.flush();
         if (reason === 'drain') {
           await store.requeueRun(run.id);
+          await eventLog.append(session.id, { runId: run.id, type: 'run.queued', data: { attempt: run.attempts + 1, reason: 'drain' } });
           await eventLog.append(session.id, {
             runId: run.id,
             type: 'session.notice',

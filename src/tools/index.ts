@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
 import { createBashTool } from './bash.ts';
 import { createFsTool } from './fs.ts';
+import { createGhTool } from './gh.ts';
 import { createGitTool } from './git.ts';
 import type { Tool } from './types.ts';
 
@@ -18,7 +19,7 @@ export function createTools(deps: ToolDeps): Tool[] {
     createBashTool(deps) as Tool,
     createFsTool(deps) as Tool,
     createGitTool(deps) as Tool,
-    // The `gh` tool (GitHub API) and the tools of configured MCP servers are appended here by
-    // their own modules.
+    createGhTool(deps) as Tool,
+    // The tools of configured MCP servers are added by the runtime (`connectMcpTools`, ./mcp.ts).
   ];
 }

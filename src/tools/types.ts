@@ -28,6 +28,8 @@ export interface Tool<I = unknown> {
   description: string;
   /** Validates the model's input; its JSON schema is what the model sees. */
   input: z.ZodType<I>;
+  /** Ready JSON Schema shown to the model instead of converting `input` (bridged MCP tools). */
+  jsonSchema?: Record<string, unknown>;
   execute(input: I, ctx: ToolContext): Promise<ToolResult>;
 }
 
