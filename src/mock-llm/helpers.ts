@@ -48,7 +48,8 @@ export function failFirst(n: number, error: MockError, next: Responder): Respond
 
 const MARKER = /\[\[script:([A-Za-z0-9_.:-]+)\]\]/;
 
-function textsOf(content: unknown): string[] {
+/** The text blocks of a message's content (string content counts as one). */
+export function textsOf(content: unknown): string[] {
   if (typeof content === 'string') return [content];
   if (!Array.isArray(content)) return [];
   const out: string[] = [];

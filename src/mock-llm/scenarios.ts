@@ -1,7 +1,7 @@
 // Scripted end-to-end scenarios for the mock Anthropic API (demo, integration tests, benchmarks).
 // The bugfix scenario goes with the fixture repository of ./fixtures.ts: read math.js, fix add(),
 // run the tests, commit, push, report.
-import { scripted, textReply, toolCall } from './helpers.ts';
+import { scripted, textReply, textsOf, toolCall } from './helpers.ts';
 import type { MessagesRequest, MockReply, MockTurn, Responder } from './types.ts';
 
 export const BUGFIX_FINAL_TEXT = 'Fixed the bug in add(), tests pass, and the fix is pushed.';
@@ -22,19 +22,6 @@ export function bugfixScenarioNative(): Responder {
     toolCall('git', { operation: 'push' }),
     textReply(BUGFIX_FINAL_TEXT, { stopReason: 'end_turn' }),
   ]);
-}
-
-function textsOf(content: unknown): string[] {
-  if (typeof content === 'string') return [content];
-  if (!Array.isArray(content)) return [];
-  const out: string[] = [];
-  for (const b of content) {
-    if (typeof b === 'object' && b !== null && (b as { type?: unknown }).type === 'text') {
-      const t = (b as { text?: unknown }).text;
-      if (typeof t === 'string') out.push(t);
-    }
-  }
-  return out;
 }
 
 const WORKDIR =

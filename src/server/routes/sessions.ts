@@ -18,27 +18,10 @@ import {
 import { toSession } from '../../runs/sessions.ts';
 import type { ServerDeps } from '../deps.ts';
 import { eventsQuery, serveEvents } from '../sse.ts';
+import { errorResponses, IdParam, json, jsonBody } from './openapi-helpers.ts';
 
-const IdParam = z.object({
-  id: z
-    .string()
-    .min(1)
-    .max(64)
-    .openapi({ param: { name: 'id', in: 'path' } }),
-});
-const errors = {
-  400: { description: 'invalid request', content: { 'application/json': { schema: ErrorBody } } },
-  401: { description: 'unauthorized', content: { 'application/json': { schema: ErrorBody } } },
-  404: { description: 'not found', content: { 'application/json': { schema: ErrorBody } } },
-};
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-const body = <T extends z.ZodTypeAny>(schema: T) => ({
-  required: true,
-  content: { 'application/json': { schema } },
-});
+const errors = errorResponses;
+const body = jsonBody;
 
 const create = createRoute({
   method: 'post',

@@ -2,33 +2,51 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../../errors.ts';
-import { CreateWorkflowRequest, Cursor, ErrorBody, EventPage, Limit, Page, Workflow, WorkflowStatus, WorkflowType } from '../../protocol/index.ts';
+import {
+  CreateWorkflowRequest,
+  Cursor,
+  ErrorBody,
+  EventPage,
+  Limit,
+  Page,
+  Workflow,
+  WorkflowStatus,
+  WorkflowType,
+} from '../../protocol/index.ts';
 import type { WorkflowService } from '../../runs/workflows.ts';
 import type { ServerDeps } from '../deps.ts';
 import { eventsQuery, serveEvents } from '../sse.ts';
+import { errorResponses, IdParam, json, jsonBody } from './openapi-helpers.ts';
 
-const IdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' } }) });
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
-const errors = {
-  400: json(ErrorBody, 'invalid request'),
-  401: json(ErrorBody, 'unauthorized'),
-  404: json(ErrorBody, 'not found'),
-};
+const errors = errorResponses;
 
 const create = createRoute({
   method: 'post',
   path: '/api/workflows',
   tags: ['workflows'],
-  summary: 'Submit a background task; 202 with the pending workflow (200 with the existing one for a known idempotencyKey)',
-  request: { body: { required: true, content: { 'application/json': { schema: CreateWorkflowRequest } } } },
-  responses: { 202: json(Workflow, 'accepted'), 200: json(Workflow, 'the existing workflow for this idempotencyKey'), ...errors, 503: json(ErrorBody, 'draining') },
+  summary:
+    'Submit a background task; 202 with the pending workflow (200 with the existing one for a known idempotencyKey)',
+  request: { body: jsonBody(CreateWorkflowRequest) },
+  responses: {
+    202: json(Workflow, 'accepted'),
+    200: json(Workflow, 'the existing workflow for this idempotencyKey'),
+    ...errors,
+    503: json(ErrorBody, 'draining'),
+  },
 });
 const list = createRoute({
   method: 'get',
   path: '/api/workflows',
   tags: ['workflows'],
   summary: 'List workflows, newest first',
-  request: { query: z.object({ status: WorkflowStatus.optional(), type: WorkflowType.optional(), limit: Limit, cursor: Cursor.optional() }) },
+  request: {
+    query: z.object({
+      status: WorkflowStatus.optional(),
+      type: WorkflowType.optional(),
+      limit: Limit,
+      cursor: Cursor.optional(),
+    }),
+  },
   responses: { 200: json(Page(Workflow).openapi('WorkflowPage'), 'a page of workflows'), ...errors },
 });
 const get = createRoute({
@@ -54,7 +72,10 @@ const events = createRoute({
   summary: "The workflow session's events (JSON page or SSE, as for sessions)",
   request: { params: IdParam, query: eventsQuery },
   responses: {
-    200: { description: 'events', content: { 'application/json': { schema: EventPage }, 'text/event-stream': { schema: z.string() } } },
+    200: {
+      description: 'events',
+      content: { 'application/json': { schema: EventPage }, 'text/event-stream': { schema: z.string() } },
+    },
     ...errors,
   },
 });
@@ -62,7 +83,10 @@ const events = createRoute({
 export function workflowRoutes(deps: ServerDeps, workflows: WorkflowService) {
   return (app: OpenAPIHono) => {
     app.openapi(create, async (c) => {
-      if (!deps.isAccepting()) throw new AppError('unavailable', 'the server is shutting down and takes no new workflows', { retryAfterS: 5 });
+      if (!deps.isAccepting())
+        throw new AppError('unavailable', 'the server is shutting down and takes no new workflows', {
+          retryAfterS: 5,
+        });
       const { workflow, created } = await workflows.create(c.req.valid('json'));
       return created ? c.json(workflow, 202) : c.json(workflow, 200);
     });
