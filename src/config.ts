@@ -33,12 +33,17 @@ export interface Config {
   workflowMaxAttempts: number;
   workspaceRetentionMs: number;
   callbackMaxAgeMs: number;
+  callbackRetryBaseMs: number;
+  callbackRetryMaxMs: number;
   metricsAuth: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   sandbox: 'bwrap' | 'none';
   sandboxNetwork: string[];
   instanceId: string;
   rateLimitPerMinute: number;
+  rateLimitBurst: number;
+  rateLimitIpPerMinute: number;
+  authFailuresPerMinute: number;
   maxWsPerCredential: number;
   claudeMaxProcesses: number;
   claudeIdleMs: number;
@@ -86,6 +91,7 @@ export function loadConfig(env: Env = process.env): Config {
   const logLevel = (opt(env, 'LOG_LEVEL') ?? 'info') as Config['logLevel'];
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel))
     throw new ConfigError('LOG_LEVEL must be debug|info|warn|error');
+  const rateLimitPerMinute = int(env, 'RATE_LIMIT_PER_MINUTE', 600, 1);
   return {
     port: int(env, 'PORT', 3003),
     host: opt(env, 'HOST') ?? '127.0.0.1',
@@ -116,12 +122,17 @@ export function loadConfig(env: Env = process.env): Config {
     workflowMaxAttempts: int(env, 'WORKFLOW_MAX_ATTEMPTS', 3, 1),
     workspaceRetentionMs: int(env, 'WORKSPACE_RETENTION_MS', 24 * 3600_000),
     callbackMaxAgeMs: int(env, 'CALLBACK_MAX_AGE_MS', 48 * 3600_000, 1000),
+    callbackRetryBaseMs: int(env, 'CALLBACK_RETRY_BASE_MS', 1_000, 10),
+    callbackRetryMaxMs: int(env, 'CALLBACK_RETRY_MAX_MS', 3_600_000, 10),
     metricsAuth: bool(env, 'METRICS_AUTH', false),
     logLevel,
     sandbox,
     sandboxNetwork: list(env, 'SANDBOX_NETWORK_ALLOW'),
     instanceId: opt(env, 'INSTANCE_ID') ?? `${os.hostname()}-${process.pid}`,
-    rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 600, 1),
+    rateLimitPerMinute,
+    rateLimitBurst: int(env, 'RATE_LIMIT_BURST', rateLimitPerMinute, 1),
+    rateLimitIpPerMinute: int(env, 'RATE_LIMIT_IP_PER_MINUTE', 2 * rateLimitPerMinute, 1),
+    authFailuresPerMinute: int(env, 'AUTH_FAILURES_PER_MINUTE', 30, 1),
     maxWsPerCredential: int(env, 'MAX_WS_PER_CREDENTIAL', 100, 1),
     claudeMaxProcesses: int(env, 'CLAUDE_MAX_PROCESSES', 8, 1),
     claudeIdleMs: int(env, 'CLAUDE_IDLE_MS', 300_000),

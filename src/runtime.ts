@@ -6,10 +6,12 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Engine } from './agent/engine.ts';
 import { createNativeEngine } from './agent/native/engine.ts';
 import type { Config } from './config.ts';
+import { AuditLog, auditTools, configSecrets } from './observability/audit.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import type { EngineName } from './protocol/index.ts';
 import { EventLog } from './runs/event-log.ts';
+import { RedisBroadcaster } from './runs/redis-broadcaster.ts';
 import { CallbackDispatcher } from './runs/callbacks.ts';
 import { cleanupWorkspaces } from './runs/cleanup.ts';
 import { RunExecutor } from './runs/executor.ts';
@@ -20,14 +22,16 @@ import { WorkspacePreparer } from './runs/workspace-preparer.ts';
 import { createSandbox } from './sandbox/index.ts';
 import { WorkspaceManager } from './sandbox/workspace.ts';
 import { createApp } from './server/app.ts';
-import { Authenticator, apiAuth, upgradeAuth } from './server/auth.ts';
+import { AccessGuard, API_SECURITY, apiGuard, documentSecurity, upgradeAuth } from './server/auth.ts';
 import type { HealthCheck, ServerDeps } from './server/deps.ts';
 import { type Listening, listen } from './server/http.ts';
+import { auditActions, auditRoutes } from './server/routes/audit.ts';
 import { workflowRoutes } from './server/routes/workflows.ts';
 import { createWsGateway } from './server/ws.ts';
 import { createStore } from './store/index.ts';
 import type { Store } from './store/types.ts';
 import { createTools } from './tools/index.ts';
+import { createMcpToolSource } from './tools/mcp.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -48,6 +52,7 @@ export interface Runtime {
   scheduler: Scheduler;
   sessions: SessionService;
   workflows: WorkflowService;
+  audit: AuditLog;
   callbacks: CallbackDispatcher;
   app: OpenAPIHono;
   listening?: Listening;
@@ -62,10 +67,19 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const metrics = createMetrics();
   await fs.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const store = await createStore(config);
+  const audit = new AuditLog({ store, logger, secrets: configSecrets(config) });
   const sandbox = await createSandbox(config, logger);
   const workspaces = new WorkspaceManager(config.dataDir);
-  const eventLog = new EventLog({ store, logger, onStored: (n) => metrics.eventsAppended.inc({}, n) });
+  // Multi-instance: live events of other instances arrive through Redis pub/sub (SQLite is one process).
+  if (config.redisUrl && store.dialect !== 'postgres') logger.warn('REDIS_URL is ignored: the embedded SQLite store serves one instance');
+  const broadcaster =
+    config.redisUrl && store.dialect === 'postgres' ? new RedisBroadcaster({ url: config.redisUrl, logger, instanceId: config.instanceId }) : undefined;
+  const eventLog = new EventLog({ store, logger, broadcaster, onStored: (n) => metrics.eventsAppended.inc({}, n) });
   const tools = createTools({ config, sandbox });
+  // Tools of the configured MCP server (connected in start(); zero tools while it is unreachable).
+  const mcp = config.mcpServerUrl
+    ? createMcpToolSource({ url: config.mcpServerUrl, authToken: config.mcpAuthToken, logger, outputLimit: config.toolOutputLimit })
+    : undefined;
   const engines: Partial<Record<EngineName, Engine>> = opts.engines ?? { native: createNativeEngine({ config }) };
   const workflows = new WorkflowService({ store, config, logger, eventLog, workspaces, sandbox });
   const hooks = workflows;
@@ -76,13 +90,19 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     metrics,
     eventLog,
     engines,
-    tools: () => tools,
-    workspaces: new WorkspacePreparer({ config, store, manager: workspaces, sandbox }),
+    tools: (run, session) => auditTools(mcp ? [...tools, ...mcp.tools()] : tools, audit, { runId: run.id, sessionId: session.id }),
+    workspaces: new WorkspacePreparer({ config, store, manager: workspaces, sandbox, eventLog }),
     hooks,
   });
   const scheduler = new Scheduler({ store, config, logger, metrics, eventLog, executor, hooks, deadlineFor: (run) => workflows.timeoutFor(run) });
   workflows.attach(scheduler);
-  const callbacks = new CallbackDispatcher({ store, config, logger, metrics, options: opts.callbacks });
+  const callbacks = new CallbackDispatcher({
+    store,
+    config,
+    logger,
+    metrics,
+    options: { baseDelayMs: config.callbackRetryBaseMs, maxDelayMs: config.callbackRetryMaxMs, ...opts.callbacks },
+  });
   workflows.onOutbox = () => callbacks.kick();
   const sessions = new SessionService({ store, config, eventLog, scheduler, workspaces });
   let accepting = true;
@@ -111,6 +131,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       check: async () => ({ ok: true, configured: Boolean(config.anthropicApiKey), baseUrl: config.anthropicBaseUrl }),
     },
     { name: 'sandbox', check: async () => ({ ok: true, kind: sandbox.kind }) },
+    // Informational: without Redis, live events of other instances arrive late (followers catch up).
+    ...(broadcaster ? [{ name: 'redis', check: async () => ({ ok: true, ...broadcaster.status() }) }] : []),
   ];
   const deps: ServerDeps = {
     config,
@@ -126,14 +148,19 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     isAccepting: () => accepting,
   };
   metrics.registry.gauge('agent_uptime_seconds', 'Process uptime', () => Math.round((Date.now() - startedAt) / 1000));
-  const auth = new Authenticator(config);
+  const guard = new AccessGuard({ config, audit, logger, metrics });
   const app = createApp(deps, {
-    apiMiddleware: [apiAuth(auth)],
-    metricsMiddleware: config.metricsAuth ? [apiAuth(auth)] : [],
-    routes: [workflowRoutes(deps, workflows)],
+    apiMiddleware: [apiGuard(guard), auditActions(audit)],
+    metricsMiddleware: config.metricsAuth ? [apiGuard(guard)] : [],
+    routes: [
+      workflowRoutes(deps, workflows),
+      auditRoutes(store),
+      (a) => documentSecurity(a, { metricsAuth: config.metricsAuth }),
+    ],
+    security: API_SECURITY,
   });
   const timers: NodeJS.Timeout[] = [];
-  const ws = createWsGateway(deps, upgradeAuth(auth));
+  const ws = createWsGateway(deps, upgradeAuth(guard), { audit });
 
   const runtime: Runtime = {
     config,
@@ -145,9 +172,12 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     sessions,
     workflows,
     callbacks,
+    audit,
     app,
     async start() {
+      await mcp?.start();
       await workflows.reconcile();
+      if (broadcaster && !(await broadcaster.ready(5_000))) logger.warn('redis not reachable yet; live events of other instances are delayed until it is');
       await scheduler.start();
       callbacks.start();
       const sweep = () =>
@@ -165,9 +195,12 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       callbacks.stop();
       await scheduler.drain(graceMs);
       await eventLog.flush();
+      await broadcaster?.close();
       await ws.close();
       await runtime.listening?.close();
       for (const e of Object.values(engines)) await e?.close?.();
+      await mcp?.close();
+      await audit.flush();
       await store.close();
     },
   };

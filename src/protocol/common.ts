@@ -40,11 +40,26 @@ export const emptyUsage = (): Usage => ({ inputTokens: 0, outputTokens: 0, costU
 export const EngineName = z.enum(['claude-code', 'native']);
 export type EngineName = z.infer<typeof EngineName>;
 
+/** Whether a JSON value nests at most `limit` levels (iterative: deep input cannot overflow the stack). */
+function nestsWithin(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= limit) return false;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return true;
+}
+
 /** Free-form JSON object supplied by clients; bounded so one request cannot bloat the store. */
 export const Metadata = z
   .record(z.string().max(128), z.unknown())
   .refine((m) => Object.keys(m).length <= 64, 'at most 64 keys')
-  .refine((m) => JSON.stringify(m).length <= 16_384, 'at most 16 KiB when serialised');
+  .refine(
+    (m) => nestsWithin(m, 16) && JSON.stringify(m).length <= 16_384,
+    'at most 16 KiB when serialised and 16 levels deep',
+  );
 
 export const Id = z.string().min(1).max(64);
 export const Cursor = z.string().min(1).max(256);

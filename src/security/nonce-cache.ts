@@ -1,5 +1,7 @@
 // Remembers accepted nonces for the signature window so a captured request cannot be replayed.
-// In-process; bounded (old entries expire; a hard cap protects memory under a flood).
+// In-process: with several instances behind a load balancer a replay sent to a different instance
+// within the window is not caught (see docs). Bounded: entries expire, and a hard cap protects
+// memory under a flood (only requests with a valid signature reach the cache).
 export class NonceCache {
   private seen = new Map<string, number>();
   private ttlMs: number;
@@ -8,7 +10,7 @@ export class NonceCache {
     this.ttlMs = ttlMs;
     this.max = max;
   }
-  /** Records the nonce; false when it was already accepted within the window. */
+  /** Records the nonce; false when it was already accepted within the window (or the cache is full). */
   accept(nonce: string, now = Date.now()): boolean {
     this.evict(now);
     const exp = this.seen.get(nonce);
@@ -16,6 +18,9 @@ export class NonceCache {
     if (this.seen.size >= this.max) return false; // fail closed rather than forget nonces
     this.seen.set(nonce, now + this.ttlMs);
     return true;
+  }
+  get size(): number {
+    return this.seen.size;
   }
   private evict(now: number): void {
     // Map iterates in insertion order, which is expiry order (constant TTL).

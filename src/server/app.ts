@@ -16,6 +16,8 @@ export interface AppExtensions {
   metricsMiddleware?: MiddlewareHandler[];
   /** Registers more routes (workflows, audit) on the same app so they share validation and OpenAPI. */
   routes?: Array<(app: OpenAPIHono) => void>;
+  /** Global security requirement of the OpenAPI document (routes outside /api override it). */
+  security?: Array<Record<string, string[]>>;
 }
 
 export function createApp(deps: ServerDeps, ext: AppExtensions = {}): OpenAPIHono {
@@ -64,6 +66,7 @@ export function createApp(deps: ServerDeps, ext: AppExtensions = {}): OpenAPIHon
         'Long-running coding-agent server (Tier 2). See docs/api.md for auth, events and WebSocket.',
     },
     servers: [{ url: '/' }],
+    ...(ext.security ? { security: ext.security } : {}),
   });
   app.notFound(notFoundHandler);
   app.onError(handleError(deps.logger));

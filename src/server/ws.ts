@@ -4,6 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { AppError } from '../errors.ts';
+import type { AuditLog } from '../observability/audit.ts';
 import { type WsServerMessage, WsClientMessage } from '../protocol/index.ts';
 import { type EventFollower, followEvents } from '../runs/event-stream.ts';
 import type { ServerDeps } from './deps.ts';
@@ -19,7 +20,7 @@ export interface UpgradeAuth {
   release?(credential: string): void;
 }
 
-export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth) {
+export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth, opts: { audit?: AuditLog } = {}) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
   const alive = new WeakSet<WebSocket>();
 
@@ -40,7 +41,16 @@ export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth) {
     auth
       .authenticate(req)
       .then((credential) => {
-        wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, credential));
+        // A handshake that never becomes a connection (bad headers, client gone) frees its slot.
+        let connected = false;
+        if (socket.destroyed) return auth.release?.(credential);
+        socket.once('close', () => {
+          if (!connected) auth.release?.(credential);
+        });
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          connected = true;
+          onConnection(ws, credential);
+        });
       })
       .catch((err) => {
         const status = err instanceof AppError ? err.status : 500;
@@ -123,10 +133,24 @@ export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth) {
           case 'message': {
             if (!deps.isAccepting()) return fail('unavailable', 'the server is shutting down and takes no new runs', msg.sessionId);
             const r = await deps.sessions.send(msg.sessionId, msg.content, msg.idempotencyKey);
+            void opts.audit?.record({
+              actor: credential,
+              action: 'session.message',
+              target: msg.sessionId,
+              outcome: 'ok',
+              details: { via: 'ws', runId: r.runId },
+            });
             return send({ type: 'accepted', sessionId: r.sessionId, runId: r.runId });
           }
           case 'interrupt': {
             const r = await deps.sessions.interrupt(msg.sessionId);
+            void opts.audit?.record({
+              actor: credential,
+              action: 'session.interrupt',
+              target: msg.sessionId,
+              outcome: 'ok',
+              details: { via: 'ws', runId: r.runId },
+            });
             return send({ type: 'interrupted', sessionId: msg.sessionId, ...(r.runId ? { runId: r.runId } : {}) });
           }
         }
