@@ -1,0 +1,508 @@
+// `npm run bench`: the server's own overhead measured against a mock Anthropic API on this machine.
+// Prints a table and writes the `core` section of BENCHMARKS.md (other sections are kept).
+//
+//   node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,external] [--no-write] [--out FILE]
+//
+// --quick: small sizes, a smoke run in well under 30 s; it does not write BENCHMARKS.md unless --out is given.
+import { readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { benchColdStart, type ColdStartResult } from './core/cold-start.ts';
+import { benchFirstRequest, type FirstRequestResult } from './core/first-request.ts';
+import { benchMemory, type MemoryResult } from './core/memory.ts';
+import { benchStreaming, type StreamingResult } from './core/streaming.ts';
+import { type ExternalResult, runExternal } from './lib/external.ts';
+import { fmtMs } from './lib/stats.ts';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'no-write': { type: 'boolean', default: false },
+    out: { type: 'string' },
+    'streaming-levels': { type: 'string' },
+    'streaming-ms': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+const usage =
+  'usage: node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,external] [--no-write] [--out FILE]\n' +
+  '                         [--streaming-levels 1,100,1000] [--streaming-ms 10000]';
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+const ALL = ['memory', 'first-request', 'streaming', 'cold-start', 'external'] as const;
+type Part = (typeof ALL)[number];
+const only = new Set<string>(values.only ? values.only.split(',').map((s) => s.trim()) : ALL);
+for (const p of only)
+  if (!(ALL as readonly string[]).includes(p)) {
+    console.error(`unknown part "${p}"\n${usage}`);
+    process.exit(2);
+  }
+const want = (p: Part): boolean => only.has(p);
+const quick = values.quick === true;
+
+const SIZES = quick
+  ? {
+      memorySessions: 20,
+      firstRequestMessages: 20,
+      firstRequestSessions: 5,
+      streamingLevels: [1, 50],
+      streamingMs: 1_500,
+      coldStarts: 2,
+    }
+  : {
+      memorySessions: 200,
+      firstRequestMessages: 200,
+      firstRequestSessions: 20,
+      streamingLevels: [1, 100, 1000],
+      streamingMs: 10_000,
+      coldStarts: 5,
+    };
+if (values['streaming-levels']) SIZES.streamingLevels = values['streaming-levels'].split(',').map(Number);
+if (values['streaming-ms']) SIZES.streamingMs = Number(values['streaming-ms']);
+const DELTA_INTERVAL_MS = 50;
+const SESSIONS_PER_WS = 50;
+const EXTERNALS: Array<{ name: string; timeoutMs: number }> = [
+  { name: 'workflows', timeoutMs: 10 * 60_000 },
+  { name: 'sandbox-overhead', timeoutMs: 5 * 60_000 },
+  { name: 'claude-code-probe', timeoutMs: 5 * 60_000 },
+];
+
+const log = (s: string): void => {
+  process.stderr.write(`${s}\n`);
+};
+const t0 = performance.now();
+const startedAt = Date.now();
+const loadAtStart = os.loadavg()[0] ?? 0;
+const errors: Partial<Record<Part, string>> = {};
+async function part<T>(name: Part, fn: () => Promise<T>): Promise<T | undefined> {
+  if (!want(name)) return undefined;
+  log(`▸ ${name}`);
+  const started = performance.now();
+  try {
+    const r = await fn();
+    log(`  done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    return r;
+  } catch (err) {
+    const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    errors[name] = msg.split('\n')[0] ?? msg;
+    log(`  FAILED: ${msg}`);
+    return undefined;
+  }
+}
+
+// --- measure ----------------------------------------------------------------------------------
+
+const memory: MemoryResult | undefined = await part('memory', () => benchMemory(SIZES.memorySessions, log));
+const first: FirstRequestResult | undefined = await part('first-request', () =>
+  benchFirstRequest(SIZES.firstRequestMessages, SIZES.firstRequestSessions, log),
+);
+const streaming: StreamingResult[] =
+  (await part('streaming', async () => {
+    const out: StreamingResult[] = [];
+    for (const n of SIZES.streamingLevels) {
+      out.push(
+        await benchStreaming(n, {
+          intervalMs: DELTA_INTERVAL_MS,
+          durationMs: SIZES.streamingMs,
+          perConn: SESSIONS_PER_WS,
+          log,
+        }),
+      );
+    }
+    return out;
+  })) ?? [];
+const cold: ColdStartResult | undefined = await part('cold-start', () => benchColdStart(SIZES.coldStarts));
+const externals: ExternalResult[] = [];
+if (want('external')) {
+  for (const e of EXTERNALS) {
+    if (quick) {
+      externals.push({ name: e.name, file: `bench/${e.name}.ts`, status: 'skipped', durationMs: 0 });
+      continue;
+    }
+    log(`▸ external: bench/${e.name}.ts`);
+    const r = await runExternal(e.name, [], e.timeoutMs);
+    log(`  ${r.status}${r.durationMs ? ` in ${(r.durationMs / 1000).toFixed(1)} s` : ''}`);
+    externals.push(r);
+  }
+}
+
+// --- tabulate ---------------------------------------------------------------------------------
+
+interface Row {
+  id: string;
+  figure: string;
+  target: string;
+  measured: string;
+  met?: boolean;
+}
+const MB = 1_000_000;
+const fmtMB = (b: number): string => `${(b / MB).toFixed(2)} MB`;
+const rows: Row[] = [];
+if (memory) {
+  rows.push({
+    id: 'memory',
+    figure: `Memory per active \`native\` session — RSS (N=${memory.sessions})`,
+    target: '≤ 2 MB',
+    measured: fmtMB(memory.perSessionRss),
+    met: memory.perSessionRss <= 2 * MB,
+  });
+  rows.push({
+    id: 'memory-heap',
+    figure: `… of which JS heap (+ external) per session`,
+    target: '',
+    measured: `${fmtMB(memory.perSessionHeap)} (${fmtMB(memory.perSessionHeapExternal)})`,
+  });
+}
+if (first) {
+  rows.push({
+    id: 'first-request',
+    figure: `Message accepted (202) → first LLM request, p50 (${first.messages} sequential)`,
+    target: '≤ 10 ms',
+    measured: fmtMs(first.p50),
+    met: first.p50 <= 10,
+  });
+  rows.push({ id: 'first-request-p99', figure: '… p99', target: '', measured: fmtMs(first.p99) });
+}
+for (const s of streaming) {
+  const gated = s.sessions === 1000;
+  rows.push({
+    id: `streaming-${s.sessions}`,
+    figure: `Added streaming delay (mock emit → WS receive), ${s.sessions} streaming session${s.sessions === 1 ? '' : 's'}: p50 / p99`,
+    target: gated ? 'p99 ≤ 50 ms' : '',
+    measured: `${fmtMs(s.p50)} / ${fmtMs(s.p99)}`,
+    ...(gated ? { met: s.p99 <= 50 && s.received >= s.emitted } : {}),
+  });
+}
+if (cold) {
+  rows.push({
+    id: 'cold-start',
+    figure: `Cold start to \`/health\` 200 (median of ${cold.runs.length})`,
+    target: '≤ 500 ms',
+    measured: fmtMs(cold.median),
+    met: cold.median <= 500,
+  });
+  rows.push({
+    id: 'cold-start-cached',
+    figure: '… with `NODE_COMPILE_CACHE` primed (median)',
+    target: '',
+    measured: fmtMs(cold.cachedMedian),
+  });
+}
+const fmtFigure = (v: unknown): string => {
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(2);
+  if (typeof v === 'string') return v;
+  if (typeof v === 'object' && v !== null && 'value' in v) {
+    const o = v as { value: unknown; unit?: unknown };
+    return `${fmtFigure(o.value)}${typeof o.unit === 'string' ? ` ${o.unit}` : ''}`;
+  }
+  return JSON.stringify(v);
+};
+const targetOf = (v: unknown): string =>
+  typeof v === 'object' && v !== null && 'target' in v ? String((v as { target: unknown }).target) : '';
+for (const e of externals) {
+  if (e.figures) {
+    for (const [k, v] of Object.entries(e.figures)) {
+      rows.push({
+        id: `${e.name}:${k}`,
+        figure: `${e.file}: ${k}`,
+        target: targetOf(v),
+        measured: fmtFigure(v),
+      });
+    }
+  } else {
+    rows.push({
+      id: e.name,
+      figure: e.file,
+      target: '',
+      measured:
+        e.status === 'absent'
+          ? 'not present in this checkout'
+          : e.status === 'skipped'
+            ? 'skipped (--quick)'
+            : `${e.status} — see raw output below`,
+    });
+  }
+}
+const mark = (r: Row): string => (r.met === undefined ? '' : r.met ? '✅' : '❌');
+
+// console table
+const width = (k: keyof Row): number => Math.max(...rows.map((r) => String(r[k] ?? '').length), k.length);
+const wF = Math.min(90, width('figure'));
+const wT = width('target');
+console.log(`\n${'figure'.padEnd(wF)}  ${'target'.padEnd(wT)}  measured`);
+for (const r of rows)
+  console.log(`${r.figure.slice(0, wF).padEnd(wF)}  ${r.target.padEnd(wT)}  ${r.measured} ${mark(r)}`);
+for (const [k, v] of Object.entries(errors)) console.log(`${k}: FAILED — ${v}`);
+
+// --- BENCHMARKS.md ----------------------------------------------------------------------------
+
+const nodeVersion = process.version;
+const cpuModel = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
+const machine = `${os.availableParallelism()} × ${cpuModel}, ${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, Linux ${os.release()}, Node ${nodeVersion}`;
+const date = new Date(startedAt).toISOString().slice(0, 16).replace('T', ' ');
+const loadAtEnd = os.loadavg()[0] ?? 0;
+
+function methodSection(): string {
+  const L: string[] = [];
+  L.push('### Method');
+  L.push('');
+  L.push(
+    'Every figure is measured on this machine against a mock Anthropic API (`src/mock-llm` or the ' +
+      'timestamping mock in `bench/lib/timed-mock.ts`), so it is the server’s own overhead, not a model’s. ' +
+      'The server under test runs in its **own process** (`bench/lib/server-child.ts`: the same `createRuntime` ' +
+      'as `npm start`, started with `--expose-gc`), with a fresh `DATA_DIR` (embedded SQLite, WAL), ' +
+      '`AGENT_ENGINE=native`, `SANDBOX=none`, `LOG_LEVEL=error`, and `MAX_CONCURRENT_RUNS=2000` so the ' +
+      'scheduler admits every session at once. The mock LLM runs in the bench process (`bench/run.ts`).',
+  );
+  L.push('');
+  L.push(
+    `- **Memory per active session.** Warm-up: 10 sessions run one short message each (loads every lazily ` +
+      `imported module, JITs the hot paths). Baseline: four full GCs (\`global.gc()\`), then \`process.memoryUsage()\` ` +
+      `in the server process. Then N=${memory?.sessions ?? SIZES.memorySessions} sessions are created, each followed over ` +
+      `WebSocket (${SESSIONS_PER_WS} sessions per connection, from a separate client process), and each sent a message; ` +
+      `the mock holds every LLM stream open (one small delta per second), so N runs are active at once ` +
+      `(the mock counts N open streams). After 2 s, four full GCs and a sample. Figure = (active − baseline) / N. ` +
+      `RSS is the target figure (what the machine pays); heapUsed and external are exact after GC and shown ` +
+      `for attribution.`,
+  );
+  L.push(
+    `- **Message accepted → first LLM request.** ${first?.messages ?? SIZES.firstRequestMessages} messages, sent one ` +
+      `at a time over ${first?.sessions ?? SIZES.firstRequestSessions} sessions in turn (5 warm-up messages ` +
+      `first, not counted); each run completes (seen over WebSocket) before the next message. ` +
+      `Clock: \`performance.now()\` in the bench process, from the moment \`fetch\` resolves with the 202 to the ` +
+      `moment the mock’s \`onRequest\` fires (request body read). A request that arrives before the client has ` +
+      `processed its 202 counts as 0 ms${first ? ` (${first.arrivedBefore202} of ${first.messages})` : ''}. ` +
+      `For context, POST sent → LLM request: ${first ? `p50 ${fmtMs(first.sendP50)}, p99 ${fmtMs(first.sendP99)}` : 'n/a'}.`,
+  );
+  L.push(
+    `- **Added streaming delay.** The mock writes one text delta every ${DELTA_INTERVAL_MS} ms per stream ` +
+      `(≈ 20 deltas/s — the pace of a fast model; streams start at random phases). Each delta’s text is built ` +
+      `when it is written and carries \`⟨t=<performance.timeOrigin + performance.now()>⟩\` (epoch ms, µs ` +
+      `precision). The server parses the SSE stream, stores each event (group commit, with coalescing of ` +
+      `deltas that meet in the same tick) and fans it out; a **separate client process** ` +
+      `(\`bench/lib/ws-clients-child.ts\`) holds one WebSocket per ${SESSIONS_PER_WS} sessions, parses every ` +
+      `stamp in every \`text.delta\` (coalesced events carry several) and records receive − emit on the same ` +
+      `machine clock. All runs are first brought to the point where their LLM stream is open, then the mock ` +
+      `starts streaming on all of them for ${SIZES.streamingMs / 1000} s. Three processes (mock + bench, server, ` +
+      `clients) share the ${os.availableParallelism()} cores, so the figure includes CPU contention a ` +
+      `deployment with a remote model would not have.`,
+  );
+  L.push(
+    `- **Cold start.** \`node src/main.ts\` spawned with a fresh \`DATA_DIR\` and an unused port, otherwise the ` +
+      `default configuration; time from \`spawn()\` to the first 200 from \`GET /health\`, polled every 5 ms. ` +
+      `Median of ${cold?.runs.length ?? SIZES.coldStarts} (runs: ${cold ? cold.runs.map((r) => r.toFixed(0)).join(', ') : 'n/a'} ms). ` +
+      `Includes Node start-up, type stripping and compiling every module, opening and migrating the database. ` +
+      `Importing \`src/runtime.ts\` alone: ${cold ? fmtMs(cold.importMedian) : 'n/a'} (median). ` +
+      `Second row: the same with \`NODE_COMPILE_CACHE\` set to a directory primed by one earlier start ` +
+      `(runs: ${cold ? cold.cachedRuns.map((r) => r.toFixed(0)).join(', ') : 'n/a'} ms).`,
+  );
+  return L.join('\n');
+}
+
+function detailSection(): string {
+  const L: string[] = [];
+  if (memory) {
+    const m = (x: { rss: number; heapUsed: number; external: number }): string =>
+      `RSS ${fmtMB(x.rss)}, heap ${fmtMB(x.heapUsed)}, external ${fmtMB(x.external)}`;
+    L.push('### Detail: memory');
+    L.push('');
+    L.push(`- baseline (warm, no sessions): ${m(memory.baseline)}`);
+    L.push(`- ${memory.sessions} active runs: ${m(memory.active)}`);
+    L.push(
+      `- the same ${memory.sessions} sessions idle after their runs: ${m(memory.idle)} ` +
+        `(heap ${fmtMB(memory.idlePerSessionHeap)} per idle session; RSS rarely shrinks after a peak)`,
+    );
+    L.push('');
+  }
+  if (streaming.length > 0) {
+    L.push('### Detail: streaming');
+    L.push('');
+    L.push(
+      '| sessions | WS conns | deltas emitted | stamps received | WS frames | p50 | p99 | max | CPU server / mock / clients (% of a core) | load avg | failed runs |',
+    );
+    L.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const s of streaming) {
+      L.push(
+        `| ${s.sessions} | ${s.connections} | ${s.emitted} | ${s.received} | ${s.wsFrames} | ${fmtMs(s.p50)} | ${fmtMs(s.p99)} | ${fmtMs(s.max)} | ${s.serverCpuPct.toFixed(0)} / ${s.mockCpuPct.toFixed(0)} / ${s.clientCpuPct.toFixed(0)} | ${s.loadAvg.toFixed(1)} | ${s.failedRuns} |`,
+      );
+    }
+    L.push('');
+    L.push(
+      '“stamps received” counts deltas that reached the client (every emitted delta should, coalesced or not); ' +
+        'fewer WS frames than stamps means deltas were coalesced.',
+    );
+    L.push('');
+  }
+  return L.join('\n');
+}
+
+function missesSection(): string {
+  const L: string[] = [];
+  const missed = rows.filter((r) => r.met === false);
+  L.push('### Missed targets');
+  L.push('');
+  if (missed.length === 0) {
+    L.push(
+      Object.keys(errors).length === 0
+        ? 'None: every target is met on this machine.'
+        : 'None among the figures measured.',
+    );
+    return L.join('\n');
+  }
+  for (const r of missed)
+    L.push(`- **${r.figure}** — measured ${r.measured}, target ${r.target}. ${missNote(r.id)}`);
+  return L.join('\n');
+}
+
+function missNote(id: string): string {
+  if (id === 'memory' && memory) {
+    return (
+      `Heap per session is ${fmtMB(memory.perSessionHeap)}; the rest of the RSS growth is native memory ` +
+      '(socket buffers of the LLM stream and the WebSocket, SQLite page cache, allocator slack). ' +
+      'What would reach it: keep fewer per-run objects alive while a run waits on the model, and cap the ' +
+      'SQLite cache (`PRAGMA cache_size`).'
+    );
+  }
+  if (id === 'first-request' && first) {
+    return (
+      'The path from 202 to the LLM request is: store the run, wake the scheduler, claim it (a write ' +
+      'transaction), prepare the workspace, load the history, build the request. What would reach it: ' +
+      'hand the accepted run to the scheduler in memory instead of re-reading it, and prepare the ' +
+      'workspace lazily.'
+    );
+  }
+  if (id.startsWith('streaming-')) {
+    const s = streaming.find((x) => `streaming-${x.sessions}` === id);
+    if (!s) return '';
+    if (s.received < s.emitted)
+      return `Only ${s.received} of ${s.emitted} deltas reached the client before the runs ended.`;
+    const cpuUsPerDelta = ((s.serverCpuPct / 100) * s.durationMs * 1000) / Math.max(1, s.emitted);
+    const needPct = (cpuUsPerDelta * s.sessions * (1000 / s.intervalMs)) / 10_000;
+    const one = streaming.find((x) => x.sessions === 1);
+    const noise =
+      one && one.p99 > 20
+        ? ` Even a single stream shows p99 ${fmtMs(one.p99)} with the server at ${one.serverCpuPct.toFixed(0)} % of a core: ` +
+          'that tail is time slices lost to other processes on an oversubscribed machine, not work in the server.'
+        : '';
+    return (
+      noise +
+      ' ' +
+      `The server spent ${cpuUsPerDelta.toFixed(0)} µs of CPU per delta (SSE parsing in the SDK, event JSON, the ` +
+      `SQLite group commit, WebSocket fan-out), so ${s.sessions} sessions × ${1000 / s.intervalMs} deltas/s need ` +
+      `≈ ${needPct.toFixed(0)} % of one core — but the server process got only ${s.serverCpuPct.toFixed(0)} % ` +
+      `while the mock, the client process and other work on the machine (1-min load average ${s.loadAvg.toFixed(1)} ` +
+      `on ${os.availableParallelism()} cores) competed for the CPU, and only ${s.emitted} of the ` +
+      `${(s.sessions * s.durationMs) / s.intervalMs} planned deltas were even emitted. Deltas then queue in the ` +
+      'server’s event loop and socket buffers, which is the delay measured. What would reach the target: run ' +
+      'the measurement with the server alone on a core (the model is remote in production: the mock’s and the ' +
+      'clients’ CPU would not be on this machine), and cut the per-delta cost — coalesce deltas over a short ' +
+      'window (a few ms) before storing and sending instead of per event-loop tick, so that 1,000 streams cost ' +
+      'a few hundred store writes and WebSocket frames per second rather than thousands; beyond one core, ' +
+      'spread sessions over instances (PostgreSQL + Redis fan-out).'
+    );
+  }
+  if (id === 'cold-start' && cold) {
+    return (
+      `Importing \`src/runtime.ts\` alone takes ${fmtMs(cold.importMedian)} (median) in a fresh process: Node type-strips ` +
+      'and compiles every module, and building the zod schemas (request validation and the OpenAPI document), ' +
+      'the Anthropic SDK, hono and ws dominate; opening the database and listening are small. With the V8 ' +
+      `compile cache primed (\`NODE_COMPILE_CACHE\`) the same start takes ${fmtMs(cold.cachedMedian)}. ` +
+      'What would reach it: enable the compile cache in `src/main.ts` (`module.enableCompileCache()` with a ' +
+      'directory under DATA_DIR, or NODE_COMPILE_CACHE in the container image, primed at build), import the ' +
+      'engines lazily on first use, or ship a bundled JS build.'
+    );
+  }
+  return '';
+}
+
+function externalSection(): string {
+  const L: string[] = [];
+  if (externals.length === 0) return '';
+  L.push('### Other benchmarks run by `bench/run.ts`');
+  L.push('');
+  for (const e of externals) {
+    const when = e.durationMs ? ` (${(e.durationMs / 1000).toFixed(1)} s)` : '';
+    L.push(
+      `- \`${e.file}\`: ${e.status === 'absent' ? 'not present in this checkout — not measured' : e.status === 'skipped' ? 'skipped (--quick)' : e.status}${when}`,
+    );
+    if (e.figures) for (const [k, v] of Object.entries(e.figures)) L.push(`  - ${k}: ${fmtFigure(v)}`);
+    if (e.raw) {
+      L.push('');
+      L.push('  ```text');
+      for (const line of e.raw.trimEnd().split('\n')) L.push(`  ${line}`);
+      L.push('  ```');
+    }
+  }
+  L.push('');
+  L.push('Those benchmarks document their own method in their sections of this file (when they write one).');
+  return L.join('\n');
+}
+
+function coreSection(): string {
+  const L: string[] = [];
+  L.push('<!-- bench:core:start -->');
+  L.push('## Core figures (`npm run bench`)');
+  L.push('');
+  L.push(
+    `Measured ${date} UTC on ${machine}.${quick ? ' **Quick mode (small N): smoke figures only.**' : ''}`,
+  );
+  L.push(
+    `1-minute load average ${loadAtStart.toFixed(1)} at the start and ${loadAtEnd.toFixed(1)} at the end of the run ` +
+      `(on ${os.availableParallelism()} cores; anything above what the bench itself uses is other work on the machine, ` +
+      'which the figures then include).',
+  );
+  L.push('');
+  L.push('| Figure | Target | Measured | |');
+  L.push('|---|---|---|---|');
+  for (const r of rows) L.push(`| ${r.figure} | ${r.target} | ${r.measured} | ${mark(r)} |`);
+  for (const [k, v] of Object.entries(errors))
+    L.push(`| ${k} | | FAILED: ${v.replaceAll('|', '\\|')} | ❌ |`);
+  L.push('');
+  L.push(methodSection());
+  L.push('');
+  L.push(detailSection());
+  L.push(missesSection());
+  L.push('');
+  const ext = externalSection();
+  if (ext) {
+    L.push(ext);
+    L.push('');
+  }
+  L.push('<!-- bench:core:end -->');
+  return L.join('\n');
+}
+
+const START = '<!-- bench:core:start -->';
+const END = '<!-- bench:core:end -->';
+const outPath =
+  values.out ??
+  (quick || values['no-write'] ? undefined : new URL('../BENCHMARKS.md', import.meta.url).pathname);
+if (outPath && !values['no-write']) {
+  let existing = '';
+  try {
+    existing = readFileSync(outPath, 'utf8');
+  } catch {
+    existing = '';
+  }
+  const section = coreSection();
+  let next: string;
+  const a = existing.indexOf(START);
+  const b = existing.indexOf(END);
+  if (a !== -1 && b > a) next = existing.slice(0, a) + section + existing.slice(b + END.length);
+  else if (existing.trim()) next = `${existing.trimEnd()}\n\n${section}\n`;
+  else
+    next =
+      '# Benchmarks\n\n' +
+      'Figures for this server measured on one machine. Each section is written by the benchmark named in it ' +
+      'and replaced when that benchmark runs again (between its `<!-- bench:NAME:start/end -->` markers); ' +
+      '`npm run bench` runs them all.\n\n' +
+      `${section}\n`;
+  await fs.writeFile(outPath, next);
+  log(`wrote ${outPath}`);
+}
+log(`total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+process.exit(Object.keys(errors).length > 0 ? 1 : 0);
