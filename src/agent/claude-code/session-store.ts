@@ -1,0 +1,75 @@
+// Where Claude Code keeps a session's state: `CLAUDE_CONFIG_DIR=<dataDir>/claude/<sessionId>`.
+// Claude Code writes its transcripts there (`projects/<cwd-slug>/<claudeSessionId>.jsonl`), so a
+// conversation survives server restarts, stays per session, and nothing is read from or written
+// to the real `~/.claude`. The engine also records the current Claude session id in
+// `duyetbot-state.json`, so a run that fails before returning its engineState (an interrupted
+// first run, a crash) is still resumed by the next one.
+import { randomUUID } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+
+const STATE_FILE = 'duyetbot-state.json';
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** `<dataDir>/claude/<sessionId>` (the id made file-name safe). */
+export function claudeConfigDir(dataDir: string, sessionId: string): string {
+  const safe = sessionId.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^\.+/, '_') || '_';
+  return path.join(path.resolve(dataDir), 'claude', safe);
+}
+
+export async function ensureConfigDir(dir: string): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+}
+
+/** Removes a session's Claude Code state (for session deletion). */
+export async function removeClaudeSessionState(dataDir: string, sessionId: string): Promise<void> {
+  await fsp.rm(claudeConfigDir(dataDir, sessionId), { recursive: true, force: true, maxRetries: 3 });
+}
+
+export function isClaudeSessionId(v: unknown): v is string {
+  return typeof v === 'string' && UUID_RE.test(v);
+}
+
+export function newClaudeSessionId(): string {
+  return randomUUID();
+}
+
+export async function readStoredSessionId(dir: string): Promise<string | undefined> {
+  try {
+    const parsed: unknown = JSON.parse(await fsp.readFile(path.join(dir, STATE_FILE), 'utf8'));
+    const id =
+      typeof parsed === 'object' && parsed !== null
+        ? (parsed as { claudeSessionId?: unknown }).claudeSessionId
+        : undefined;
+    return isClaudeSessionId(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeStoredSessionId(dir: string, id: string): Promise<void> {
+  const file = path.join(dir, STATE_FILE);
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fsp.writeFile(tmp, `${JSON.stringify({ claudeSessionId: id })}\n`, { mode: 0o600 });
+  await fsp.rename(tmp, file);
+}
+
+/** Whether Claude Code has a transcript for `id` under `dir` (any project directory). */
+export async function transcriptExists(dir: string, id: string): Promise<boolean> {
+  if (!isClaudeSessionId(id)) return false;
+  let projects: string[];
+  try {
+    projects = await fsp.readdir(path.join(dir, 'projects'));
+  } catch {
+    return false;
+  }
+  for (const p of projects) {
+    try {
+      const st = await fsp.stat(path.join(dir, 'projects', p, `${id}.jsonl`));
+      if (st.isFile() && st.size > 0) return true;
+    } catch {
+      // next
+    }
+  }
+  return false;
+}
