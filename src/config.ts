@@ -82,7 +82,7 @@ export class ConfigError extends Error {}
 export const DEFAULT_MODEL = 'claude-sonnet-4-6';
 
 export function loadConfig(env: Env = process.env): Config {
-  const engine = (opt(env, 'AGENT_ENGINE') ?? 'native') as EngineName;
+  const engine = (opt(env, 'AGENT_ENGINE') ?? 'claude-code') as EngineName;
   if (engine !== 'native' && engine !== 'claude-code') {
     throw new ConfigError(`AGENT_ENGINE must be "claude-code" or "native", got "${engine}"`);
   }

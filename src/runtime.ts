@@ -4,17 +4,17 @@ import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Engine } from './agent/engine.ts';
-import { createNativeEngine } from './agent/native/engine.ts';
+import { lazyEngine } from './agent/lazy.ts';
 import type { Config } from './config.ts';
-import { AuditLog, auditTools, configSecrets } from './observability/audit.ts';
+import { AuditLog, auditTools, configSecrets, summarizeToolInput } from './observability/audit.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import type { EngineName } from './protocol/index.ts';
 import { EventLog } from './runs/event-log.ts';
-import { RedisBroadcaster } from './runs/redis-broadcaster.ts';
 import { CallbackDispatcher } from './runs/callbacks.ts';
 import { cleanupWorkspaces } from './runs/cleanup.ts';
 import { RunExecutor } from './runs/executor.ts';
+import { RedisBroadcaster } from './runs/redis-broadcaster.ts';
 import { Scheduler } from './runs/scheduler.ts';
 import { SessionService } from './runs/sessions.ts';
 import { WorkflowService } from './runs/workflows.ts';
@@ -71,16 +71,39 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const sandbox = await createSandbox(config, logger);
   const workspaces = new WorkspaceManager(config.dataDir);
   // Multi-instance: live events of other instances arrive through Redis pub/sub (SQLite is one process).
-  if (config.redisUrl && store.dialect !== 'postgres') logger.warn('REDIS_URL is ignored: the embedded SQLite store serves one instance');
+  if (config.redisUrl && store.dialect !== 'postgres')
+    logger.warn('REDIS_URL is ignored: the embedded SQLite store serves one instance');
   const broadcaster =
-    config.redisUrl && store.dialect === 'postgres' ? new RedisBroadcaster({ url: config.redisUrl, logger, instanceId: config.instanceId }) : undefined;
+    config.redisUrl && store.dialect === 'postgres'
+      ? new RedisBroadcaster({ url: config.redisUrl, logger, instanceId: config.instanceId })
+      : undefined;
   const eventLog = new EventLog({ store, logger, broadcaster, onStored: (n) => metrics.eventsAppended.inc({}, n) });
   const tools = createTools({ config, sandbox });
   // Tools of the configured MCP server (connected in start(); zero tools while it is unreachable).
   const mcp = config.mcpServerUrl
     ? createMcpToolSource({ url: config.mcpServerUrl, authToken: config.mcpAuthToken, logger, outputLimit: config.toolOutputLimit })
     : undefined;
-  const engines: Partial<Record<EngineName, Engine>> = opts.engines ?? { native: createNativeEngine({ config }) };
+  const engines: Partial<Record<EngineName, Engine>> = opts.engines ?? {
+    native: lazyEngine('native', async () => (await import('./agent/native/engine.ts')).createNativeEngine({ config })),
+    'claude-code': lazyEngine('claude-code', async () =>
+      (await import('./agent/claude-code/engine.ts')).createClaudeCodeEngine({
+        config,
+        logger: logger.child({ component: 'claude-code' }),
+        // Claude Code's own tools (Read, Edit, Bash, …) do not pass through auditTools: record them here.
+        // The server's tools it calls through the MCP bridge are already audited.
+        onToolEvent: (e) => {
+          if (e.phase !== 'post' || e.tool.startsWith('mcp__server__')) return;
+          void audit.record({
+            actor: 'agent',
+            action: 'tool.call',
+            target: e.sessionId,
+            outcome: e.isError ? 'error' : 'ok',
+            details: { tool: e.tool, input: summarizeToolInput(e.tool, e.input), runId: e.runId, durationMs: e.durationMs, engine: 'claude-code' },
+          });
+        },
+      }),
+    ),
+  };
   const workflows = new WorkflowService({ store, config, logger, eventLog, workspaces, sandbox });
   const hooks = workflows;
   const executor = new RunExecutor({
@@ -177,7 +200,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     async start() {
       await mcp?.start();
       await workflows.reconcile();
-      if (broadcaster && !(await broadcaster.ready(5_000))) logger.warn('redis not reachable yet; live events of other instances are delayed until it is');
+      if (broadcaster && !(await broadcaster.ready(5_000)))
+        logger.warn('redis not reachable yet; live events of other instances are delayed until it is');
       await scheduler.start();
       callbacks.start();
       const sweep = () =>
