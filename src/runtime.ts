@@ -5,6 +5,7 @@ import fs from 'node:fs/promises';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Engine } from './agent/engine.ts';
 import { lazyEngine } from './agent/lazy.ts';
+import { LlmProxy } from './security/llm-proxy.ts';
 import type { Config } from './config.ts';
 import { AuditLog, auditTools, configSecrets, summarizeToolInput } from './observability/audit.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
@@ -83,12 +84,18 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const mcp = config.mcpServerUrl
     ? createMcpToolSource({ url: config.mcpServerUrl, authToken: config.mcpAuthToken, logger, outputLimit: config.toolOutputLimit })
     : undefined;
+  // Claude Code gets a per-run token for this loopback proxy, never the real key (docs/security.md).
+  const llmProxy = config.anthropicApiKey
+    ? new LlmProxy({ upstreamUrl: config.anthropicBaseUrl, apiKey: config.anthropicApiKey, logger })
+    : undefined;
+  await llmProxy?.start();
   const engines: Partial<Record<EngineName, Engine>> = opts.engines ?? {
     native: lazyEngine('native', async () => (await import('./agent/native/engine.ts')).createNativeEngine({ config })),
     'claude-code': lazyEngine('claude-code', async () =>
       (await import('./agent/claude-code/engine.ts')).createClaudeCodeEngine({
         config,
         logger: logger.child({ component: 'claude-code' }),
+        ...(llmProxy ? { llmAccess: async (runId: string) => llmProxy.grant(runId) } : {}),
         // Claude Code's own tools (Read, Edit, Bash, …) do not pass through auditTools: record them here.
         // The server's tools it calls through the MCP bridge are already audited.
         onToolEvent: (e) => {
@@ -224,6 +231,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       await runtime.listening?.close();
       for (const e of Object.values(engines)) await e?.close?.();
       await mcp?.close();
+      await llmProxy?.close();
       await audit.flush();
       await store.close();
     },

@@ -20,7 +20,9 @@ import { WsClient } from '../helpers/ws-client.ts';
 type Ev = { seq: number; type: string; runId?: string; data: Record<string, unknown> };
 
 async function events(base: string, id: string): Promise<Ev[]> {
-  return (await json<{ items: Ev[] }>(await api(base, 'GET', `/api/sessions/${id}/events?after=0&limit=1000`))).items;
+  return (
+    await json<{ items: Ev[] }>(await api(base, 'GET', `/api/sessions/${id}/events?after=0&limit=1000`))
+  ).items;
 }
 
 describe('session end to end (claude-code engine)', () => {
@@ -31,7 +33,11 @@ describe('session end to end (claude-code engine)', () => {
   beforeAll(async () => {
     mock = await startMockLlm({ responder: bugfixScenario('claude-code') });
     ({ bareRepo } = await createBugfixRepo(await tempDir('fixture-cc-')));
-    server = await startTestServer({ ANTHROPIC_BASE_URL: mock.url, ANTHROPIC_API_KEY: 'test-key', AGENT_ENGINE: 'claude-code' });
+    server = await startTestServer({
+      ANTHROPIC_BASE_URL: mock.url,
+      ANTHROPIC_API_KEY: 'test-key',
+      AGENT_ENGINE: 'claude-code',
+    });
   });
   afterAll(async () => {
     await server?.close();
@@ -39,12 +45,17 @@ describe('session end to end (claude-code engine)', () => {
   });
 
   it('reads, fixes, tests, commits and pushes with Claude Code tools; events over WS in order', async () => {
-    const session = await json<{ id: string; engine: string }>(await api(server.url, 'POST', '/api/sessions', { repoUrl: bareRepo }));
+    const session = await json<{ id: string; engine: string }>(
+      await api(server.url, 'POST', '/api/sessions', { repoUrl: bareRepo }),
+    );
     expect(session.engine).toBe('claude-code');
     const ws = await WsClient.connect(`${server.wsUrl}/ws`);
     ws.send({ type: 'subscribe', sessionId: session.id, after: 0 });
     ws.send({ type: 'message', sessionId: session.id, content: 'The tests fail. Fix the bug.' });
-    await ws.waitFor(() => ws.events().some((e) => e.type === 'run.completed' || e.type === 'run.failed'), 90_000);
+    await ws.waitFor(
+      () => ws.events().some((e) => e.type === 'run.completed' || e.type === 'run.failed'),
+      90_000,
+    );
     const evs = ws.events() as Ev[];
     await ws.close();
     const failed = evs.find((e) => e.type === 'run.failed');
@@ -52,7 +63,15 @@ describe('session end to end (claude-code engine)', () => {
 
     expect(evs.map((e) => e.seq)).toEqual(evs.map((_, i) => i + 1));
     const types = evs.map((e) => e.type);
-    for (const t of ['message.user', 'run.queued', 'run.started', 'text.delta', 'message.assistant', 'tool.started', 'tool.completed']) {
+    for (const t of [
+      'message.user',
+      'run.queued',
+      'run.started',
+      'text.delta',
+      'message.assistant',
+      'tool.started',
+      'tool.completed',
+    ]) {
       expect(types).toContain(t);
     }
     expect(types.at(-1)).toBe('run.completed');
@@ -60,19 +79,31 @@ describe('session end to end (claude-code engine)', () => {
     expect(tools).toEqual(['Read', 'Edit', 'Bash', 'Bash', 'Bash']);
     const completed = evs.filter((e) => e.type === 'tool.completed');
     expect(completed.map((e) => e.data.isError)).toEqual([false, false, false, false, false]);
-    expect(completed.map((e) => e.data.toolUseId)).toEqual(evs.filter((e) => e.type === 'tool.started').map((e) => e.data.toolUseId));
+    expect(completed.map((e) => e.data.toolUseId)).toEqual(
+      evs.filter((e) => e.type === 'tool.started').map((e) => e.data.toolUseId),
+    );
     expect(String(completed[2]!.data.output)).toContain('all tests passed');
     const usage = evs.at(-1)!.data.usage as { inputTokens: number; outputTokens: number };
     expect(usage.inputTokens).toBeGreaterThan(0);
 
-    const subject = execFileSync('git', ['--git-dir', bareRepo, 'log', '-1', '--format=%s', 'main'], { encoding: 'utf8' }).trim();
+    const subject = execFileSync('git', ['--git-dir', bareRepo, 'log', '-1', '--format=%s', 'main'], {
+      encoding: 'utf8',
+    }).trim();
     expect(subject).toBe('Fix add() to return the sum');
-    expect(execFileSync('git', ['--git-dir', bareRepo, 'show', 'main:math.js'], { encoding: 'utf8' })).toContain('return a + b;');
+    expect(
+      execFileSync('git', ['--git-dir', bareRepo, 'show', 'main:math.js'], { encoding: 'utf8' }),
+    ).toContain('return a + b;');
 
     // a second message resumes the same Claude Code conversation: the mock sees the earlier turns
     const before = mock.requests.length;
-    await api(server.url, 'POST', `/api/sessions/${session.id}/messages`, { content: 'What did you change?' });
-    await waitFor(async () => (await events(server.url, session.id)).filter((e) => e.type === 'run.completed').length === 2, 60_000);
+    await api(server.url, 'POST', `/api/sessions/${session.id}/messages`, {
+      content: 'What did you change?',
+    });
+    await waitFor(
+      async () =>
+        (await events(server.url, session.id)).filter((e) => e.type === 'run.completed').length === 2,
+      60_000,
+    );
     const later = mock.requests
       .slice(before)
       .map((r) => r.body as { messages: Array<{ role: string; content: unknown }>; tools?: unknown[] })
@@ -90,12 +121,20 @@ describe('session end to end (claude-code engine)', () => {
         ? toolCall('Bash', { command: 'node -e "setTimeout(() => {}, 30000)"', description: 'wait' })
         : textReply('resumed fine');
     });
-    const s = await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', { engine: 'claude-code' }));
+    const s = await json<{ id: string }>(
+      await api(server.url, 'POST', '/api/sessions', { engine: 'claude-code' }),
+    );
     await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'wait a while' });
-    await waitFor(async () => (await events(server.url, s.id)).some((e) => e.type === 'tool.started'), 60_000);
+    await waitFor(
+      async () => (await events(server.url, s.id)).some((e) => e.type === 'tool.started'),
+      60_000,
+    );
     const t0 = Date.now();
     expect((await api(server.url, 'POST', `/api/sessions/${s.id}/interrupt`)).status).toBe(202);
-    await waitFor(async () => (await events(server.url, s.id)).some((e) => e.type === 'run.cancelled'), 20_000);
+    await waitFor(
+      async () => (await events(server.url, s.id)).some((e) => e.type === 'run.cancelled'),
+      20_000,
+    );
     expect(Date.now() - t0).toBeLessThan(10_000);
     await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'are you there?' });
     const evs = await waitFor(async () => {
