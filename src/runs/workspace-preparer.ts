@@ -1,5 +1,16 @@
 // Gets a session's workspace ready for a run: the directory, a clone of `repoUrl` the first time,
 // the private HOME and the allowlisted environment for the processes the agent starts.
+//
+// Several instances (PostgreSQL): workspaces are local directories, and a session's next run may be
+// claimed by an instance that does not have it (or has an outdated copy from an earlier run there).
+// The shared `workspaceReady` flag only says a clone was made somewhere; each clone also gets an id,
+// kept in the session's engineState (`workspaceId`) and in a marker file inside the clone's `.git`.
+// A local copy is used only when its marker matches; otherwise the repository is cloned again here
+// and a `session.notice` says so (uncommitted changes made on another instance are not carried
+// over; what was pushed is). With SQLite (one instance) the flag alone decides, as before.
+import { randomUUID } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 
 import { EngineError } from '../agent/engine.ts';
 import type { Config } from '../config.ts';
@@ -8,6 +19,10 @@ import type { SandboxWrapper } from '../sandbox/types.ts';
 import type { WorkspaceManager } from '../sandbox/workspace.ts';
 import type { SessionRecord, Store } from '../store/types.ts';
 import { cloneRepository } from '../tools/git.ts';
+import type { EventLog } from './event-log.ts';
+
+/** Inside `<workspace>/.git`: git ignores it, the agent's tree never shows it. */
+const MARKER = 'duyetbot-workspace-id';
 
 export interface PreparedWorkspace {
   dir: string;
@@ -19,22 +34,45 @@ export class WorkspacePreparer {
   private store: Store;
   private manager: WorkspaceManager;
   private sandbox: SandboxWrapper;
+  private eventLog?: EventLog;
 
-  constructor(opts: { config: Config; store: Store; manager: WorkspaceManager; sandbox: SandboxWrapper }) {
+  constructor(opts: {
+    config: Config;
+    store: Store;
+    manager: WorkspaceManager;
+    sandbox: SandboxWrapper;
+    eventLog?: EventLog;
+  }) {
     this.config = opts.config;
     this.store = opts.store;
     this.manager = opts.manager;
     this.sandbox = opts.sandbox;
+    this.eventLog = opts.eventLog;
   }
 
   async prepare(session: SessionRecord, signal: AbortSignal): Promise<PreparedWorkspace> {
     let dir = await this.manager.ensure(session.id);
     const home = await this.manager.homeFor(session.id);
     const env = buildChildEnv(this.config, { home });
-    if (session.repoUrl && !session.workspaceReady) {
+    const shared = this.store.dialect === 'postgres';
+    let recreate = false;
+    if (session.repoUrl && session.workspaceReady && shared) {
+      const wanted = session.engineState.workspaceId;
+      const local = await readMarker(dir);
+      if (typeof wanted !== 'string') {
+        // A clone made before workspace ids existed: adopt the local copy if there is one.
+        if (local !== undefined || (await isDir(path.join(dir, '.git')))) {
+          await this.stamp(session, dir, session.engineState);
+          return { dir, env };
+        }
+        recreate = true;
+      } else recreate = local !== wanted;
+    }
+    if (session.repoUrl && (!session.workspaceReady || recreate)) {
       // A clone cut short by a crash leaves a partial tree: start from an empty directory.
       await this.manager.remove(session.id);
       dir = await this.manager.ensure(session.id);
+      await this.manager.homeFor(session.id); // remove() took the home (HOME, TMPDIR) too
       let cloned: Awaited<ReturnType<typeof cloneRepository>>;
       try {
         cloned = await cloneRepository({
@@ -53,10 +91,62 @@ export class WorkspacePreparer {
           `could not clone ${session.repoUrl}: ${err instanceof Error ? err.message : String(err)}`,
         );
       }
-      // The base commit lets a workflow report what it changed and committed.
-      session.engineState = { ...session.engineState, workspaceBaseSha: cloned.sha };
-      await this.store.updateSession(session.id, { workspaceReady: true, engineState: session.engineState });
+      // The base commit lets a workflow report what it changed and committed (a re-clone keeps the
+      // original base: commits pushed since are the session's own work).
+      const base =
+        recreate && typeof session.engineState.workspaceBaseSha === 'string'
+          ? session.engineState.workspaceBaseSha
+          : cloned.sha;
+      const engineState = { ...session.engineState, workspaceBaseSha: base };
+      if (shared) await this.stamp(session, dir, engineState);
+      else {
+        session.engineState = engineState;
+        await this.store.updateSession(session.id, { workspaceReady: true, engineState });
+      }
+      if (recreate) await this.notice(session);
     }
     return { dir, env };
+  }
+
+  /** Gives the local clone a new id, in its marker and in the shared session state. */
+  private async stamp(
+    session: SessionRecord,
+    dir: string,
+    engineState: Record<string, unknown>,
+  ): Promise<void> {
+    const id = randomUUID();
+    await fsp.writeFile(path.join(dir, '.git', MARKER), `${id}\n`, { mode: 0o600 });
+    session.engineState = { ...engineState, workspaceId: id };
+    await this.store.updateSession(session.id, { workspaceReady: true, engineState: session.engineState });
+  }
+
+  private async notice(session: SessionRecord): Promise<void> {
+    if (!this.eventLog) return;
+    const running = (await this.store.listRuns(session.id)).find((r) => r.status === 'running');
+    await this.eventLog.append(session.id, {
+      runId: running?.id,
+      type: 'session.notice',
+      data: {
+        message:
+          `the workspace was re-created on this instance (${this.config.instanceId}) from a fresh clone of ${session.repoUrl}: ` +
+          'changes that were not pushed from the instance that ran the previous turn are not here',
+      },
+    });
+  }
+}
+
+async function readMarker(dir: string): Promise<string | undefined> {
+  try {
+    return (await fsp.readFile(path.join(dir, '.git', MARKER), 'utf8')).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await fsp.lstat(p)).isDirectory();
+  } catch {
+    return false;
   }
 }
