@@ -46,7 +46,6 @@ export interface Config {
   authFailuresPerMinute: number;
   maxWsPerCredential: number;
   claudeMaxProcesses: number;
-  claudeIdleMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -135,6 +134,5 @@ export function loadConfig(env: Env = process.env): Config {
     authFailuresPerMinute: int(env, 'AUTH_FAILURES_PER_MINUTE', 30, 1),
     maxWsPerCredential: int(env, 'MAX_WS_PER_CREDENTIAL', 100, 1),
     claudeMaxProcesses: int(env, 'CLAUDE_MAX_PROCESSES', 8, 1),
-    claudeIdleMs: int(env, 'CLAUDE_IDLE_MS', 300_000),
   };
 }
