@@ -15,7 +15,11 @@ export interface CallbackOptions {
 }
 
 /** Delay before attempt n+1 after n failures: base·2^(n-1), capped, with ±50% jitter. */
-export function backoffMs(failures: number, o: Pick<CallbackOptions, 'baseDelayMs' | 'maxDelayMs'>, random = Math.random): number {
+export function backoffMs(
+  failures: number,
+  o: Pick<CallbackOptions, 'baseDelayMs' | 'maxDelayMs'>,
+  random = Math.random,
+): number {
   const exp = Math.min(o.maxDelayMs, o.baseDelayMs * 2 ** Math.max(0, failures - 1));
   return Math.round(exp * (0.5 + random()));
 }
@@ -29,14 +33,27 @@ export class CallbackDispatcher {
   private timer?: NodeJS.Timeout;
   private running = false;
   private again = false;
+  private stopped = false;
   private inflight = new Set<string>();
 
-  constructor(o: { store: Store; config: Config; logger: Logger; metrics: Metrics; options?: Partial<CallbackOptions> }) {
+  constructor(o: {
+    store: Store;
+    config: Config;
+    logger: Logger;
+    metrics: Metrics;
+    options?: Partial<CallbackOptions>;
+  }) {
     this.store = o.store;
     this.config = o.config;
     this.logger = o.logger.child({ component: 'callbacks' });
     this.metrics = o.metrics;
-    this.opts = { baseDelayMs: 1_000, maxDelayMs: 3_600_000, requestTimeoutMs: 10_000, pollMs: 1_000, ...o.options };
+    this.opts = {
+      baseDelayMs: 1_000,
+      maxDelayMs: 3_600_000,
+      requestTimeoutMs: 10_000,
+      pollMs: 1_000,
+      ...o.options,
+    };
   }
 
   start(): void {
@@ -46,11 +63,13 @@ export class CallbackDispatcher {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
   }
 
   /** Looks for due deliveries now. */
   kick(): void {
+    if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;
@@ -76,11 +95,31 @@ export class CallbackDispatcher {
     this.inflight.add(o.id);
     const attempts = o.attempts + 1;
     try {
-      const headers: Record<string, string> = { 'Content-Type': 'application/json', 'User-Agent': 'duyetbot-agent-server' };
-      if (this.config.signingSecret) Object.assign(headers, signedHeaders(this.config.signingSecret, 'POST', o.url, o.body));
+      if (this.store.dialect === 'postgres') {
+        // Several instances poll the same outbox: push the row out of the others' "due" window for
+        // the time of this attempt (a lease), so it is not sent by two instances at once. The
+        // outcome below overwrites it. (Not a strict claim: two polls within milliseconds may race.)
+        const lease = new Date(Date.now() + this.opts.requestTimeoutMs + 5_000).toISOString();
+        await this.store.updateOutbox(o.id, { nextAttemptAt: lease });
+      }
+      const headers: Record<string, string> = {
+        'Content-Type': 'application/json',
+        'User-Agent': 'duyetbot-agent-server',
+      };
+      // Receivers dedupe on X-Delivery-Id: a crash between their 2xx and our record of it means one redelivery.
+      headers['X-Delivery-Id'] = o.id;
+      headers['X-Delivery-Attempt'] = String(attempts);
+      if (this.config.signingSecret)
+        Object.assign(headers, signedHeaders(this.config.signingSecret, 'POST', o.url, o.body));
       let error: string | undefined;
       try {
-        const res = await fetch(o.url, { method: 'POST', headers, body: o.body, redirect: 'manual', signal: AbortSignal.timeout(this.opts.requestTimeoutMs) });
+        const res = await fetch(o.url, {
+          method: 'POST',
+          headers,
+          body: o.body,
+          redirect: 'manual',
+          signal: AbortSignal.timeout(this.opts.requestTimeoutMs),
+        });
         await res.body?.cancel().catch(() => {});
         if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
       } catch (err) {
@@ -88,20 +127,34 @@ export class CallbackDispatcher {
       }
       const now = Date.now();
       if (!error) {
-        await this.store.updateOutbox(o.id, { status: 'delivered', attempts, deliveredAt: new Date(now).toISOString(), lastError: undefined });
+        await this.store.updateOutbox(o.id, {
+          status: 'delivered',
+          attempts,
+          deliveredAt: new Date(now).toISOString(),
+          lastError: undefined,
+        });
         this.metrics.callbacks.inc({ outcome: 'delivered' });
         this.logger.info('callback delivered', { workflowId: o.workflowId, attempts });
         return;
       }
       const expired = now - Date.parse(o.createdAt) > this.config.callbackMaxAgeMs;
+      const delay = backoffMs(attempts, this.opts);
       await this.store.updateOutbox(o.id, {
         status: expired ? 'failed' : 'pending',
         attempts,
         lastError: error.slice(0, 500),
-        nextAttemptAt: new Date(now + backoffMs(attempts, this.opts)).toISOString(),
+        nextAttemptAt: new Date(now + delay).toISOString(),
       });
+      // Retry on time even when the delay is shorter than the poll interval.
+      if (!expired && !this.stopped && delay < this.opts.pollMs)
+        setTimeout(() => this.kick(), delay + 5).unref();
       this.metrics.callbacks.inc({ outcome: expired ? 'gave_up' : 'retry' });
-      this.logger.warn('callback delivery failed', { workflowId: o.workflowId, attempts, error, gaveUp: expired });
+      this.logger.warn('callback delivery failed', {
+        workflowId: o.workflowId,
+        attempts,
+        error,
+        gaveUp: expired,
+      });
     } finally {
       this.inflight.delete(o.id);
     }

@@ -5,7 +5,14 @@ import type { WorkspaceManager } from '../sandbox/workspace.ts';
 import type { Store } from '../store/types.ts';
 import type { Scheduler } from './scheduler.ts';
 
-export async function cleanupWorkspaces(o: { store: Store; workspaces: WorkspaceManager; scheduler: Scheduler; retentionMs: number; logger: Logger; now?: number }): Promise<string[]> {
+export async function cleanupWorkspaces(o: {
+  store: Store;
+  workspaces: WorkspaceManager;
+  scheduler: Scheduler;
+  retentionMs: number;
+  logger: Logger;
+  now?: number;
+}): Promise<string[]> {
   const now = o.now ?? Date.now();
   const removed: string[] = [];
   for (const id of await o.workspaces.list()) {

@@ -14,11 +14,20 @@ export interface GitFactsOptions {
 }
 
 async function git(args: string[], o: GitFactsOptions): Promise<string | undefined> {
-  const res = await runGit(args, { config: o.config, sandbox: o.sandbox, workspace: o.workspace, cwd: o.workspace, env: o.env, timeoutMs: 30_000 });
+  const res = await runGit(args, {
+    config: o.config,
+    sandbox: o.sandbox,
+    workspace: o.workspace,
+    cwd: o.workspace,
+    env: o.env,
+    timeoutMs: 30_000,
+  });
   return res.exitCode === 0 ? res.output : undefined;
 }
 
-export async function gitFacts(o: GitFactsOptions): Promise<Pick<WorkflowResult, 'changedFiles' | 'commits'>> {
+export async function gitFacts(
+  o: GitFactsOptions,
+): Promise<Pick<WorkflowResult, 'changedFiles' | 'commits'>> {
   if (!o.baseSha || !/^[0-9a-f]{40,64}$/.test(o.baseSha)) return {};
   const log = await git(['log', '--no-color', '--format=%H%x1f%s', `${o.baseSha}..HEAD`], o);
   const diff = await git(['diff', '--no-ext-diff', '--no-textconv', '--name-only', o.baseSha], o);

@@ -5,11 +5,25 @@ import type { Config } from '../config.ts';
 import { AppError, notFound } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../observability/logger.ts';
-import { emptyUsage, type CreateWorkflowRequest, type Workflow, type WorkflowStatus, type WorkflowType } from '../protocol/index.ts';
+import {
+  type CreateWorkflowRequest,
+  emptyUsage,
+  type Workflow,
+  type WorkflowStatus,
+  type WorkflowType,
+} from '../protocol/index.ts';
+import { buildChildEnv } from '../sandbox/child-env.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
 import type { WorkspaceManager } from '../sandbox/workspace.ts';
-import { buildChildEnv } from '../sandbox/child-env.ts';
-import { PRIORITY_RANK, type OutboxRecord, type Page, type RunRecord, type Store, type WorkflowRecord } from '../store/types.ts';
+import {
+  type NewEvent,
+  type OutboxRecord,
+  type Page,
+  PRIORITY_RANK,
+  type RunRecord,
+  type Store,
+  type WorkflowRecord,
+} from '../store/types.ts';
 import type { EventLog } from './event-log.ts';
 import type { RunHooks, RunOutcome } from './hooks.ts';
 import type { Scheduler } from './scheduler.ts';
@@ -63,7 +77,14 @@ export class WorkflowService implements RunHooks {
   /** Told when a callback is queued, so delivery starts without waiting for the next poll. */
   onOutbox?: () => void;
 
-  constructor(opts: { store: Store; config: Config; logger: Logger; eventLog: EventLog; workspaces: WorkspaceManager; sandbox: SandboxWrapper }) {
+  constructor(opts: {
+    store: Store;
+    config: Config;
+    logger: Logger;
+    eventLog: EventLog;
+    workspaces: WorkspaceManager;
+    sandbox: SandboxWrapper;
+  }) {
     this.store = opts.store;
     this.config = opts.config;
     this.logger = opts.logger.child({ component: 'workflows' });
@@ -80,7 +101,9 @@ export class WorkflowService implements RunHooks {
   async create(req: CreateWorkflowRequest): Promise<{ workflow: Workflow; created: boolean }> {
     assertRepoUrl(this.config, req.repoUrl);
     if (req.callbackUrl && !/^https?:\/\//i.test(req.callbackUrl)) {
-      throw new AppError('invalid_request', 'callbackUrl must be an http:// or https:// URL', { details: { field: 'callbackUrl' } });
+      throw new AppError('invalid_request', 'callbackUrl must be an http:// or https:// URL', {
+        details: { field: 'callbackUrl' },
+      });
     }
     const id = newId('wf');
     const now = new Date().toISOString();
@@ -106,7 +129,7 @@ export class WorkflowService implements RunHooks {
       createdAt: now,
       usage: emptyUsage(),
     };
-    const { workflow, created } = await this.store.createWorkflow(
+    const creating = this.store.createWorkflow(
       rec,
       {
         id,
@@ -119,15 +142,45 @@ export class WorkflowService implements RunHooks {
         metadata: req.metadata ?? {},
         workflowId: id,
       },
-      { id: rec.runId, sessionId: id, workflowId: id, input: req.instructions, priority: PRIORITY_RANK[priority] },
+      {
+        id: rec.runId,
+        sessionId: id,
+        workflowId: id,
+        input: req.instructions,
+        priority: PRIORITY_RANK[priority],
+      },
     );
+    const initial: NewEvent[] = [
+      { runId: rec.runId, type: 'message.user', data: { text: req.instructions } },
+      { runId: rec.runId, type: 'workflow.status', data: { status: 'pending', workflowId: id } },
+      { runId: rec.runId, type: 'run.queued', data: { attempt: 1 } },
+    ];
+    // Embedded SQLite commits the write jobs queued in one turn together: queued right behind the
+    // insert, the first events share its transaction (one fsync per accepted workflow, not two).
+    // Nobody can be subscribed to a session that did not exist a moment ago, so the event log's
+    // fan-out is not needed. For a known idempotency key the session does not exist: nothing is stored.
+    const early =
+      this.store.dialect === 'sqlite'
+        ? this.store.appendEvents(id, initial).then(
+            () => true,
+            () => false,
+          )
+        : undefined;
+    const { workflow, created } = await creating;
     if (created) {
-      await this.eventLog.append(id, { runId: rec.runId, type: 'message.user', data: { text: req.instructions } });
-      await this.eventLog.append(id, { runId: rec.runId, type: 'workflow.status', data: { status: 'pending', workflowId: id } });
-      await this.eventLog.append(id, { runId: rec.runId, type: 'run.queued', data: { attempt: 1 } });
+      if (!(early && (await early))) await Promise.all(initial.map((e) => this.eventLog.append(id, e)));
       this.scheduler?.wake();
+    } else if (early) {
+      await early;
     }
-    return { workflow: toWorkflow(workflow, await this.store.getOutboxForWorkflow(workflow.id)), created };
+    // A new workflow has no callback state yet.
+    return {
+      workflow: toWorkflow(
+        workflow,
+        created ? undefined : await this.store.getOutboxForWorkflow(workflow.id),
+      ),
+      created,
+    };
   }
 
   async get(id: string): Promise<Workflow> {
@@ -136,10 +189,16 @@ export class WorkflowService implements RunHooks {
     return toWorkflow(w, await this.store.getOutboxForWorkflow(id));
   }
 
-  async list(q: { status?: WorkflowStatus; type?: WorkflowType; limit: number; cursor?: string }): Promise<Page<Workflow>> {
+  async list(q: {
+    status?: WorkflowStatus;
+    type?: WorkflowType;
+    limit: number;
+    cursor?: string;
+  }): Promise<Page<Workflow>> {
     const page = await this.store.listWorkflows(q);
     const items: Workflow[] = [];
-    for (const w of page.items) items.push(toWorkflow(w, w.callbackUrl ? await this.store.getOutboxForWorkflow(w.id) : undefined));
+    for (const w of page.items)
+      items.push(toWorkflow(w, w.callbackUrl ? await this.store.getOutboxForWorkflow(w.id) : undefined));
     return { items, nextCursor: page.nextCursor };
   }
 
@@ -152,7 +211,11 @@ export class WorkflowService implements RunHooks {
     if (await this.store.cancelQueuedRun(w.runId)) {
       await this.store.updateSession(w.sessionId, { status: 'idle' });
       const run = await this.store.getRun(w.runId);
-      await this.eventLog.append(w.sessionId, { runId: w.runId, type: 'run.cancelled', data: { reason: 'cancelled while pending' } });
+      await this.eventLog.append(w.sessionId, {
+        runId: w.runId,
+        type: 'run.cancelled',
+        data: { reason: 'cancelled while pending' },
+      });
       if (run) await this.onFinished(run, { status: 'cancelled', usage: emptyUsage() });
     } else {
       this.scheduler?.stop(w.runId, 'cancel');
@@ -175,8 +238,16 @@ export class WorkflowService implements RunHooks {
     if (!run.workflowId) return;
     const w = await this.store.getWorkflow(run.workflowId);
     if (!w || TERMINAL.has(w.status)) return;
-    await this.store.updateWorkflow(w.id, { status: 'running', attempts: run.attempts, startedAt: w.startedAt ?? run.startedAt ?? new Date().toISOString() });
-    await this.eventLog.append(w.sessionId, { runId: run.id, type: 'workflow.status', data: { status: 'running', workflowId: w.id } });
+    await this.store.updateWorkflow(w.id, {
+      status: 'running',
+      attempts: run.attempts,
+      startedAt: w.startedAt ?? run.startedAt ?? new Date().toISOString(),
+    });
+    await this.eventLog.append(w.sessionId, {
+      runId: run.id,
+      type: 'workflow.status',
+      data: { status: 'running', workflowId: w.id },
+    });
   }
 
   async onRequeued(run: RunRecord): Promise<void> {
@@ -184,7 +255,11 @@ export class WorkflowService implements RunHooks {
     const w = await this.store.getWorkflow(run.workflowId);
     if (!w || TERMINAL.has(w.status)) return;
     await this.store.updateWorkflow(w.id, { status: 'pending' });
-    await this.eventLog.append(w.sessionId, { runId: run.id, type: 'workflow.status', data: { status: 'pending', workflowId: w.id } });
+    await this.eventLog.append(w.sessionId, {
+      runId: run.id,
+      type: 'workflow.status',
+      data: { status: 'pending', workflowId: w.id },
+    });
   }
 
   async onFinished(run: RunRecord, outcome: RunOutcome): Promise<void> {
@@ -193,7 +268,16 @@ export class WorkflowService implements RunHooks {
     if (!w || TERMINAL.has(w.status)) return; // a terminal status is reached once
     const completedAt = new Date().toISOString();
     const fresh = await this.store.getRun(run.id);
-    const patch: Partial<WorkflowRecord> = { status: outcome.status, completedAt, usage: outcome.usage, attempts: fresh?.attempts ?? run.attempts };
+    let attempts = fresh?.attempts ?? run.attempts;
+    // The claim that found the limit exceeded did not start an execution.
+    if (outcome.status === 'failed' && outcome.error.code === 'max_attempts_exceeded')
+      attempts = Math.max(0, attempts - 1);
+    const patch: Partial<WorkflowRecord> = {
+      status: outcome.status,
+      completedAt,
+      usage: outcome.usage,
+      attempts,
+    };
     if (outcome.status === 'completed') {
       const session = await this.store.getSession(w.sessionId);
       const facts = await this.collectGitFacts(w, session?.engineState.workspaceBaseSha);
@@ -203,7 +287,11 @@ export class WorkflowService implements RunHooks {
       patch.error = outcome.error;
     }
     await this.store.updateWorkflow(w.id, patch);
-    await this.eventLog.append(w.sessionId, { runId: run.id, type: 'workflow.status', data: { status: outcome.status, workflowId: w.id } });
+    await this.eventLog.append(w.sessionId, {
+      runId: run.id,
+      type: 'workflow.status',
+      data: { status: outcome.status, workflowId: w.id },
+    });
     await this.queueCallback(w.id);
   }
 
@@ -250,11 +338,21 @@ export class WorkflowService implements RunHooks {
         for (const w of page.items) {
           const run = await this.store.getRun(w.runId);
           if (!run || run.status === 'queued' || run.status === 'running') continue;
-          this.logger.warn('reconciling workflow with a finished run', { workflowId: w.id, runStatus: run.status });
+          this.logger.warn('reconciling workflow with a finished run', {
+            workflowId: w.id,
+            runStatus: run.status,
+          });
+          await this.ensureTerminalEvent(w.sessionId, run);
           const usage = run.usage;
           const outcome: RunOutcome =
             run.status === 'completed'
-              ? { status: 'completed', stopReason: run.stopReason ?? 'end_turn', usage, finalText: await this.lastAssistantText(w.sessionId), toolMeta: [] }
+              ? {
+                  status: 'completed',
+                  stopReason: run.stopReason ?? 'end_turn',
+                  usage,
+                  finalText: await this.lastAssistantText(w.sessionId),
+                  toolMeta: [],
+                }
               : run.status === 'failed'
                 ? { status: 'failed', usage, error: run.error ?? { code: 'internal', message: 'run failed' } }
                 : { status: 'cancelled', usage };
@@ -264,14 +362,38 @@ export class WorkflowService implements RunHooks {
       } while (cursor);
     }
     for (const status of ['completed', 'failed', 'cancelled'] as const) {
-      const page = await this.store.listWorkflows({ status, limit: 500 });
-      for (const w of page.items) if (w.callbackUrl) await this.queueCallback(w.id);
+      let cursor: string | undefined;
+      do {
+        const page = await this.store.listWorkflows({ status, limit: 500, cursor });
+        for (const w of page.items) if (w.callbackUrl) await this.queueCallback(w.id);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
     }
+  }
+
+  /** A crash between finishing the run row and storing its terminal event leaves the event missing. */
+  private async ensureTerminalEvent(sessionId: string, run: RunRecord): Promise<void> {
+    const type =
+      run.status === 'completed' ? 'run.completed' : run.status === 'failed' ? 'run.failed' : 'run.cancelled';
+    for (let after = 0; ; ) {
+      const page = await this.store.listEvents(sessionId, after, 1000);
+      if (page.some((e) => e.runId === run.id && e.type === type)) return;
+      if (page.length < 1000) break;
+      after = page.at(-1)!.seq;
+    }
+    const data =
+      run.status === 'completed'
+        ? { stopReason: run.stopReason ?? 'end_turn', usage: run.usage }
+        : run.status === 'failed'
+          ? { error: run.error ?? { code: 'internal', message: 'run failed' } }
+          : {};
+    await this.eventLog.append(sessionId, { runId: run.id, type, data });
   }
 
   private async lastAssistantText(sessionId: string): Promise<string> {
     const msgs = await this.store.listMessages(sessionId);
-    for (let i = msgs.length - 1; i >= 0; i--) if (msgs[i]!.role === 'assistant' && msgs[i]!.text) return msgs[i]!.text;
+    for (let i = msgs.length - 1; i >= 0; i--)
+      if (msgs[i]!.role === 'assistant' && msgs[i]!.text) return msgs[i]!.text;
     return '';
   }
 }
