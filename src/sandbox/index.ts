@@ -1,14 +1,82 @@
-// Picks the process sandbox for tool processes. (bubblewrap arrives with the security work; until
-// then only the explicit `SANDBOX=none` mode exists and start-up says so loudly.)
+// Picks the process sandbox for every process the agent starts. `SANDBOX=bwrap` (the default)
+// requires a working bubblewrap: start-up runs a trivial sandboxed `true` and REFUSES to continue
+// otherwise (tools never silently run unsandboxed). `SANDBOX=none` must be chosen explicitly and
+// is logged loudly.
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
+import { type BwrapSandbox, createBwrapSandbox } from './bwrap.ts';
+import { runProcess } from './process-runner.ts';
 import { noSandbox, type SandboxWrapper } from './types.ts';
+
+export { type BwrapSandbox, createBwrapSandbox, SandboxUnavailableError } from './bwrap.ts';
+export { type QuotaExceeded, quotaFromEnv, watchDiskQuota } from './disk-quota.ts';
+export { type Limits, limitsFromEnv } from './limits.ts';
+
+const HOW_TO_FIX =
+  'Install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: `dnf install bubblewrap`) and make sure ' +
+  'user namespaces are allowed (or run the server as root), or set SANDBOX=none explicitly to run agent processes ' +
+  'WITHOUT an OS sandbox.';
+
+export class SandboxStartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SandboxStartupError';
+  }
+}
+
+/** Runs `true` in the sandbox against a throwaway workspace; throws with the reason when it fails. */
+export async function selfTest(sandbox: SandboxWrapper): Promise<void> {
+  const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'duyetbot-sbx-check-')));
+  try {
+    const res = await runProcess(
+      { command: 'true', args: [], cwd: dir, workspace: dir, env: { PATH: '/usr/bin:/bin' } },
+      { sandbox, timeoutMs: 15_000, outputLimit: 4000 },
+    );
+    if (res.exitCode !== 0) {
+      const why = res.spawnError ?? (res.timedOut ? 'timed out' : `exit ${res.exitCode ?? res.signal}`);
+      throw new SandboxStartupError(
+        `sandboxed \`true\` failed (${why}): ${res.output.trim().slice(0, 1000)}`,
+      );
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 export async function createSandbox(config: Config, logger: Logger): Promise<SandboxWrapper> {
   if (config.sandbox === 'none') {
-    logger.warn('SANDBOX=none: agent processes run WITHOUT an OS sandbox (path guard and process-group kill only)');
+    logger.warn(
+      'SANDBOX=none: agent processes run WITHOUT an OS sandbox — they can read the data dir, other workspaces, ' +
+        "the server's files and reach the network; only the path guard and process-group kill apply. " +
+        'Use SANDBOX=bwrap in any deployment that runs untrusted repositories or prompts.',
+    );
     return noSandbox;
   }
-  logger.warn('bubblewrap sandbox not available in this build: running tools unsandboxed');
-  return noSandbox;
+  let sandbox: BwrapSandbox | undefined;
+  try {
+    sandbox = createBwrapSandbox({ config, dataDir: config.dataDir, logger });
+    await sandbox.ready();
+    await selfTest(sandbox);
+  } catch (err) {
+    await sandbox?.close().catch(() => {});
+    throw new SandboxStartupError(
+      `SANDBOX=bwrap but the bubblewrap sandbox does not work here: ${(err as Error).message}. ${HOW_TO_FIX}`,
+    );
+  }
+  const i = sandbox.info;
+  logger.info('sandbox: bubblewrap', {
+    userns: i.userns,
+    cgroup: i.cgroup,
+    prlimit: i.prlimit,
+    limits: sandbox.limits,
+    addressSpaceBytes: i.addressSpaceBytes,
+    networkAllow: config.sandboxNetwork,
+  });
+  if (!i.userns) {
+    logger.warn('sandbox: user namespaces unavailable: processes run as uid 0 with all capabilities dropped');
+  }
+  return sandbox;
 }

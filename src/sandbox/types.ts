@@ -11,6 +11,13 @@ export interface ProcessSpec {
   env: Record<string, string>;
   /** Network allowed for this process (e.g. git clone/push); tools' default is off. */
   network?: boolean;
+  /**
+   * Host paths outside the workspace this process needs, e.g. a local `file://` remote when
+   * ALLOW_FILE_REPOS=true (read-only for clone/fetch, writable for push). The bwrap sandbox binds
+   * each at its own path unless it would expose the data dir, the server, /root, /home or a
+   * system directory; noSandbox ignores the field.
+   */
+  hostPaths?: Array<{ path: string; writable?: boolean }>;
 }
 
 export interface WrappedCommand {

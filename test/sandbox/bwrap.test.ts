@@ -1,0 +1,241 @@
+// The bubblewrap wrapper's command line and refusals (no process is started here except the probe;
+// the attacks themselves are in test/security).
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Config, loadConfig } from '../../src/config.ts';
+import { type BwrapSandbox, createBwrapSandbox, sanitizeEnv } from '../../src/sandbox/bwrap.ts';
+import type { ProcessSpec } from '../../src/sandbox/types.ts';
+
+const hasBwrap = existsSync('/usr/bin/bwrap') || existsSync('/usr/local/bin/bwrap');
+const serverDir = path.resolve(import.meta.dirname, '..', '..');
+
+describe.skipIf(!hasBwrap)('bwrap wrapper', () => {
+  let tmp: string;
+  let config: Config;
+  let sb: BwrapSandbox;
+  let ws: string;
+  let home: string;
+  beforeAll(async () => {
+    tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'bwrap-unit-')));
+    config = loadConfig({ DATA_DIR: tmp, SANDBOX: 'bwrap', ANTHROPIC_API_KEY: 'sk-ant-unit-secret-123' });
+    ws = path.join(tmp, 'workspaces', 's1');
+    home = path.join(tmp, 'homes', 's1');
+    mkdirSync(ws, { recursive: true });
+    mkdirSync(path.join(home, 'tmp'), { recursive: true });
+    sb = createBwrapSandbox({ config, dataDir: tmp, limits: { cgroup: 'off' } });
+    await sb.ready();
+  });
+  afterAll(async () => {
+    await sb.close();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const spec = (over: Partial<ProcessSpec> = {}): ProcessSpec => ({
+    command: 'bash',
+    args: ['-c', 'true'],
+    cwd: ws,
+    workspace: ws,
+    env: { PATH: '/usr/bin:/bin', HOME: home, TMPDIR: path.join(home, 'tmp') },
+    ...over,
+  });
+  /** [src, dest] of every bind in the command line. */
+  const binds = (args: string[]) => {
+    const out: Array<{ kind: string; src: string; dest: string }> = [];
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i] as string;
+      if (a === '--') break;
+      if (a === '--bind' || a === '--ro-bind')
+        out.push({ kind: a, src: args[i + 1] as string, dest: args[i + 2] as string });
+    }
+    return out;
+  };
+
+  it('isolates every namespace, drops capabilities and dies with its parent', () => {
+    const w = sb.wrap(spec());
+    expect(w.command).toBe(sb.info.bwrapPath);
+    for (const f of [
+      '--unshare-pid',
+      '--unshare-ipc',
+      '--unshare-uts',
+      '--unshare-net',
+      '--die-with-parent',
+      '--new-session',
+    ]) {
+      expect(w.args).toContain(f);
+    }
+    expect(w.args.join(' ')).toContain('--cap-drop ALL');
+    if (sb.info.userns) expect(w.args).toContain('--unshare-user');
+    // The host network is never shared, not even for network-enabled processes.
+    expect(sb.wrap(spec({ network: true })).args).toContain('--unshare-net');
+  });
+
+  it('binds the workspace and home read-write at their own paths and nothing else of DATA_DIR', () => {
+    const w = sb.wrap(spec());
+    const b = binds(w.args);
+    expect(b).toContainEqual({ kind: '--bind', src: ws, dest: ws });
+    expect(b).toContainEqual({ kind: '--bind', src: home, dest: home });
+    const rw = b.filter((x) => x.kind === '--bind').map((x) => x.src);
+    expect(rw.sort()).toEqual([home, ws].sort());
+    for (const x of b) {
+      for (const forbidden of [
+        tmp,
+        path.join(tmp, 'workspaces'),
+        serverDir,
+        '/root',
+        '/home',
+        '/run',
+        '/var',
+        '/etc',
+      ]) {
+        expect(x.src, `${x.kind} ${x.src}`).not.toBe(forbidden);
+        if (x.src !== ws && x.src !== home) {
+          expect(x.src.startsWith(`${forbidden}/`) && forbidden === tmp, `${x.src} under DATA_DIR`).toBe(
+            false,
+          );
+        }
+      }
+      expect(x.src).not.toMatch(/^\/etc\//);
+    }
+    // /etc is assembled from an allowlist, with a synthetic passwd/group.
+    expect(b.find((x) => x.dest === '/etc/passwd')?.src).toContain(sb.info.runtimeDir);
+    const etc = b.find((x) => x.dest === '/etc');
+    expect(etc?.kind).toBe('--ro-bind');
+    expect(etc?.src).toBe(path.join(sb.info.runtimeDir, 'etc'));
+    const copied = readdirSync(etc?.src ?? '');
+    for (const secret of [
+      'shadow',
+      'gshadow',
+      'shadow-',
+      'sudoers',
+      'environment',
+      'npmrc',
+      'pip.conf',
+      'machine-id',
+    ]) {
+      expect(copied).not.toContain(secret);
+    }
+    expect(existsSync(path.join(etc?.src ?? '', 'ssh', 'ssh_host_rsa_key'))).toBe(false);
+    expect(existsSync(path.join(etc?.src ?? '', 'ssl', 'private'))).toBe(false);
+    expect(b.some((x) => x.dest === '/etc/shadow')).toBe(false);
+    expect(w.args.join(' ')).toMatch(/--tmpfs \/tmp/);
+    expect(w.args.join(' ')).toMatch(/--proc \/proc --dev \/dev/);
+    expect(w.args.join(' ')).toMatch(/--chdir \S+ --/);
+  });
+
+  it('binds only the node binary directory, never /root', () => {
+    const b = binds(sb.wrap(spec()).args);
+    const nodeDir = path.dirname(realpathSync(process.execPath));
+    if (!nodeDir.startsWith('/usr/'))
+      expect(b.some((x) => x.src === nodeDir && x.kind === '--ro-bind')).toBe(true);
+    expect(b.some((x) => x.src === '/root' || x.src === os.homedir())).toBe(false);
+  });
+
+  it('puts the env in the process environment (not argv) and strips secrets', () => {
+    const w = sb.wrap(
+      spec({
+        env: {
+          PATH: '/usr/bin:/bin',
+          HOME: home,
+          ANTHROPIC_API_KEY: 'x',
+          API_KEYS: 'x',
+          SIGNING_SECRET: 'x',
+          GITHUB_TOKEN: 'x',
+          MCP_AUTH_TOKEN: 'x',
+          DATABASE_URL: 'x',
+          REDIS_URL: 'x',
+          MY_PASSWORD: 'x',
+          SNEAKY: 'Bearer sk-ant-unit-secret-123',
+          HTTPS_PROXY: 'http://attacker',
+          KEEP: 'yes',
+        },
+      }),
+    );
+    expect(w.env).toEqual({ PATH: '/usr/bin:/bin', HOME: home, KEEP: 'yes' });
+    expect(w.args.join(' ')).not.toContain('KEEP');
+    expect(w.args).not.toContain('--setenv');
+  });
+
+  it('keeps the git push credential variables (base64 header, not a secret name)', () => {
+    const env = sanitizeEnv(
+      {
+        GIT_CONFIG_COUNT: '1',
+        GIT_CONFIG_KEY_0: 'http.https://github.com/.extraHeader',
+        GIT_CONFIG_VALUE_0: 'Authorization: Basic eA==',
+      },
+      { ...config, githubToken: 'ghp_realtoken' },
+    );
+    expect(Object.keys(env)).toHaveLength(3);
+  });
+
+  it('replaces an unsafe HOME/TMPDIR with the private /tmp', () => {
+    const w = sb.wrap(spec({ env: { HOME: '/root', TMPDIR: '/var/tmp/x' } }));
+    expect(w.env.HOME).toBe('/tmp');
+    expect(w.env.TMPDIR).toBe('/tmp');
+    expect(binds(w.args).some((x) => x.src === '/root')).toBe(false);
+  });
+
+  it('refuses workspaces that would expose the host', () => {
+    for (const bad of [
+      '/',
+      '/root',
+      '/etc',
+      '/usr/lib',
+      tmp,
+      path.join(tmp, 'workspaces'),
+      serverDir,
+      path.dirname(serverDir),
+      '/home',
+    ]) {
+      expect(() => sb.wrap(spec({ workspace: bad, cwd: bad })), bad).toThrow(/refusing workspace/);
+    }
+    expect(() => sb.wrap(spec({ cwd: '/tmp' }))).toThrow(/outside the workspace/);
+    // A symlink that looks harmless but leads to / (or the data dir) is judged by its target.
+    const link = path.join(tmp, 'innocent-link');
+    symlinkSync('/', link);
+    expect(() => sb.wrap(spec({ workspace: link, cwd: link }))).toThrow(/refusing workspace/);
+  });
+
+  it('binds requested host paths only when safe', () => {
+    const outside = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'bwrap-remote-')));
+    try {
+      const b = binds(sb.wrap(spec({ hostPaths: [{ path: outside }] })).args);
+      expect(b).toContainEqual({ kind: '--ro-bind', src: outside, dest: outside });
+      const rw = binds(sb.wrap(spec({ hostPaths: [{ path: outside, writable: true }] })).args);
+      expect(rw).toContainEqual({ kind: '--bind', src: outside, dest: outside });
+      for (const bad of ['/', '/etc', tmp, path.join(tmp, 'workspaces'), serverDir]) {
+        expect(() => sb.wrap(spec({ hostPaths: [{ path: bad }] })), bad).toThrow(/refusing host path/);
+      }
+      mkdirSync(path.join(tmp, 'workspaces', 'other'), { recursive: true });
+      expect(() => sb.wrap(spec({ hostPaths: [{ path: path.join(tmp, 'workspaces', 'other') }] }))).toThrow(
+        /DATA_DIR/,
+      );
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('applies rlimits inside the sandbox with prlimit', () => {
+    const w = sb.wrap(spec());
+    const i = w.args.indexOf('--');
+    const inner = w.args.slice(i + 1);
+    if (sb.info.prlimit) {
+      expect(inner[0]).toMatch(/prlimit$/);
+      expect(inner).toContain(`--fsize=${sb.limits.fileSizeBytes}`);
+      expect(inner).toContain(`--nofile=${sb.limits.openFiles}`);
+      expect(inner).toContain(`--cpu=${sb.limits.cpuSeconds}`);
+    }
+    expect(inner.slice(-3)).toEqual(['bash', '-c', 'true']);
+  });
+
+  it('routes network-enabled processes through the egress forwarder', () => {
+    const w = sb.wrap(spec({ network: true }));
+    expect(binds(w.args).some((x) => x.dest === '/run/duyetbot/egress.sock')).toBe(true);
+    expect(w.args.join(' ')).toContain(
+      '/run/duyetbot/netfwd.cjs serve /run/duyetbot/egress.sock bash -c true',
+    );
+    const off = sb.wrap(spec());
+    expect(off.args.join(' ')).not.toContain('egress.sock');
+  });
+});
