@@ -2,6 +2,7 @@
 // env, plus the checks that pin a repository inside its workspace. Also the session clone.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.ts';
 import { isInside } from '../sandbox/path-guard.ts';
 import { type RunResult, runProcess } from '../sandbox/process-runner.ts';
@@ -26,6 +27,8 @@ export interface GitRunOptions {
   network?: boolean;
   /** Extra env for this one process (push credentials). */
   extraEnv?: Record<string, string>;
+  /** Host paths the sandboxed process needs (a local remote repository for fetch/pull/push). */
+  hostPaths?: Array<{ path: string; writable?: boolean }>;
   onOutput?: (stream: 'stdout' | 'stderr', chunk: string) => void;
   stdin?: string;
   timeoutMs?: number;
@@ -40,6 +43,7 @@ export function runGit(args: string[], o: GitRunOptions): Promise<RunResult> {
       workspace: o.workspace,
       env: { ...gitEnv(o.config, o.env), GIT_CEILING_DIRECTORIES: path.dirname(o.workspace), ...o.extraEnv },
       network: o.network ?? false,
+      ...(o.hostPaths ? { hostPaths: o.hostPaths } : {}),
     },
     {
       sandbox: o.sandbox,
@@ -106,6 +110,27 @@ export async function assertRepoInWorkspace(repoDir: string, o: GitRunOptions): 
     signal: o.signal,
   });
   return realOrSelf(top);
+}
+
+/**
+ * The directory of a local remote (`file://…` or an absolute path; only with ALLOW_FILE_REPOS), which
+ * the sandbox must bind for fetch/pull (read) or push (write). Network remotes need nothing.
+ */
+export function localRemotePaths(
+  config: Pick<Config, 'allowFileRepos'>,
+  url: string,
+  writable: boolean,
+): Array<{ path: string; writable: boolean }> | undefined {
+  if (!config.allowFileRepos) return undefined;
+  let p: string | undefined;
+  if (url.startsWith('file://')) {
+    try {
+      p = fileURLToPath(url);
+    } catch {
+      return undefined;
+    }
+  } else if (path.isAbsolute(url)) p = url;
+  return p ? [{ path: p, writable }] : undefined;
 }
 
 export interface CloneOptions {

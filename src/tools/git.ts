@@ -14,6 +14,7 @@ import {
   cloneRepository,
   type GitRunOptions,
   gitOrThrow,
+  localRemotePaths,
   runGit,
 } from './git-exec.ts';
 import { pushCredentialEnv } from './git-safety.ts';
@@ -227,6 +228,7 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
       ...repo.o,
       network: true,
       extraEnv: pushCredentialEnv(config, url),
+      hostPaths: localRemotePaths(config, url, true),
       onOutput: ctx.onOutput,
     });
     return toResult(res, '', { push: { remote, branch } });
@@ -243,6 +245,7 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
         ...repo.o,
         network: true,
         extraEnv: pushCredentialEnv(config, url),
+        hostPaths: localRemotePaths(config, url, false),
         onOutput: ctx.onOutput,
       },
     );
