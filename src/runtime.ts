@@ -89,12 +89,18 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     ? new LlmProxy({ upstreamUrl: config.anthropicBaseUrl, apiKey: config.anthropicApiKey, logger })
     : undefined;
   await llmProxy?.start();
+  // A sandboxed Claude Code CLI reaches the proxy on its own 127.0.0.1:<port> (and nothing else of the host's loopback).
+  if (llmProxy && 'allowLoopbackPort' in sandbox && typeof sandbox.allowLoopbackPort === 'function') {
+    sandbox.allowLoopbackPort(llmProxy.port);
+  }
   const engines: Partial<Record<EngineName, Engine>> = opts.engines ?? {
     native: lazyEngine('native', async () => (await import('./agent/native/engine.ts')).createNativeEngine({ config })),
     'claude-code': lazyEngine('claude-code', async () =>
       (await import('./agent/claude-code/engine.ts')).createClaudeCodeEngine({
         config,
         logger: logger.child({ component: 'claude-code' }),
+        // The whole CLI process (and every command it runs) lives in the sandbox.
+        sandbox,
         ...(llmProxy ? { llmAccess: async (runId: string) => llmProxy.grant(runId) } : {}),
         // Claude Code's own tools (Read, Edit, Bash, …) do not pass through auditTools: record them here.
         // The server's tools it calls through the MCP bridge are already audited.
@@ -232,6 +238,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       for (const e of Object.values(engines)) await e?.close?.();
       await mcp?.close();
       await llmProxy?.close();
+      if ('close' in sandbox && typeof sandbox.close === 'function') await sandbox.close();
       await audit.flush();
       await store.close();
     },

@@ -116,7 +116,16 @@ export function toolUseCount(req: MessagesRequest): number {
  * has exactly one), not the number of assistant messages: after a mid-stream error Claude Code keeps
  * the partial assistant message and adds a "resume" user message, which must not skip a step.
  */
-export function bugfixScenarioClaudeCode(): Responder {
+export interface ClaudeCodeBugfixOptions {
+  /**
+   * How the fix is pushed: `bash` (`git push` through Claude Code's Bash) or `server-git` (the
+   * server's own git tool over the MCP bridge, `mcp__server__git` — the path that works inside the
+   * sandbox, where the remote is not visible, and that injects push credentials).
+   */
+  push?: 'bash' | 'server-git';
+}
+
+export function bugfixScenarioClaudeCode(opts: ClaudeCodeBugfixOptions = {}): Responder {
   return (req) => {
     if (isClaudeCodeSideRequest(req)) return claudeCodeSideReply(req);
     const cwd = workingDirectoryOf(req);
@@ -133,7 +142,9 @@ export function bugfixScenarioClaudeCode(): Responder {
         command: `git commit -am '${BUGFIX_COMMIT_MESSAGE}'`,
         description: 'Commit the fix',
       }),
-      toolCall('Bash', { command: 'git push', description: 'Push the fix' }),
+      opts.push === 'server-git'
+        ? toolCall('mcp__server__git', { operation: 'push' })
+        : toolCall('Bash', { command: 'git push', description: 'Push the fix' }),
       textReply(BUGFIX_FINAL_TEXT, { stopReason: 'end_turn' }),
     ];
     return turns[toolUseCount(req)] ?? textReply('done');

@@ -39,7 +39,7 @@ export class LlmProxy {
   private logger: Logger;
   private server?: http.Server;
   private grants = new Map<string, string>(); // token → runId
-  private port = 0;
+  private port_ = 0;
 
   constructor(opts: { upstreamUrl: string; apiKey: string; logger: Logger }) {
     this.upstream = new URL(opts.upstreamUrl.replace(/\/+$/, ''));
@@ -51,11 +51,15 @@ export class LlmProxy {
     this.server = http.createServer((req, res) => this.handle(req, res));
     this.server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
+    this.port_ = (this.server.address() as AddressInfo).port;
+  }
+
+  get port(): number {
+    return this.port_;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://127.0.0.1:${this.port_}`;
   }
 
   /** A token valid until `release()` (called when the run ends). */

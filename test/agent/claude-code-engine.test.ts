@@ -255,7 +255,7 @@ describe('claude-code engine (real Claude Code CLI against the mock LLM)', () =>
     // one CLI process per run, gone when the run ends
     expect(cliChildren()).toEqual([]);
     // nothing written outside the per-session config dir
-    const configDir = path.join(config.dataDir, 'claude', sessionId);
+    const configDir = path.join(gitEnv.HOME!, 'claude', sessionId);
     expect(readdirSync(configDir)).toContain('projects');
 
     await engine.close?.();

@@ -2,7 +2,18 @@
 // read, edit, `node test.js`, commit and push to a local bare repository all work from inside it.
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bugfixScenario, createBugfixRepo, type MockLlm, startMockLlm } from '../../src/mock-llm/index.ts';
+import {
+  bugfixScenario,
+  bugfixScenarioClaudeCode,
+  claudeCodeSideReply,
+  createBugfixRepo,
+  isClaudeCodeSideRequest,
+  type MockLlm,
+  startMockLlm,
+  textReply,
+  toolCall,
+  toolUseCount,
+} from '../../src/mock-llm/index.ts';
 import { api, json, startTestServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
 
 type Ev = { seq: number; type: string; data: Record<string, unknown> };
@@ -14,7 +25,11 @@ describe('session end to end inside the bubblewrap sandbox (native engine)', () 
   beforeAll(async () => {
     mock = await startMockLlm({ responder: bugfixScenario('native') });
     ({ bareRepo } = await createBugfixRepo(await tempDir('fixture-sbx-')));
-    server = await startTestServer({ ANTHROPIC_BASE_URL: mock.url, ANTHROPIC_API_KEY: 'k', SANDBOX: 'bwrap' });
+    server = await startTestServer({
+      ANTHROPIC_BASE_URL: mock.url,
+      ANTHROPIC_API_KEY: 'k',
+      SANDBOX: 'bwrap',
+    });
   });
   afterAll(async () => {
     await server?.close();
@@ -22,18 +37,27 @@ describe('session end to end inside the bubblewrap sandbox (native engine)', () 
   });
 
   it('fixes, tests, commits and pushes with every process sandboxed', async () => {
-    const health = await json<{ checks: { sandbox: { kind: string } } }>(await api(server.url, 'GET', '/health'));
+    const health = await json<{ checks: { sandbox: { kind: string } } }>(
+      await api(server.url, 'GET', '/health'),
+    );
     expect(health.checks.sandbox.kind).toBe('bwrap');
-    const s = await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', { repoUrl: bareRepo }));
+    const s = await json<{ id: string }>(
+      await api(server.url, 'POST', '/api/sessions', { repoUrl: bareRepo }),
+    );
     await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'fix it' });
     const evs = await waitFor(async () => {
-      const p = await json<{ items: Ev[] }>(await api(server.url, 'GET', `/api/sessions/${s.id}/events?limit=1000`));
+      const p = await json<{ items: Ev[] }>(
+        await api(server.url, 'GET', `/api/sessions/${s.id}/events?limit=1000`),
+      );
       return p.items.some((e) => e.type === 'run.completed' || e.type === 'run.failed') ? p.items : undefined;
     }, 60_000);
     const failed = evs.find((e) => e.type === 'run.failed');
     expect(failed, JSON.stringify(failed?.data)).toBeUndefined();
     const results = evs.filter((e) => e.type === 'tool.completed');
-    expect(results.map((e) => [e.data.name, e.data.isError]), JSON.stringify(results.map((e) => e.data.output))).toEqual([
+    expect(
+      results.map((e) => [e.data.name, e.data.isError]),
+      JSON.stringify(results.map((e) => e.data.output)),
+    ).toEqual([
       ['fs', false],
       ['fs', false],
       ['bash', false],
@@ -41,8 +65,88 @@ describe('session end to end inside the bubblewrap sandbox (native engine)', () 
       ['git', false],
     ]);
     expect(String(results[2]!.data.output)).toContain('all tests passed');
-    expect(execFileSync('git', ['--git-dir', bareRepo, 'log', '-1', '--format=%s', 'main'], { encoding: 'utf8' }).trim()).toBe(
-      'Fix add() to return the sum',
+    expect(
+      execFileSync('git', ['--git-dir', bareRepo, 'log', '-1', '--format=%s', 'main'], {
+        encoding: 'utf8',
+      }).trim(),
+    ).toBe('Fix add() to return the sum');
+  });
+});
+
+describe('claude-code engine inside the bubblewrap sandbox', () => {
+  let mock: MockLlm;
+  let server: TestServer;
+  let bareRepo: string;
+  const REAL_KEY = 'sk-ant-sandboxed-real-key-42';
+  beforeAll(async () => {
+    mock = await startMockLlm({
+      responder: bugfixScenarioClaudeCode({ push: 'server-git' }),
+      requireApiKey: REAL_KEY,
+    });
+    ({ bareRepo } = await createBugfixRepo(await tempDir('fixture-sbx-cc-')));
+    server = await startTestServer({
+      ANTHROPIC_BASE_URL: mock.url,
+      ANTHROPIC_API_KEY: REAL_KEY,
+      SANDBOX: 'bwrap',
+      AGENT_ENGINE: 'claude-code',
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await mock?.close();
+  });
+
+  const runToEnd = async (id: string, content: string) => {
+    await api(server.url, 'POST', `/api/sessions/${id}/messages`, { content });
+    return waitFor(async () => {
+      const p = await json<{ items: Ev[] }>(
+        await api(server.url, 'GET', `/api/sessions/${id}/events?limit=1000`),
+      );
+      const ends = p.items.filter((e) => e.type === 'run.completed' || e.type === 'run.failed');
+      return ends.length > 0 && p.items.at(-1)!.type.startsWith('run.') ? p.items : undefined;
+    }, 90_000);
+  };
+
+  it('the whole Claude Code process runs sandboxed: the bugfix still works end to end', async () => {
+    const s = await json<{ id: string }>(
+      await api(server.url, 'POST', '/api/sessions', { repoUrl: bareRepo }),
     );
+    const evs = await runToEnd(s.id, 'fix it');
+    const failed = evs.find((e) => e.type === 'run.failed');
+    expect(failed, JSON.stringify(failed?.data)).toBeUndefined();
+    const results = evs.filter((e) => e.type === 'tool.completed');
+    expect(results.map((e) => e.data.name)).toEqual(['Read', 'Edit', 'Bash', 'Bash', 'mcp__server__git']);
+    expect(
+      results.map((e) => e.data.isError),
+      JSON.stringify(results.map((e) => e.data.output)),
+    ).toEqual([false, false, false, false, false]);
+    expect(
+      execFileSync('git', ['--git-dir', bareRepo, 'log', '-1', '--format=%s', 'main'], {
+        encoding: 'utf8',
+      }).trim(),
+    ).toBe('Fix add() to return the sum');
+  });
+
+  it("Claude Code's commands see no secret, no data dir and no host loopback", async () => {
+    mock.setResponder((req) => {
+      if (isClaudeCodeSideRequest(req)) return claudeCodeSideReply(req);
+      const probe =
+        'env; echo ---; ls /root 2>&1; ls ' +
+        server.dataDir +
+        ' 2>&1; cat /etc/shadow 2>&1; ' +
+        `node -e "fetch('${server.url}/health').then(r=>console.log('REACHED',r.status),e=>console.log('BLOCKED',e.cause?.code??e.message))"`;
+      return toolUseCount(req) === 0
+        ? toolCall('Bash', { command: probe, description: 'probe' })
+        : textReply('probed');
+    });
+    const s = await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', {}));
+    const evs = await runToEnd(s.id, 'probe');
+    expect(evs.at(-1)!.type).toBe('run.completed');
+    const out = String(evs.find((e) => e.type === 'tool.completed')!.data.output);
+    expect(out).toContain('BLOCKED');
+    expect(out).not.toContain('REACHED');
+    expect(out).not.toContain(REAL_KEY);
+    expect(out).not.toContain('agent.db');
+    expect(out).not.toMatch(/root:[^:]*:\d+:/);
   });
 });

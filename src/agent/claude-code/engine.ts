@@ -155,7 +155,9 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
 
   async function runInSlot(ctx: EngineRunContext, access: LlmAccess): Promise<EngineResult> {
     const workspace = await fsp.realpath(ctx.workspace);
-    const configDir = claudeConfigDir(config.dataDir, ctx.sessionId);
+    // Under the session's HOME when there is one: that directory is what a sandboxed CLI can write
+    // (DATA_DIR itself is hidden from it), and it is removed with the session.
+    const configDir = claudeConfigDir(ctx.env.HOME ?? config.dataDir, ctx.sessionId);
     await ensureConfigDir(configDir);
     const model = ctx.model || config.model;
     const log = logger.child({ engine: 'claude-code', runId: ctx.runId, sessionId: ctx.sessionId });

@@ -161,7 +161,9 @@ export function cliSpawner(o: CliSpawnOptions): CliSpawner {
       const cwd = opts.cwd ?? o.workspace;
       let cmd = { command: opts.command, args: opts.args, env, cwd };
       if (o.sandbox && o.sandbox.kind !== 'none') {
-        const wrapped = o.sandbox.wrap({ ...cmd, workspace: o.workspace, network: true });
+        // The CLI binary lives in the server's node_modules, which the sandbox hides: bind just its folder, read-only.
+        const hostPaths = path.isAbsolute(cmd.command) ? [{ path: path.dirname(cmd.command) }] : [];
+        const wrapped = o.sandbox.wrap({ ...cmd, workspace: o.workspace, network: true, hostPaths });
         const keep: Record<string, string> = {};
         for (const k of [
           'ANTHROPIC_BASE_URL',

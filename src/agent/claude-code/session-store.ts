@@ -1,4 +1,6 @@
-// Where Claude Code keeps a session's state: `CLAUDE_CONFIG_DIR=<dataDir>/claude/<sessionId>`.
+// Where Claude Code keeps a session's state: `CLAUDE_CONFIG_DIR=<base>/claude/<sessionId>`, where the
+// base is the session's HOME (`DATA_DIR/homes/<id>`: the one directory outside the workspace a
+// sandboxed CLI may write, removed with the session) or DATA_DIR when no HOME is given.
 // Claude Code writes its transcripts there (`projects/<cwd-slug>/<claudeSessionId>.jsonl`), so a
 // conversation survives server restarts, stays per session, and nothing is read from or written
 // to the real `~/.claude`. The engine also records the current Claude session id in
@@ -11,10 +13,10 @@ import path from 'node:path';
 const STATE_FILE = 'duyetbot-state.json';
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** `<dataDir>/claude/<sessionId>` (the id made file-name safe). */
-export function claudeConfigDir(dataDir: string, sessionId: string): string {
+/** `<base>/claude/<sessionId>` (the id made file-name safe). */
+export function claudeConfigDir(base: string, sessionId: string): string {
   const safe = sessionId.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^\.+/, '_') || '_';
-  return path.join(path.resolve(dataDir), 'claude', safe);
+  return path.join(path.resolve(base), 'claude', safe);
 }
 
 export async function ensureConfigDir(dir: string): Promise<void> {
