@@ -32,6 +32,8 @@ export interface Config {
   workflowTimeoutMs: number;
   workflowMaxAttempts: number;
   workspaceRetentionMs: number;
+  workspaceQuotaBytes: number;
+  workspaceQuotaIntervalMs: number;
   callbackMaxAgeMs: number;
   callbackRetryBaseMs: number;
   callbackRetryMaxMs: number;
@@ -120,6 +122,8 @@ export function loadConfig(env: Env = process.env): Config {
     workflowTimeoutMs: int(env, 'WORKFLOW_TIMEOUT_MS', 2 * 3600_000, 1000),
     workflowMaxAttempts: int(env, 'WORKFLOW_MAX_ATTEMPTS', 3, 1),
     workspaceRetentionMs: int(env, 'WORKSPACE_RETENTION_MS', 24 * 3600_000),
+    workspaceQuotaBytes: int(env, 'WORKSPACE_QUOTA_BYTES', 10 * 1024 ** 3),
+    workspaceQuotaIntervalMs: int(env, 'WORKSPACE_QUOTA_INTERVAL_MS', 5_000, 50),
     callbackMaxAgeMs: int(env, 'CALLBACK_MAX_AGE_MS', 48 * 3600_000, 1000),
     callbackRetryBaseMs: int(env, 'CALLBACK_RETRY_BASE_MS', 1_000, 10),
     callbackRetryMaxMs: int(env, 'CALLBACK_RETRY_MAX_MS', 3_600_000, 10),

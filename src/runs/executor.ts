@@ -12,8 +12,9 @@ import type { Tool } from '../tools/types.ts';
 import type { EventLog } from './event-log.ts';
 import type { RunHooks, RunOutcome } from './hooks.ts';
 import type { WorkspacePreparer } from './workspace-preparer.ts';
+import { type QuotaExceeded, watchDiskQuota } from '../sandbox/disk-quota.ts';
 
-export type StopReason = 'cancel' | 'drain' | 'timeout' | 'lease_lost' | undefined;
+export type StopReason = 'cancel' | 'drain' | 'timeout' | 'lease_lost' | 'quota' | undefined;
 
 export interface ExecutorDeps {
   store: Store;
@@ -33,7 +34,12 @@ export class RunExecutor {
     this.d = deps;
   }
 
-  async execute(run: RunRecord, signal: AbortSignal, stopReason: () => StopReason): Promise<void> {
+  async execute(
+    run: RunRecord,
+    signal: AbortSignal,
+    stopReason: () => StopReason,
+    stop: (reason: NonNullable<StopReason>) => void = () => {},
+  ): Promise<void> {
     const { store, eventLog, config } = this.d;
     const session = await store.getSession(run.sessionId);
     if (!session) {
@@ -71,9 +77,21 @@ export class RunExecutor {
       eventLog.emit(session.id, { runId: run.id, type: ev.type, data: ev.data as Record<string, unknown> });
     };
     let outcome: RunOutcome;
+    let stopQuota = () => {};
+    let quotaHit: QuotaExceeded | undefined;
     try {
       if (!engine) throw new EngineError('engine_unavailable', `engine "${session.engine}" is not available on this server`);
       const workspace = await this.d.workspaces.prepare(session, signal);
+      // The disk quota holds while the run is active: over it, the run's processes are stopped.
+      stopQuota = watchDiskQuota(
+        workspace.dir,
+        config.workspaceQuotaBytes,
+        (info) => {
+          quotaHit = info;
+          stop('quota');
+        },
+        { intervalMs: config.workspaceQuotaIntervalMs },
+      );
       const history = (await store.listMessages(session.id)).filter((m) => m.runId !== run.id);
       const result = await engine.run({
         runId: run.id,
@@ -124,12 +142,23 @@ export class RunExecutor {
         return;
       }
       if (reason === 'cancel') outcome = { status: 'cancelled', usage };
+      else if (reason === 'quota')
+        outcome = {
+          status: 'failed',
+          usage,
+          error: {
+            code: 'disk_quota_exceeded',
+            message: `the workspace grew to ${quotaHit?.usedBytes ?? '?'} bytes, over its quota of ${config.workspaceQuotaBytes} bytes`,
+          },
+        };
       else if (reason === 'timeout') outcome = { status: 'failed', usage, error: { code: 'timeout', message: 'the run exceeded its time limit and was stopped' } };
       else if (err instanceof EngineError) outcome = { status: 'failed', usage, error: { code: err.code, message: err.message } };
       else {
         log.error('run failed unexpectedly', { err });
         outcome = { status: 'failed', usage, error: { code: 'internal', message: err instanceof Error ? err.message : String(err) } };
       }
+    } finally {
+      stopQuota();
     }
     this.d.metrics.runDuration.observe((Date.now() - started) / 1000, { engine: session.engine });
     await this.finish(run, session, outcome);

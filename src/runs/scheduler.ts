@@ -14,7 +14,7 @@ interface Active {
   controller: AbortController;
   done: Promise<void>;
   /** Why the run is being stopped, once it is. */
-  stopReason?: 'cancel' | 'drain' | 'timeout' | 'lease_lost';
+  stopReason?: 'cancel' | 'drain' | 'timeout' | 'lease_lost' | 'quota';
 }
 
 export class Scheduler {
@@ -112,7 +112,12 @@ export class Scheduler {
     if (run.deadlineAt) arm(Date.parse(run.deadlineAt));
     else if (this.deadlineFor) this.deadlineFor(run).then(arm, (err) => this.logger.warn('deadline lookup failed', { runId: run.id, err }));
     entry.done = this.executor
-      .execute(run, controller.signal, () => entry.stopReason)
+      .execute(
+        run,
+        controller.signal,
+        () => entry.stopReason,
+        (reason) => this.stop(run.id, reason),
+      )
       .catch((err) => this.logger.error('run executor crashed', { runId: run.id, err }))
       .finally(() => {
         if (deadline) clearTimeout(deadline);
