@@ -5,15 +5,14 @@ import fs from 'node:fs/promises';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Engine } from './agent/engine.ts';
 import { lazyEngine } from './agent/lazy.ts';
-import { LlmProxy } from './security/llm-proxy.ts';
 import type { Config } from './config.ts';
 import { AuditLog, auditTools, configSecrets, summarizeToolInput } from './observability/audit.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import type { EngineName } from './protocol/index.ts';
-import { EventLog } from './runs/event-log.ts';
 import { CallbackDispatcher } from './runs/callbacks.ts';
 import { cleanupWorkspaces } from './runs/cleanup.ts';
+import { EventLog } from './runs/event-log.ts';
 import { RunExecutor } from './runs/executor.ts';
 import { RedisBroadcaster } from './runs/redis-broadcaster.ts';
 import { Scheduler } from './runs/scheduler.ts';
@@ -22,6 +21,7 @@ import { WorkflowService } from './runs/workflows.ts';
 import { WorkspacePreparer } from './runs/workspace-preparer.ts';
 import { createSandbox } from './sandbox/index.ts';
 import { WorkspaceManager } from './sandbox/workspace.ts';
+import { LlmProxy } from './security/llm-proxy.ts';
 import { createApp } from './server/app.ts';
 import { AccessGuard, API_SECURITY, apiGuard, documentSecurity, upgradeAuth } from './server/auth.ts';
 import type { HealthCheck, ServerDeps } from './server/deps.ts';
@@ -34,7 +34,9 @@ import type { Store } from './store/types.ts';
 import { createTools } from './tools/index.ts';
 import { createMcpToolSource } from './tools/mcp.ts';
 
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 export interface RuntimeOptions {
   logger?: Logger;
@@ -78,11 +80,21 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     config.redisUrl && store.dialect === 'postgres'
       ? new RedisBroadcaster({ url: config.redisUrl, logger, instanceId: config.instanceId })
       : undefined;
-  const eventLog = new EventLog({ store, logger, broadcaster, onStored: (n) => metrics.eventsAppended.inc({}, n) });
+  const eventLog = new EventLog({
+    store,
+    logger,
+    broadcaster,
+    onStored: (n) => metrics.eventsAppended.inc({}, n),
+  });
   const tools = createTools({ config, sandbox });
   // Tools of the configured MCP server (connected in start(); zero tools while it is unreachable).
   const mcp = config.mcpServerUrl
-    ? createMcpToolSource({ url: config.mcpServerUrl, authToken: config.mcpAuthToken, logger, outputLimit: config.toolOutputLimit })
+    ? createMcpToolSource({
+        url: config.mcpServerUrl,
+        authToken: config.mcpAuthToken,
+        logger,
+        outputLimit: config.toolOutputLimit,
+      })
     : undefined;
   // Claude Code gets a per-run token for this loopback proxy, never the real key (docs/security.md).
   const llmProxy = config.anthropicApiKey
@@ -94,7 +106,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     sandbox.allowLoopbackPort(llmProxy.port);
   }
   const engines: Partial<Record<EngineName, Engine>> = opts.engines ?? {
-    native: lazyEngine('native', async () => (await import('./agent/native/engine.ts')).createNativeEngine({ config })),
+    native: lazyEngine('native', async () =>
+      (await import('./agent/native/engine.ts')).createNativeEngine({ config }),
+    ),
     'claude-code': lazyEngine('claude-code', async () =>
       (await import('./agent/claude-code/engine.ts')).createClaudeCodeEngine({
         config,
@@ -111,7 +125,13 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
             action: 'tool.call',
             target: e.sessionId,
             outcome: e.isError ? 'error' : 'ok',
-            details: { tool: e.tool, input: summarizeToolInput(e.tool, e.input), runId: e.runId, durationMs: e.durationMs, engine: 'claude-code' },
+            details: {
+              tool: e.tool,
+              input: summarizeToolInput(e.tool, e.input),
+              runId: e.runId,
+              durationMs: e.durationMs,
+              engine: 'claude-code',
+            },
           });
         },
       }),
@@ -126,18 +146,32 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     metrics,
     eventLog,
     engines,
-    tools: (run, session) => auditTools(mcp ? [...tools, ...mcp.tools()] : tools, audit, { runId: run.id, sessionId: session.id }),
+    tools: (run, session) =>
+      auditTools(mcp ? [...tools, ...mcp.tools()] : tools, audit, { runId: run.id, sessionId: session.id }),
     workspaces: new WorkspacePreparer({ config, store, manager: workspaces, sandbox, eventLog }),
     hooks,
   });
-  const scheduler = new Scheduler({ store, config, logger, metrics, eventLog, executor, hooks, deadlineFor: (run) => workflows.timeoutFor(run) });
+  const scheduler = new Scheduler({
+    store,
+    config,
+    logger,
+    metrics,
+    eventLog,
+    executor,
+    hooks,
+    deadlineFor: (run) => workflows.timeoutFor(run),
+  });
   workflows.attach(scheduler);
   const callbacks = new CallbackDispatcher({
     store,
     config,
     logger,
     metrics,
-    options: { baseDelayMs: config.callbackRetryBaseMs, maxDelayMs: config.callbackRetryMaxMs, ...opts.callbacks },
+    options: {
+      baseDelayMs: config.callbackRetryBaseMs,
+      maxDelayMs: config.callbackRetryMaxMs,
+      ...opts.callbacks,
+    },
   });
   workflows.onOutbox = () => callbacks.kick();
   const sessions = new SessionService({ store, config, eventLog, scheduler, workspaces });
@@ -164,7 +198,11 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     {
       name: 'llm',
       // Informational: a server without credentials still serves (runs fail with a clear error).
-      check: async () => ({ ok: true, configured: Boolean(config.anthropicApiKey), baseUrl: config.anthropicBaseUrl }),
+      check: async () => ({
+        ok: true,
+        configured: Boolean(config.anthropicApiKey),
+        baseUrl: config.anthropicBaseUrl,
+      }),
     },
     { name: 'sandbox', check: async () => ({ ok: true, kind: sandbox.kind }) },
     // Informational: without Redis, live events of other instances arrive late (followers catch up).
@@ -183,7 +221,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     healthChecks,
     isAccepting: () => accepting,
   };
-  metrics.registry.gauge('agent_uptime_seconds', 'Process uptime', () => Math.round((Date.now() - startedAt) / 1000));
+  metrics.registry.gauge('agent_uptime_seconds', 'Process uptime', () =>
+    Math.round((Date.now() - startedAt) / 1000),
+  );
   const guard = new AccessGuard({ config, audit, logger, metrics });
   const app = createApp(deps, {
     apiMiddleware: [apiGuard(guard), auditActions(audit)],
@@ -218,12 +258,21 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       await scheduler.start();
       callbacks.start();
       const sweep = () =>
-        cleanupWorkspaces({ store, workspaces, scheduler, retentionMs: config.workspaceRetentionMs, logger }).catch((err) =>
-          logger.warn('workspace cleanup failed', { err }),
-        );
+        cleanupWorkspaces({
+          store,
+          workspaces,
+          scheduler,
+          retentionMs: config.workspaceRetentionMs,
+          logger,
+        }).catch((err) => logger.warn('workspace cleanup failed', { err }));
       timers.push(setInterval(sweep, Math.min(3_600_000, Math.max(10_000, config.workspaceRetentionMs / 4))));
       for (const t of timers) t.unref();
-      runtime.listening = await listen({ app, host: config.host, port: config.port, onUpgrade: ws.handleUpgrade });
+      runtime.listening = await listen({
+        app,
+        host: config.host,
+        port: config.port,
+        onUpgrade: ws.handleUpgrade,
+      });
       return runtime.listening;
     },
     async shutdown(graceMs = config.shutdownGraceMs) {

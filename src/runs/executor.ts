@@ -6,13 +6,13 @@ import { EngineError } from '../agent/engine.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { emptyUsage, type EngineName, type Usage } from '../protocol/index.ts';
+import { type EngineName, emptyUsage, type Usage } from '../protocol/index.ts';
+import { type QuotaExceeded, watchDiskQuota } from '../sandbox/disk-quota.ts';
 import type { RunRecord, SessionRecord, Store } from '../store/types.ts';
 import type { Tool } from '../tools/types.ts';
 import type { EventLog } from './event-log.ts';
 import type { RunHooks, RunOutcome } from './hooks.ts';
 import type { WorkspacePreparer } from './workspace-preparer.ts';
-import { type QuotaExceeded, watchDiskQuota } from '../sandbox/disk-quota.ts';
 
 export type StopReason = 'cancel' | 'drain' | 'timeout' | 'lease_lost' | 'quota' | undefined;
 
@@ -80,7 +80,11 @@ export class RunExecutor {
     let stopQuota = () => {};
     let quotaHit: QuotaExceeded | undefined;
     try {
-      if (!engine) throw new EngineError('engine_unavailable', `engine "${session.engine}" is not available on this server`);
+      if (!engine)
+        throw new EngineError(
+          'engine_unavailable',
+          `engine "${session.engine}" is not available on this server`,
+        );
       const workspace = await this.d.workspaces.prepare(session, signal);
       // The disk quota holds while the run is active: over it, the run's processes are stopped.
       stopQuota = watchDiskQuota(
@@ -117,12 +121,31 @@ export class RunExecutor {
           result.messages.flatMap((m, i) =>
             i === 0 && m.role === 'user' && m.text === run.input
               ? []
-              : [store.addMessage({ id: `${run.id}-${i}`, sessionId: session.id, runId: run.id, role: m.role, text: m.text, content: m.content, createdAt: now })],
+              : [
+                  store.addMessage({
+                    id: `${run.id}-${i}`,
+                    sessionId: session.id,
+                    runId: run.id,
+                    role: m.role,
+                    text: m.text,
+                    content: m.content,
+                    createdAt: now,
+                  }),
+                ],
           ),
         );
       }
-      if (result.engineState) await store.updateSession(session.id, { engineState: { ...session.engineState, ...result.engineState } });
-      outcome = { status: 'completed', stopReason: result.stopReason, usage: result.usage, finalText: result.finalText, toolMeta: result.toolMeta };
+      if (result.engineState)
+        await store.updateSession(session.id, {
+          engineState: { ...session.engineState, ...result.engineState },
+        });
+      outcome = {
+        status: 'completed',
+        stopReason: result.stopReason,
+        usage: result.usage,
+        finalText: result.finalText,
+        toolMeta: result.toolMeta,
+      };
     } catch (err) {
       const reason = stopReason();
       const usage: Usage = (err instanceof EngineError && err.usage) || emptyUsage();
@@ -130,7 +153,11 @@ export class RunExecutor {
         await eventLog.flush();
         if (reason === 'drain') {
           await store.requeueRun(run.id);
-          await eventLog.append(session.id, { runId: run.id, type: 'run.queued', data: { attempt: run.attempts + 1, reason: 'drain' } });
+          await eventLog.append(session.id, {
+            runId: run.id,
+            type: 'run.queued',
+            data: { attempt: run.attempts + 1, reason: 'drain' },
+          });
           await eventLog.append(session.id, {
             runId: run.id,
             type: 'session.notice',
@@ -151,11 +178,21 @@ export class RunExecutor {
             message: `the workspace grew to ${quotaHit?.usedBytes ?? '?'} bytes, over its quota of ${config.workspaceQuotaBytes} bytes`,
           },
         };
-      else if (reason === 'timeout') outcome = { status: 'failed', usage, error: { code: 'timeout', message: 'the run exceeded its time limit and was stopped' } };
-      else if (err instanceof EngineError) outcome = { status: 'failed', usage, error: { code: err.code, message: err.message } };
+      else if (reason === 'timeout')
+        outcome = {
+          status: 'failed',
+          usage,
+          error: { code: 'timeout', message: 'the run exceeded its time limit and was stopped' },
+        };
+      else if (err instanceof EngineError)
+        outcome = { status: 'failed', usage, error: { code: err.code, message: err.message } };
       else {
         log.error('run failed unexpectedly', { err });
-        outcome = { status: 'failed', usage, error: { code: 'internal', message: err instanceof Error ? err.message : String(err) } };
+        outcome = {
+          status: 'failed',
+          usage,
+          error: { code: 'internal', message: err instanceof Error ? err.message : String(err) },
+        };
       }
     } finally {
       stopQuota();
@@ -168,11 +205,23 @@ export class RunExecutor {
     const { store, eventLog, metrics } = this.d;
     await eventLog.flush(); // every delta of the run is stored before its terminal event
     if (outcome.status === 'completed') {
-      await store.finishRun(run.id, { status: 'completed', stopReason: outcome.stopReason, usage: outcome.usage });
-      await eventLog.append(session.id, { runId: run.id, type: 'run.completed', data: { stopReason: outcome.stopReason, usage: outcome.usage } });
+      await store.finishRun(run.id, {
+        status: 'completed',
+        stopReason: outcome.stopReason,
+        usage: outcome.usage,
+      });
+      await eventLog.append(session.id, {
+        runId: run.id,
+        type: 'run.completed',
+        data: { stopReason: outcome.stopReason, usage: outcome.usage },
+      });
     } else if (outcome.status === 'failed') {
       await store.finishRun(run.id, { status: 'failed', error: outcome.error, usage: outcome.usage });
-      await eventLog.append(session.id, { runId: run.id, type: 'run.failed', data: { error: outcome.error } });
+      await eventLog.append(session.id, {
+        runId: run.id,
+        type: 'run.failed',
+        data: { error: outcome.error },
+      });
     } else {
       await store.finishRun(run.id, { status: 'cancelled', stopReason: 'cancelled', usage: outcome.usage });
       await eventLog.append(session.id, { runId: run.id, type: 'run.cancelled', data: {} });
@@ -195,7 +244,11 @@ export class RunExecutor {
   /** A session is `queued` while it has queued runs, else `idle`. */
   private async settleSession(sessionId: string): Promise<void> {
     const runs = await this.d.store.listRuns(sessionId);
-    const status = runs.some((r) => r.status === 'running') ? 'running' : runs.some((r) => r.status === 'queued') ? 'queued' : 'idle';
+    const status = runs.some((r) => r.status === 'running')
+      ? 'running'
+      : runs.some((r) => r.status === 'queued')
+        ? 'queued'
+        : 'idle';
     if (await this.d.store.getSession(sessionId)) await this.d.store.updateSession(sessionId, { status });
   }
 }

@@ -33,7 +33,16 @@ export class Scheduler {
   private timers: NodeJS.Timeout[] = [];
   readonly workerId: string;
 
-  constructor(opts: { store: Store; config: Config; logger: Logger; metrics: Metrics; eventLog: EventLog; executor: RunExecutor; hooks: RunHooks; deadlineFor?: (run: RunRecord) => Promise<number | undefined> }) {
+  constructor(opts: {
+    store: Store;
+    config: Config;
+    logger: Logger;
+    metrics: Metrics;
+    eventLog: EventLog;
+    executor: RunExecutor;
+    hooks: RunHooks;
+    deadlineFor?: (run: RunRecord) => Promise<number | undefined>;
+  }) {
     this.store = opts.store;
     this.config = opts.config;
     this.logger = opts.logger.child({ component: 'scheduler' });
@@ -53,7 +62,9 @@ export class Scheduler {
     await this.recover(cutoff.toISOString());
     const beat = Math.max(250, Math.floor(this.config.leaseMs / 3));
     this.timers.push(setInterval(() => void this.heartbeat(), beat));
-    this.timers.push(setInterval(() => void this.sweep(), Math.max(500, Math.floor(this.config.leaseMs / 2))));
+    this.timers.push(
+      setInterval(() => void this.sweep(), Math.max(500, Math.floor(this.config.leaseMs / 2))),
+    );
     // Multi-instance: other instances enqueue work we only see by polling.
     this.timers.push(setInterval(() => this.wake(), this.store.dialect === 'postgres' ? 500 : 2_000));
     for (const t of this.timers) t.unref();
@@ -110,7 +121,10 @@ export class Scheduler {
       deadline = setTimeout(() => this.stop(run.id, 'timeout'), Math.max(0, at - Date.now()));
     };
     if (run.deadlineAt) arm(Date.parse(run.deadlineAt));
-    else if (this.deadlineFor) this.deadlineFor(run).then(arm, (err) => this.logger.warn('deadline lookup failed', { runId: run.id, err }));
+    else if (this.deadlineFor)
+      this.deadlineFor(run).then(arm, (err) =>
+        this.logger.warn('deadline lookup failed', { runId: run.id, err }),
+      );
     entry.done = this.executor
       .execute(
         run,
@@ -175,7 +189,11 @@ export class Scheduler {
     try {
       const runs = await this.store.requeueExpiredRuns(now);
       for (const run of runs) {
-        this.logger.warn('re-queued run of a dead worker', { runId: run.id, sessionId: run.sessionId, attempts: run.attempts });
+        this.logger.warn('re-queued run of a dead worker', {
+          runId: run.id,
+          sessionId: run.sessionId,
+          attempts: run.attempts,
+        });
         await this.eventLog.append(run.sessionId, {
           runId: run.id,
           type: 'run.queued',

@@ -119,7 +119,13 @@ export class SessionService {
     }
     const runId = newId('run');
     try {
-      await this.store.createRun({ id: runId, sessionId, input: content, idempotencyKey, priority: INTERACTIVE_PRIORITY });
+      await this.store.createRun({
+        id: runId,
+        sessionId,
+        input: content,
+        idempotencyKey,
+        priority: INTERACTIVE_PRIORITY,
+      });
     } catch (err) {
       // Two requests with the same key raced: the other one created the run.
       const existing =

@@ -85,17 +85,19 @@ export class LlmProxy {
       auth;
     if (!this.tokenValid(key)) {
       req.resume();
-      return apiError(res, 401, 'authentication_error', 'invalid or expired run token');
+      apiError(res, 401, 'authentication_error', 'invalid or expired run token');
+      return;
     }
     const path = req.url ?? '/';
     if (!ALLOWED.test(path)) {
       req.resume();
-      return apiError(
+      apiError(
         res,
         404,
         'not_found_error',
         `path not allowed through the agent proxy: ${path.split('?')[0]}`,
       );
+      return;
     }
     const headers: http.OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(req.headers)) {

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { AppError } from '../errors.ts';
 import type { AuditLog } from '../observability/audit.ts';
-import { type WsServerMessage, WsClientMessage } from '../protocol/index.ts';
+import { WsClientMessage, type WsServerMessage } from '../protocol/index.ts';
 import { type EventFollower, followEvents } from '../runs/event-stream.ts';
 import type { ServerDeps } from './deps.ts';
 
@@ -57,7 +57,10 @@ export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth, opts: { aud
         const code = err instanceof AppError ? err.code : 'internal';
         const message = err instanceof AppError ? err.message : 'internal error';
         const body = JSON.stringify({ error: { code, message } });
-        const extra = err instanceof AppError && err.retryAfterS !== undefined ? `Retry-After: ${err.retryAfterS}\r\n` : '';
+        const extra =
+          err instanceof AppError && err.retryAfterS !== undefined
+            ? `Retry-After: ${err.retryAfterS}\r\n`
+            : '';
         socket.end(
           `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 429 ? 'Too Many Requests' : 'Error'}\r\n` +
             `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`,
@@ -79,7 +82,8 @@ export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth, opts: { aud
       }
       ws.send(JSON.stringify(msg));
     };
-    const fail = (code: string, message: string, sessionId?: string) => send({ type: 'error', code, message, ...(sessionId ? { sessionId } : {}) });
+    const fail = (code: string, message: string, sessionId?: string) =>
+      send({ type: 'error', code, message, ...(sessionId ? { sessionId } : {}) });
 
     const onMessage = async (raw: RawData, isBinary: boolean) => {
       if (isBinary) return fail('invalid_request', 'binary frames are not supported; send JSON text');
@@ -91,11 +95,16 @@ export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth, opts: { aud
       }
       const res = WsClientMessage.safeParse(parsed);
       if (!res.success) {
-        const type = typeof parsed === 'object' && parsed !== null ? (parsed as { type?: unknown }).type : undefined;
-        const sid = typeof parsed === 'object' && parsed !== null ? (parsed as { sessionId?: unknown }).sessionId : undefined;
+        const type =
+          typeof parsed === 'object' && parsed !== null ? (parsed as { type?: unknown }).type : undefined;
+        const sid =
+          typeof parsed === 'object' && parsed !== null
+            ? (parsed as { sessionId?: unknown }).sessionId
+            : undefined;
         return fail(
           'invalid_request',
-          typeof type === 'string' && !['subscribe', 'unsubscribe', 'message', 'interrupt', 'ping'].includes(type)
+          typeof type === 'string' &&
+            !['subscribe', 'unsubscribe', 'message', 'interrupt', 'ping'].includes(type)
             ? `unknown message type "${type.slice(0, 64)}"`
             : `invalid message: ${res.error.issues.map((i) => `${i.path.join('.') || 'frame'}: ${i.message}`).join('; ')}`,
           typeof sid === 'string' ? sid.slice(0, 64) : undefined,
@@ -110,7 +119,11 @@ export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth, opts: { aud
             const session = await deps.sessions.get(msg.sessionId);
             subs.get(msg.sessionId)?.close();
             if (!subs.has(msg.sessionId) && subs.size >= MAX_SUBSCRIPTIONS) {
-              return fail('invalid_request', `at most ${MAX_SUBSCRIPTIONS} subscriptions per connection`, msg.sessionId);
+              return fail(
+                'invalid_request',
+                `at most ${MAX_SUBSCRIPTIONS} subscriptions per connection`,
+                msg.sessionId,
+              );
             }
             send({ type: 'subscribed', sessionId: msg.sessionId, lastSeq: session.lastSeq });
             subs.set(
@@ -121,7 +134,12 @@ export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth, opts: { aud
                 sessionId: msg.sessionId,
                 after: msg.after ?? 0,
                 onEvent: (event) => send({ type: 'event', event }),
-                onError: () => fail('internal', 'event stream interrupted; resubscribe with after=<last seq>', msg.sessionId),
+                onError: () =>
+                  fail(
+                    'internal',
+                    'event stream interrupted; resubscribe with after=<last seq>',
+                    msg.sessionId,
+                  ),
               }),
             );
             return;
@@ -131,7 +149,8 @@ export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth, opts: { aud
             subs.delete(msg.sessionId);
             return;
           case 'message': {
-            if (!deps.isAccepting()) return fail('unavailable', 'the server is shutting down and takes no new runs', msg.sessionId);
+            if (!deps.isAccepting())
+              return fail('unavailable', 'the server is shutting down and takes no new runs', msg.sessionId);
             const r = await deps.sessions.send(msg.sessionId, msg.content, msg.idempotencyKey);
             void opts.audit?.record({
               actor: credential,
@@ -151,11 +170,16 @@ export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth, opts: { aud
               outcome: 'ok',
               details: { via: 'ws', runId: r.runId },
             });
-            return send({ type: 'interrupted', sessionId: msg.sessionId, ...(r.runId ? { runId: r.runId } : {}) });
+            return send({
+              type: 'interrupted',
+              sessionId: msg.sessionId,
+              ...(r.runId ? { runId: r.runId } : {}),
+            });
           }
         }
       } catch (err) {
-        if (err instanceof AppError) return fail(err.code, err.message, 'sessionId' in msg ? msg.sessionId : undefined);
+        if (err instanceof AppError)
+          return fail(err.code, err.message, 'sessionId' in msg ? msg.sessionId : undefined);
         deps.logger.error('ws handler failed', { err });
         return fail('internal', 'internal error', 'sessionId' in msg ? msg.sessionId : undefined);
       }

@@ -1,9 +1,7 @@
 // The tool boundary: what the native engine (and, through an MCP bridge, Claude Code) can call.
 import type { z } from 'zod';
 
-export interface ToolOutputSink {
-  (stream: 'stdout' | 'stderr', chunk: string): void;
-}
+export type ToolOutputSink = (stream: 'stdout' | 'stderr', chunk: string) => void;
 
 export interface ToolContext {
   /** Absolute, realpath-resolved workspace root. Every path a tool touches resolves inside it. */

@@ -13,7 +13,9 @@ describe('workspace disk quota', () => {
   let server: TestServer;
   beforeAll(async () => {
     mock = await startMockLlm({
-      responder: scripted([toolCall('bash', { command: 'dd if=/dev/zero of=big bs=1M count=20 status=none; sleep 30' })]),
+      responder: scripted([
+        toolCall('bash', { command: 'dd if=/dev/zero of=big bs=1M count=20 status=none; sleep 30' }),
+      ]),
     });
     server = await startTestServer({
       ANTHROPIC_BASE_URL: mock.url,
@@ -32,7 +34,9 @@ describe('workspace disk quota', () => {
     const t0 = Date.now();
     await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'fill the disk' });
     const evs = await waitFor(async () => {
-      const p = await json<{ items: Ev[] }>(await api(server.url, 'GET', `/api/sessions/${s.id}/events?limit=1000`));
+      const p = await json<{ items: Ev[] }>(
+        await api(server.url, 'GET', `/api/sessions/${s.id}/events?limit=1000`),
+      );
       return p.items.some((e) => e.type === 'run.failed' || e.type === 'run.completed') ? p.items : undefined;
     }, 20_000);
     expect(Date.now() - t0).toBeLessThan(15_000); // long before `sleep 30` would end
@@ -44,7 +48,9 @@ describe('workspace disk quota', () => {
     mock.setResponder(() => textReply('fine again'));
     await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'hello' });
     await waitFor(async () => {
-      const p = await json<{ items: Ev[] }>(await api(server.url, 'GET', `/api/sessions/${s.id}/events?limit=1000`));
+      const p = await json<{ items: Ev[] }>(
+        await api(server.url, 'GET', `/api/sessions/${s.id}/events?limit=1000`),
+      );
       return p.items.some((e) => e.type === 'run.completed');
     }, 20_000);
   });
