@@ -19,7 +19,13 @@ import { Scheduler } from './runs/scheduler.ts';
 import { SessionService } from './runs/sessions.ts';
 import { WorkflowService } from './runs/workflows.ts';
 import { WorkspacePreparer } from './runs/workspace-preparer.ts';
-import { createSandbox } from './sandbox/index.ts';
+import {
+  createSandbox,
+  SandboxStartupError,
+  sandboxUnavailableReason,
+  unavailableSandbox,
+} from './sandbox/index.ts';
+import type { SandboxWrapper } from './sandbox/types.ts';
 import { WorkspaceManager } from './sandbox/workspace.ts';
 import { LlmProxy } from './security/llm-proxy.ts';
 import { createApp } from './server/app.ts';
@@ -71,7 +77,15 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   await fs.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const store = await createStore(config);
   const audit = new AuditLog({ store, logger, secrets: configSecrets(config) });
-  const sandbox = await createSandbox(config, logger);
+  let sandbox: SandboxWrapper;
+  try {
+    sandbox = await createSandbox(config, logger);
+  } catch (err) {
+    if (!(err instanceof SandboxStartupError)) throw err;
+    // Serve anyway (health says why); runs fail with sandbox_unavailable, nothing runs unsandboxed.
+    logger.error(`${err.message} — every run will fail with sandbox_unavailable until this is fixed`);
+    sandbox = unavailableSandbox(err.message);
+  }
   const workspaces = new WorkspaceManager(config.dataDir);
   // Multi-instance: live events of other instances arrive through Redis pub/sub (SQLite is one process).
   if (config.redisUrl && store.dialect !== 'postgres')
@@ -204,7 +218,15 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
         baseUrl: config.anthropicBaseUrl,
       }),
     },
-    { name: 'sandbox', check: async () => ({ ok: true, kind: sandbox.kind }) },
+    {
+      name: 'sandbox',
+      check: async () => {
+        const unavailable = sandboxUnavailableReason(sandbox);
+        return unavailable
+          ? { ok: false, kind: sandbox.kind, error: unavailable }
+          : { ok: true, kind: sandbox.kind };
+      },
+    },
     // Informational: without Redis, live events of other instances arrive late (followers catch up).
     ...(broadcaster ? [{ name: 'redis', check: async () => ({ ok: true, ...broadcaster.status() }) }] : []),
   ];

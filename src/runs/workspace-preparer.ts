@@ -15,6 +15,7 @@ import path from 'node:path';
 import { EngineError } from '../agent/engine.ts';
 import type { Config } from '../config.ts';
 import { buildChildEnv } from '../sandbox/child-env.ts';
+import { sandboxUnavailableReason } from '../sandbox/index.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
 import type { WorkspaceManager } from '../sandbox/workspace.ts';
 import type { SessionRecord, Store } from '../store/types.ts';
@@ -51,6 +52,8 @@ export class WorkspacePreparer {
   }
 
   async prepare(session: SessionRecord, signal: AbortSignal): Promise<PreparedWorkspace> {
+    const unavailable = sandboxUnavailableReason(this.sandbox);
+    if (unavailable) throw new EngineError('sandbox_unavailable', unavailable);
     let dir = await this.manager.ensure(session.id);
     const home = await this.manager.homeFor(session.id);
     const env = buildChildEnv(this.config, { home });

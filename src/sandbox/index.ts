@@ -27,6 +27,31 @@ export class SandboxStartupError extends Error {
   }
 }
 
+/**
+ * What the server uses when SANDBOX=bwrap but bubblewrap does not work: the server still starts and
+ * serves, `/health` reports the sandbox as failing, and every run fails with `sandbox_unavailable`
+ * instead of running anything unsandboxed.
+ */
+export interface UnavailableSandbox extends SandboxWrapper {
+  readonly unavailable: string;
+}
+
+export function unavailableSandbox(reason: string): UnavailableSandbox {
+  return {
+    kind: 'bwrap',
+    unavailable: reason,
+    wrap() {
+      throw new SandboxStartupError(reason);
+    },
+  };
+}
+
+export function sandboxUnavailableReason(sandbox: SandboxWrapper): string | undefined {
+  return 'unavailable' in sandbox && typeof sandbox.unavailable === 'string'
+    ? sandbox.unavailable
+    : undefined;
+}
+
 /** Runs `true` in the sandbox against a throwaway workspace; throws with the reason when it fails. */
 export async function selfTest(sandbox: SandboxWrapper): Promise<void> {
   const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'duyetbot-sbx-check-')));
