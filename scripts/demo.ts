@@ -11,7 +11,13 @@ import path from 'node:path';
 import { parseArgs, promisify, styleText } from 'node:util';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/config.ts';
-import { bugfixScenario, createBugfixRepo, type MockLlm, startMockLlm } from '../src/mock-llm/index.ts';
+import {
+  bugfixScenario,
+  bugfixScenarioClaudeCode,
+  createBugfixRepo,
+  type MockLlm,
+  startMockLlm,
+} from '../src/mock-llm/index.ts';
 import { silentLogger } from '../src/observability/logger.ts';
 import { createRuntime, type Runtime } from '../src/runtime.ts';
 
@@ -85,7 +91,11 @@ const root = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'agent-de
 cleanup.push(() => fs.rm(root, { recursive: true, force: true }));
 
 // Small chunks with a short pause between them, so the stream is visibly a stream.
-const scenario = bugfixScenario(engine);
+// Inside the sandbox Claude Code's Bash cannot see the local remote: push with the server's git tool.
+const scenario =
+  engine === 'claude-code' && values.sandbox
+    ? bugfixScenarioClaudeCode({ push: 'server-git' })
+    : bugfixScenario(engine);
 const mock: MockLlm = await startMockLlm({
   responder: async (req, info) => {
     const turn = await scenario(req, info);

@@ -29,7 +29,14 @@ import type { SandboxWrapper } from './sandbox/types.ts';
 import { WorkspaceManager } from './sandbox/workspace.ts';
 import { LlmProxy } from './security/llm-proxy.ts';
 import { createApp } from './server/app.ts';
-import { AccessGuard, API_SECURITY, apiGuard, documentSecurity, upgradeAuth } from './server/auth.ts';
+import {
+  AccessGuard,
+  API_SECURITY,
+  apiGuard,
+  documentSecurity,
+  storeNonceChecker,
+  upgradeAuth,
+} from './server/auth.ts';
 import type { HealthCheck, ServerDeps } from './server/deps.ts';
 import { type Listening, listen } from './server/http.ts';
 import { auditActions, auditRoutes } from './server/routes/audit.ts';
@@ -246,7 +253,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   metrics.registry.gauge('agent_uptime_seconds', 'Process uptime', () =>
     Math.round((Date.now() - startedAt) / 1000),
   );
-  const guard = new AccessGuard({ config, audit, logger, metrics });
+  const guard = new AccessGuard({ config, audit, logger, metrics, acceptNonce: storeNonceChecker(store) });
   const app = createApp(deps, {
     apiMiddleware: [apiGuard(guard), auditActions(audit)],
     metricsMiddleware: config.metricsAuth ? [apiGuard(guard)] : [],

@@ -1,7 +1,7 @@
 // Remembers accepted nonces for the signature window so a captured request cannot be replayed.
-// In-process: with several instances behind a load balancer a replay sent to a different instance
-// within the window is not caught (see docs). Bounded: entries expire, and a hard cap protects
-// memory under a flood (only requests with a valid signature reach the cache).
+// In-process, so for the single SQLite instance only; with PostgreSQL the instances share the
+// store's `nonces` table instead (Store.acceptNonce, see server/auth.ts). Bounded: entries expire,
+// and a hard cap protects memory under a flood (only requests with a valid signature reach the cache).
 export class NonceCache {
   private seen = new Map<string, number>();
   private ttlMs: number;

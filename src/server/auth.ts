@@ -9,6 +9,9 @@
 //
 // With neither API_KEYS nor SIGNING_SECRET the server is loopback-only (enforced at start-up),
 // open, and unlimited: every request is `anonymous`.
+//
+// Nonces: an in-process NonceCache by default (the single SQLite instance); on PostgreSQL the
+// store's shared `nonces` table (storeNonceChecker), so a replay sent to another instance is caught.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { OpenAPIHono } from '@hono/zod-openapi';
@@ -25,6 +28,7 @@ import {
   type VerifyFailure,
   verifySignature,
 } from '../security/signing.ts';
+import type { Store } from '../store/types.ts';
 import { RateLimiter } from './rate-limit.ts';
 import type { UpgradeAuth } from './ws.ts';
 
@@ -82,17 +86,44 @@ export interface AuthRequest {
   queryToken?: string;
 }
 
+/** How long an accepted nonce is remembered: twice the ±window, so no valid timestamp outlives it. */
+export const NONCE_TTL_MS = SIGNATURE_WINDOW_S * 2 * 1000;
+
+/**
+ * Records a nonce of a correctly signed request; resolves false when it was already accepted within
+ * NONCE_TTL_MS (a replay). A rejection (e.g. the database is down) fails the request.
+ */
+export type NonceChecker = (nonce: string) => boolean | Promise<boolean>;
+
+/** The in-process checker: enough for one instance (the embedded SQLite store). */
+export function memoryNonceChecker(): NonceChecker {
+  const cache = new NonceCache(NONCE_TTL_MS);
+  return (nonce) => cache.accept(nonce);
+}
+
+/**
+ * The checker for `store`: the shared `nonces` table on PostgreSQL (several instances share the
+ * database, so each must see the others' nonces), the in-process cache on SQLite (one instance;
+ * no write per signed request).
+ */
+export function storeNonceChecker(store: Pick<Store, 'dialect' | 'acceptNonce'>): NonceChecker {
+  if (store.dialect !== 'postgres') return memoryNonceChecker();
+  return (nonce) => store.acceptNonce(nonce, new Date(Date.now() + NONCE_TTL_MS).toISOString());
+}
+
 /** Verifies credentials; knows nothing about limits or audit. */
 export class Authenticator {
   private keys: Array<{ digest: Buffer; id: string }>;
   private secret?: string;
-  private nonces = new NonceCache(SIGNATURE_WINDOW_S * 2 * 1000);
+  private acceptNonce: NonceChecker;
   readonly enabled: boolean;
 
-  constructor(config: Pick<Config, 'apiKeys' | 'signingSecret'>) {
+  /** `acceptNonce`: where accepted nonces are recorded; default an in-process cache. */
+  constructor(config: Pick<Config, 'apiKeys' | 'signingSecret'>, acceptNonce?: NonceChecker) {
     this.keys = config.apiKeys.map((k) => ({ digest: sha256(k), id: credentialId(k) }));
     this.secret = config.signingSecret;
     this.enabled = authConfigured(config);
+    this.acceptNonce = acceptNonce ?? memoryNonceChecker();
   }
 
   /** Returns the credential id, or throws AuthFailure (401). */
@@ -118,8 +149,8 @@ export class Authenticator {
         rawBody: await req.rawBody(),
       });
       if (!res.ok) throw new AuthFailure('signature', res.reason);
-      // Only requests with a valid signature reach the cache, so it cannot be flooded by guessers.
-      if (!this.nonces.accept(nonce as string)) throw new AuthFailure('signature', 'replayed_nonce');
+      // Only requests with a valid signature reach the nonce record, so guessers cannot flood it.
+      if (!(await this.acceptNonce(nonce as string))) throw new AuthFailure('signature', 'replayed_nonce');
       return SIGNED_CREDENTIAL;
     }
     if (bearer !== undefined) throw new AuthFailure('bearer', 'invalid_bearer');
@@ -175,9 +206,11 @@ export class AccessGuard {
     logger?: Logger;
     /** `agent_auth_failures_total{reason}`: the 401 reasons, and `rate_limited` for 429s. */
     metrics?: Pick<Metrics, 'authFailures'>;
+    /** Replay check of signed requests (see storeNonceChecker); default an in-process cache. */
+    acceptNonce?: NonceChecker;
   }) {
     const c = opts.config;
-    this.authenticator = new Authenticator(c);
+    this.authenticator = new Authenticator(c, opts.acceptNonce);
     this.perCredential = new RateLimiter({ perMinute: c.rateLimitPerMinute, burst: c.rateLimitBurst });
     const ipFactor = c.rateLimitIpPerMinute / c.rateLimitPerMinute;
     this.perIp = new RateLimiter({

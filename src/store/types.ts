@@ -232,6 +232,18 @@ export interface Store {
   ): Promise<void>;
   getOutboxForWorkflow(workflowId: string): Promise<OutboxRecord | undefined>;
 
+  // replay protection of signed requests (CONTRACT §3), shared by every instance on the database
+  /**
+   * Atomically records `nonce` as used until `expiresAt` (ISO timestamp). True when it was new, or
+   * its previous record had expired (`expires_at <= now`; the record is then renewed); false when
+   * it is recorded and unexpired — a replay. Race-safe across connections and instances: of
+   * concurrent calls with the same nonce exactly one returns true. Every NONCE_PRUNE_EVERY calls
+   * the store also deletes expired records (as `pruneNonces(now)`).
+   */
+  acceptNonce(nonce: string, expiresAt: string): Promise<boolean>;
+  /** Deletes the nonce records expired at `now` (`expires_at <= now`); returns how many. */
+  pruneNonces(now: string): Promise<number>;
+
   // audit
   appendAudit(a: Omit<AuditRecord, 'id'>): Promise<void>;
   listAudit(q: {

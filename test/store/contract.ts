@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe } from 'vitest';
 import type { Store } from '../../src/store/types.ts';
 import type { Ctx } from './contract/ctx.ts';
 import { eventsContract } from './contract/events.ts';
+import { noncesContract } from './contract/nonces.ts';
 import { runsContract } from './contract/runs.ts';
 import { sessionsContract } from './contract/sessions.ts';
 import { workflowsContract } from './contract/workflows.ts';
@@ -53,5 +54,6 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
     eventsContract(ctx);
     runsContract(ctx);
     workflowsContract(ctx);
+    noncesContract(ctx);
   });
 }

@@ -64,7 +64,10 @@ describe.skipIf(skip)('PostgreSQL', () => {
       try {
         expect(a.dialect).toBe('postgres');
         const pool = (a as PostgresStore).pool;
-        expect((await pool.query('SELECT version FROM schema_migrations')).rows).toEqual([{ version: 1 }]);
+        expect((await pool.query('SELECT version FROM schema_migrations ORDER BY version')).rows).toEqual([
+          { version: 1 },
+          { version: 2 },
+        ]);
         await a.appendAudit({
           ts: new Date().toISOString(),
           actor: 'x',

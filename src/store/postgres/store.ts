@@ -17,6 +17,7 @@ import {
   workflowPatch,
 } from '../shared/columns.ts';
 import { decodeIntCursor, decodeTextCursor } from '../shared/cursor.ts';
+import { NONCE_PRUNE_EVERY } from '../shared/nonces.ts';
 import { pageSql, toPage } from '../shared/page.ts';
 import { toAudit, toEvent, toMessage, toOutbox, toRun, toSession, toWorkflow } from '../shared/rows.ts';
 import { isoAfter, nowIso, toIso } from '../shared/time.ts';
@@ -45,6 +46,7 @@ const ph = (i: number): string => `$${i}`;
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   readonly pool: pg.Pool;
+  #nonceAccepts = 0;
 
   constructor(options: PgOptions) {
     this.pool = createPool(options);
@@ -312,6 +314,32 @@ export class PostgresStore implements Store {
   async getOutboxForWorkflow(workflowId: string): Promise<OutboxRecord | undefined> {
     const row = await one(this.pool, 'SELECT * FROM outbox WHERE workflow_id = $1', [workflowId]);
     return row && toOutbox(row);
+  }
+
+  // ---- nonces
+
+  async acceptNonce(nonce: string, expiresAt: string): Promise<boolean> {
+    const exp = toIso(expiresAt);
+    const now = nowIso();
+    // A concurrent insert of the same nonce (any instance) waits for the first to commit, then
+    // sees its unexpired record in the WHERE and updates nothing: exactly one caller gets a row.
+    const took = await one(
+      this.pool,
+      `INSERT INTO nonces (nonce, expires_at) VALUES ($1, $2)
+       ON CONFLICT (nonce) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE nonces.expires_at <= $3
+       RETURNING nonce`,
+      [nonce, exp, now],
+    );
+    if (++this.#nonceAccepts % NONCE_PRUNE_EVERY === 0) {
+      // housekeeping only: a failure here must not fail the request that triggered it
+      await this.pruneNonces(now).catch(() => undefined);
+    }
+    return took !== undefined;
+  }
+
+  async pruneNonces(now: string): Promise<number> {
+    const res = await this.pool.query('DELETE FROM nonces WHERE expires_at <= $1', [toIso(now)]);
+    return res.rowCount ?? 0;
   }
 
   // ---- audit

@@ -18,6 +18,7 @@ import {
 } from '../shared/columns.ts';
 import { decodeIntCursor, decodeTextCursor } from '../shared/cursor.ts';
 import { toJson } from '../shared/json.ts';
+import { NONCE_PRUNE_EVERY } from '../shared/nonces.ts';
 import { pageSql, toPage } from '../shared/page.ts';
 import {
   storedEvent,
@@ -55,6 +56,7 @@ export class SqliteStore implements Store {
   readonly dialect = 'sqlite' as const;
   readonly file: string;
   readonly db: SqliteDb;
+  #nonceAccepts = 0;
 
   constructor(file: string, options: SqliteOptions = {}) {
     this.file = file;
@@ -366,6 +368,32 @@ export class SqliteStore implements Store {
   async getOutboxForWorkflow(workflowId: string): Promise<OutboxRecord | undefined> {
     const row = this.db.get('SELECT * FROM outbox WHERE workflow_id = ?', workflowId);
     return row && toOutbox(row);
+  }
+
+  // ---- nonces
+
+  async acceptNonce(nonce: string, expiresAt: string): Promise<boolean> {
+    const exp = toIso(expiresAt);
+    const now = nowIso();
+    const prune = ++this.#nonceAccepts % NONCE_PRUNE_EVERY === 0;
+    return this.db.write(() => {
+      // RETURNING yields a row only when the insert (or the renewal of an expired record) took
+      const took = this.db.get(
+        `INSERT INTO nonces (nonce, expires_at) VALUES (?, ?)
+         ON CONFLICT (nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at <= ?
+         RETURNING nonce`,
+        nonce,
+        exp,
+        now,
+      );
+      if (prune) this.db.run('DELETE FROM nonces WHERE expires_at <= ?', now);
+      return took !== undefined;
+    });
+  }
+
+  async pruneNonces(now: string): Promise<number> {
+    const at = toIso(now);
+    return this.db.write(() => this.db.run('DELETE FROM nonces WHERE expires_at <= ?', at));
   }
 
   // ---- audit
