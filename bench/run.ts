@@ -1,13 +1,16 @@
 // `npm run bench`: the server's own overhead measured against a mock Anthropic API on this machine.
-// Prints a table and writes the `core` section of BENCHMARKS.md (other sections are kept).
+// Prints a table and writes the `core` and `claude-code` sections of BENCHMARKS.md (other sections are kept;
+// a section is only rewritten when one of its parts ran).
 //
-//   node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,external] [--no-write] [--out FILE]
+//   node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,claude-code-capacity,external]
+//                     [--no-write] [--out FILE]
 //
 // --quick: small sizes, a smoke run in well under 30 s; it does not write BENCHMARKS.md unless --out is given.
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { benchClaudeCodeCapacity, type CapacityResult, CLI_BUDGET } from './core/claude-code-capacity.ts';
 import { benchColdStart, type ColdStartResult } from './core/cold-start.ts';
 import { benchFirstRequest, type FirstRequestResult } from './core/first-request.ts';
 import { benchMemory, type MemoryResult } from './core/memory.ts';
@@ -23,17 +26,27 @@ const { values } = parseArgs({
     out: { type: 'string' },
     'streaming-levels': { type: 'string' },
     'streaming-ms': { type: 'string' },
+    'cc-levels': { type: 'string' },
+    'cc-ms': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 const usage =
-  'usage: node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,external] [--no-write] [--out FILE]\n' +
-  '                         [--streaming-levels 1,100,1000] [--streaming-ms 10000]';
+  'usage: node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,claude-code-capacity,external]\n' +
+  '                         [--no-write] [--out FILE] [--streaming-levels 1,100,1000] [--streaming-ms 10000]\n' +
+  '                         [--cc-levels 1,4,8,16,32,48,64,80,96] [--cc-ms 10000]';
 if (values.help) {
   console.log(usage);
   process.exit(0);
 }
-const ALL = ['memory', 'first-request', 'streaming', 'cold-start', 'external'] as const;
+const ALL = [
+  'memory',
+  'first-request',
+  'streaming',
+  'cold-start',
+  'claude-code-capacity',
+  'external',
+] as const;
 type Part = (typeof ALL)[number];
 const only = new Set<string>(values.only ? values.only.split(',').map((s) => s.trim()) : ALL);
 for (const p of only)
@@ -52,6 +65,8 @@ const SIZES = quick
       streamingLevels: [1, 50],
       streamingMs: 1_500,
       coldStarts: 2,
+      ccLevels: [1, 2],
+      ccMs: 1_500,
     }
   : {
       memorySessions: 200,
@@ -60,9 +75,15 @@ const SIZES = quick
       streamingLevels: [1, 100, 1000],
       streamingMs: 10_000,
       coldStarts: 5,
+      ccLevels: [1, 4, 8, 16, 32, 48, 64, 80, 96],
+      ccMs: 10_000,
     };
 if (values['streaming-levels']) SIZES.streamingLevels = values['streaming-levels'].split(',').map(Number);
 if (values['streaming-ms']) SIZES.streamingMs = Number(values['streaming-ms']);
+if (values['cc-levels']) SIZES.ccLevels = values['cc-levels'].split(',').map(Number);
+if (values['cc-ms']) SIZES.ccMs = Number(values['cc-ms']);
+/** the claude-code capacity bench: the added streaming delay p99 a level must stay under */
+const CC_LIMIT_MS = 1_000;
 const DELTA_INTERVAL_MS = 50;
 const SESSIONS_PER_WS = 50;
 const EXTERNALS: Array<{ name: string; timeoutMs: number }> = [
@@ -116,6 +137,15 @@ const streaming: StreamingResult[] =
     return out;
   })) ?? [];
 const cold: ColdStartResult | undefined = await part('cold-start', () => benchColdStart(SIZES.coldStarts));
+const cc: CapacityResult | undefined = await part('claude-code-capacity', () =>
+  benchClaudeCodeCapacity(SIZES.ccLevels, {
+    intervalMs: DELTA_INTERVAL_MS,
+    durationMs: SIZES.ccMs,
+    perConn: SESSIONS_PER_WS,
+    limitMs: CC_LIMIT_MS,
+    log,
+  }),
+);
 const externals: ExternalResult[] = [];
 if (want('external')) {
   for (const e of EXTERNALS) {
@@ -191,6 +221,26 @@ if (cold) {
     target: '',
     measured: fmtMs(cold.cachedMedian),
   });
+}
+const fmtMiBn = (b: number): string => `${(b / 1024 ** 2).toFixed(0)} MiB`;
+if (cc) {
+  const at = cc.levels.find((l) => l.sessions === cc.capacity);
+  rows.push({
+    id: 'claude-code-capacity',
+    figure: `Concurrent \`claude-code\` sessions held with added streaming delay p99 ≤ ${CC_LIMIT_MS / 1000} s (levels ${cc.levels.map((l) => l.sessions).join(', ')})`,
+    target: '',
+    measured:
+      cc.stoppedBy === 'p99'
+        ? String(cc.capacity)
+        : `≥ ${cc.capacity} (${cc.stoppedBy === 'end' ? 'largest level planned' : `ramp stopped: ${cc.stoppedBy.split(/[ :]/)[0]}`})`,
+  });
+  if (at)
+    rows.push({
+      id: 'claude-code-capacity-at',
+      figure: `… at ${at.sessions}: p50 / p99, server + CLI RSS`,
+      target: '',
+      measured: `${fmtMs(at.p50)} / ${fmtMs(at.p99)}, ${fmtMiBn(at.totalRss)}`,
+    });
 }
 const fmtFigure = (v: unknown): string => {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(2);
@@ -476,8 +526,112 @@ function coreSection(): string {
   return L.join('\n');
 }
 
-const START = '<!-- bench:core:start -->';
-const END = '<!-- bench:core:end -->';
+function claudeCodeSection(): string {
+  const L: string[] = [];
+  const failed = errors['claude-code-capacity'];
+  L.push('<!-- bench:claude-code:start -->');
+  L.push('## Claude Code capacity (`npm run bench -- --only claude-code-capacity`)');
+  L.push('');
+  L.push(
+    `Measured ${date} UTC on ${machine}.${quick ? ' **Quick mode (small N): smoke figures only.**' : ''} ` +
+      `1-minute load average ${loadAtStart.toFixed(1)} at the start and ${loadAtEnd.toFixed(1)} at the end of the run.`,
+  );
+  L.push('');
+  if (failed) L.push(`**FAILED:** ${failed}`);
+  if (cc) {
+    const last = cc.levels.at(-1);
+    const why =
+      cc.stoppedBy === 'p99'
+        ? `the next level measured (${last?.sessions}) had p99 ${last ? fmtMs(last.p99) : 'n/a'}${last && last.received < last.emitted ? ` and lost deltas (${last.received} of ${last.emitted} received)` : ''}`
+        : cc.stoppedBy === 'end'
+          ? `every level planned (${cc.plannedLevels.join(', ')}) stayed under ${CC_LIMIT_MS / 1000} s, so this is a lower bound`
+          : `the ramp stopped early — ${cc.stoppedBy} — so this is a lower bound`;
+    L.push(
+      `**Capacity: ${cc.capacity} concurrent \`claude-code\` sessions** streaming at once with the added streaming ` +
+        `delay (mock emit → WebSocket receive) at p99 ≤ ${CC_LIMIT_MS / 1000} s; ${why}.`,
+    );
+    const fail = cc.stoppedBy === 'p99' ? last : undefined;
+    if (fail && fail.cliProcesses > 0) {
+      const perCli = (fail.totalRss - fail.serverRss) / fail.cliProcesses;
+      const memFits = Math.floor((os.totalmem() - 3 * 1024 ** 3 - fail.serverRss) / perCli);
+      L.push(
+        `At ${fail.sessions} sessions the machine was ${fail.machineBusyPct.toFixed(0)} % busy (the CLIs alone ` +
+          `${fail.cliCpuPct.toFixed(0)} % of a core, ≈ ${(fail.cliCpuPct / fail.sessions).toFixed(1)} % each while streaming; ` +
+          `${fail.emitted} of ${(fail.sessions * cc.durationMs) / cc.intervalMs} planned deltas were emitted by the starved mock) ` +
+          `with ${fmtMiBn(fail.totalRss)} resident: the limit here is CPU on ${os.availableParallelism()} cores, not memory ` +
+          `(at ${fmtMiBn(perCli)} per CLI, the RAM would hold ≈ ${memFits} with 3 GiB kept free).`,
+      );
+    }
+    L.push('');
+    L.push(
+      '| sessions | CLI procs | ramp (all streams open) | deltas emitted | received | p50 | p99 | max | RSS server + CLIs (server) | RSS per CLI | CPU server / CLIs / mock / clients (% of a core) | machine busy | load avg | MemAvailable before | failed runs |',
+    );
+    L.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const l of cc.levels) {
+      const perCli = l.cliProcesses > 0 ? (l.totalRss - l.serverRss) / l.cliProcesses : Number.NaN;
+      L.push(
+        `| ${l.sessions} | ${l.cliProcesses} | ${(l.rampMs / 1000).toFixed(1)} s | ${l.emitted} | ${l.received} | ${fmtMs(l.p50)} | ${fmtMs(l.p99)} | ${fmtMs(l.max)} | ` +
+          `${fmtMiBn(l.totalRss)} (${fmtMiBn(l.serverRss)}) | ${Number.isFinite(perCli) ? fmtMiBn(perCli) : 'n/a'} | ` +
+          `${l.serverCpuPct.toFixed(0)} / ${l.cliCpuPct.toFixed(0)} / ${l.mockCpuPct.toFixed(0)} / ${l.clientCpuPct.toFixed(0)} | ` +
+          `${l.machineBusyPct.toFixed(0)} % | ${l.loadAvg.toFixed(1)} | ${(l.memAvailableBefore / 1024 ** 3).toFixed(1)} GiB | ${l.failedRuns} |`,
+      );
+    }
+    L.push('');
+  }
+  const native =
+    streaming.length > 0
+      ? `measured in this run: ${streaming.map((s) => `${s.sessions} session${s.sessions === 1 ? '' : 's'} p99 ${fmtMs(s.p99)}`).join(', ')}`
+      : 'see “Added streaming delay” in the core figures above (native at 1 / 100 / 1000 sessions)';
+  L.push(
+    `For comparison, the \`native\` engine (no CLI process; the server itself calls the model) on the same path: ${native}. ` +
+      'Its limit is CPU per delta in one process, not memory.',
+  );
+  L.push('');
+  L.push('### Method');
+  L.push('');
+  L.push(
+    '`bench/core/claude-code-capacity.ts`. Per level, a fresh server child (`bench/lib/server-child.ts`, the same ' +
+      '`createRuntime` as `npm start`) with `AGENT_ENGINE=claude-code`, `SANDBOX=none`, `CLAUDE_MAX_PROCESSES=200`, ' +
+      '`MAX_CONCURRENT_RUNS=500` and a fresh `DATA_DIR`; N sessions created with `engine: "claude-code"`, followed ' +
+      `over WebSocket from a separate client process (${SESSIONS_PER_WS} sessions per connection), and each sent one ` +
+      'message. Each run starts one Claude Code CLI (the SDK’s bundled binary, `includePartialMessages`), which ' +
+      'reaches the timestamping mock (`bench/lib/timed-mock.ts`) through the server’s loopback LLM proxy. The mock ' +
+      'answers the CLI’s side requests (no tools, or `max_tokens` ≤ 16) at once with `claudeCodeSideReply` and holds ' +
+      'each main-loop request as an open stream (SSE pings only). Once all N main-loop streams are open (the ' +
+      '“ramp” column: CLI start-up included), it writes one text delta every ' +
+      `${DELTA_INTERVAL_MS} ms on each for ${SIZES.ccMs / 1000} s, each stamped with its emit time, then ends ` +
+      'the replies (`end_turn`). Delay = client receive time − emit time per delta, same clock; the path is mock → ' +
+      'LLM proxy → CLI (SSE parse, `stream_event` on stdout) → SDK in the server → event store → WebSocket. ' +
+      'RSS: the sum of `VmRSS` over the server child and all its descendants from `/proc`, sampled every second of ' +
+      'the window, maximum kept. CPU: `/proc/<pid>/stat` times over the window (server process, CLI processes), ' +
+      '`process.cpuUsage()` of the bench (mock) and client processes, and `/proc/stat` for the whole machine. ' +
+      `Levels ${cc?.plannedLevels.join(', ') ?? SIZES.ccLevels.join(', ')}, in order; the ramp stops after the ` +
+      `first level with p99 > ${CC_LIMIT_MS / 1000} s (or lost deltas), or before a level when MemAvailable is under ` +
+      `3 GiB or would fall under it at ≈ ${fmtMiBn(CLI_BUDGET)} per CLI. After` +
+      ' each level the server is stopped and any CLI ' +
+      'process still alive (they run in their own process groups) is killed.',
+  );
+  L.push('');
+  L.push('<!-- bench:claude-code:end -->');
+  return L.join('\n');
+}
+
+function replaceSection(existing: string, name: string, section: string): string {
+  const START = `<!-- bench:${name}:start -->`;
+  const END = `<!-- bench:${name}:end -->`;
+  const a = existing.indexOf(START);
+  const b = existing.indexOf(END);
+  if (a !== -1 && b > a) return existing.slice(0, a) + section + existing.slice(b + END.length);
+  if (existing.trim()) return `${existing.trimEnd()}\n\n${section}\n`;
+  return (
+    '# Benchmarks\n\n' +
+    'Figures for this server measured on one machine. Each section is written by the benchmark named in it ' +
+    'and replaced when that benchmark runs again (between its `<!-- bench:NAME:start/end -->` markers); ' +
+    '`npm run bench` runs them all.\n\n' +
+    `${section}\n`
+  );
+}
+
 const outPath =
   values.out ??
   (quick || values['no-write'] ? undefined : new URL('../BENCHMARKS.md', import.meta.url).pathname);
@@ -488,19 +642,11 @@ if (outPath && !values['no-write']) {
   } catch {
     existing = '';
   }
-  const section = coreSection();
-  let next: string;
-  const a = existing.indexOf(START);
-  const b = existing.indexOf(END);
-  if (a !== -1 && b > a) next = existing.slice(0, a) + section + existing.slice(b + END.length);
-  else if (existing.trim()) next = `${existing.trimEnd()}\n\n${section}\n`;
-  else
-    next =
-      '# Benchmarks\n\n' +
-      'Figures for this server measured on one machine. Each section is written by the benchmark named in it ' +
-      'and replaced when that benchmark runs again (between its `<!-- bench:NAME:start/end -->` markers); ' +
-      '`npm run bench` runs them all.\n\n' +
-      `${section}\n`;
+  let next = existing;
+  // The core section holds every part but claude-code-capacity, which has its own.
+  if (ALL.some((p) => p !== 'claude-code-capacity' && want(p)))
+    next = replaceSection(next, 'core', coreSection());
+  if (want('claude-code-capacity')) next = replaceSection(next, 'claude-code', claudeCodeSection());
   await fs.writeFile(outPath, next);
   log(`wrote ${outPath}`);
 }

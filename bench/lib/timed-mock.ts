@@ -9,6 +9,9 @@
 //   after `go()`:  emits a delta every `intervalMs` (first one at a random phase within the interval,
 //                  so streams do not tick in lockstep) until `deltasPerStream` are out or `finish()`.
 // then closes the message properly (content_block_stop, message_delta, message_stop).
+//
+// `divert` answers some requests with a short complete reply instead (e.g. Claude Code's side
+// requests: title generation, quota probes); those are not streams and are not counted.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -17,14 +20,20 @@ export interface TimedMockOptions {
   holdIntervalMs: number;
   /** deltas per stream after go(); Infinity: until finish() */
   deltasPerStream: number;
+  /** before go(): an SSE `ping` event every this many ms on every held stream (0: none) — keeps idle streams alive without stamps */
+  holdPingMs?: number;
+  /** text of a short complete reply for a request that must not become a held stream; undefined: stream it */
+  divert?: (body: unknown) => string | undefined;
 }
 
 export interface TimedMock {
   url: string;
   /** streams currently open */
   readonly open: number;
-  /** messages requests received so far */
+  /** messages requests received so far (diverted ones not included) */
   readonly requests: number;
+  /** requests answered by `divert` */
+  readonly diverted: number;
   /** deltas written since the last reset() */
   readonly emitted: number;
   /** epoch ms of the last go() */
@@ -63,6 +72,7 @@ export function startTimedMock(initial: Partial<TimedMockOptions> = {}): Promise
   const opts: TimedMockOptions = { intervalMs: 50, holdIntervalMs: 0, deltasPerStream: Infinity, ...initial };
   const streams = new Set<Stream>();
   let requests = 0;
+  let diverted = 0;
   let emitted = 0;
   let going = false;
   let goAt = 0;
@@ -134,7 +144,54 @@ export function startTimedMock(initial: Partial<TimedMockOptions> = {}): Promise
         writeDelta(st);
         arm(st, false);
       }, opts.holdIntervalMs);
+    } else if ((opts.holdPingMs ?? 0) > 0) {
+      st.timer = setTimeout(() => {
+        if (!st.done && !st.res.destroyed) st.res.write(sse('ping', { type: 'ping' }));
+        arm(st, false);
+      }, opts.holdPingMs);
     }
+  };
+
+  const replyShort = (
+    res: ServerResponse,
+    stream: boolean,
+    id: string,
+    model: string,
+    text: string,
+  ): void => {
+    const message = { id, type: 'message', role: 'assistant', model, stop_sequence: null };
+    const usage = { input_tokens: 100, output_tokens: Math.max(1, Math.ceil(text.length / 4)) };
+    if (!stream) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({ ...message, content: [{ type: 'text', text }], stop_reason: 'end_turn', usage }),
+      );
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+    res.end(
+      sse('message_start', {
+        type: 'message_start',
+        message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } },
+      }) +
+        sse('content_block_start', {
+          type: 'content_block_start',
+          index: 0,
+          content_block: { type: 'text', text: '' },
+        }) +
+        sse('content_block_delta', {
+          type: 'content_block_delta',
+          index: 0,
+          delta: { type: 'text_delta', text },
+        }) +
+        sse('content_block_stop', { type: 'content_block_stop', index: 0 }) +
+        sse('message_delta', {
+          type: 'message_delta',
+          delta: { stop_reason: 'end_turn', stop_sequence: null },
+          usage: { output_tokens: usage.output_tokens },
+        }) +
+        sse('message_stop', { type: 'message_stop' }),
+    );
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -147,7 +204,6 @@ export function startTimedMock(initial: Partial<TimedMockOptions> = {}): Promise
         res.end(JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: 'not found' } }));
         return;
       }
-      requests++;
       let body: { model?: string; stream?: boolean } = {};
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
@@ -157,6 +213,13 @@ export function startTimedMock(initial: Partial<TimedMockOptions> = {}): Promise
       const id = `msg_bench${(msgCounter++).toString().padStart(16, '0')}`;
       const model = body.model ?? 'claude-sonnet-4-6';
       const usage = { input_tokens: 100, output_tokens: 1 };
+      const short = opts.divert?.(body);
+      if (short !== undefined) {
+        diverted++;
+        replyShort(res, body.stream === true, id, model, short);
+        return;
+      }
+      requests++;
       if (body.stream !== true) {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(
@@ -219,6 +282,9 @@ export function startTimedMock(initial: Partial<TimedMockOptions> = {}): Promise
         },
         get requests() {
           return requests;
+        },
+        get diverted() {
+          return diverted;
         },
         get emitted() {
           return emitted;
