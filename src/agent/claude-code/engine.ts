@@ -7,34 +7,17 @@
 //   (git, gh, MCP) through an in-process MCP server (./mcp-bridge.ts).
 // - Messages → events and the run's outcome: ./messages.ts. CLI process env/stderr/sandbox:
 //   ./process.ts. The cap on concurrent CLI processes: ./process-pool.ts.
+// - The query options (policy hooks, MCP bridge, system prompt): ./query-options.ts. Public types:
+//   ./types.ts.
 import { promises as fsp } from 'node:fs';
-import {
-  type CanUseTool,
-  type HookCallback,
-  type Options,
-  type PermissionResult,
-  type Query,
-  query,
-  type SDKUserMessage,
-} from '@anthropic-ai/claude-agent-sdk';
-import type { Config } from '../../config.ts';
+import { type Query, query, type SDKUserMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { Logger } from '../../observability/logger.ts';
-import type { SandboxWrapper } from '../../sandbox/types.ts';
-import type { Tool } from '../../tools/types.ts';
-import { type Engine, EngineError, type EngineResult, type EngineRunContext } from '../engine.ts';
-import { createServerToolsMcp } from './mcp-bridge.ts';
+import { EngineError, type EngineResult, type EngineRunContext } from '../engine.ts';
 import { interpretResult, type Outcome, RunMapper, seedPrompt } from './messages.ts';
-import {
-  buildPolicy,
-  builtinToolsFor,
-  checkToolUse,
-  type PolicyOverride,
-  type PolicySettings,
-  policySettingsFromEnv,
-  type ToolPolicy,
-} from './policy.ts';
+import { policySettingsFromEnv } from './policy.ts';
 import { buildCliEnv, cliSpawner, lineSplitter, TailLines } from './process.ts';
-import { ProcessSlots, type SlotStats } from './process-pool.ts';
+import { ProcessSlots } from './process-pool.ts';
+import { buildQueryOptions } from './query-options.ts';
 import {
   claudeConfigDir,
   ensureConfigDir,
@@ -44,68 +27,15 @@ import {
   transcriptExists,
   writeStoredSessionId,
 } from './session-store.ts';
+import type { ClaudeCodeEngine, ClaudeCodeEngineOptions, LlmAccess } from './types.ts';
 
-export interface ToolAuditEvent {
-  phase: 'pre' | 'post';
-  runId: string;
-  sessionId: string;
-  tool: string;
-  input: unknown;
-  isError?: boolean;
-  durationMs?: number;
-}
-
-export interface LlmAccess {
-  baseUrl: string;
-  apiKey: string;
-  release(): void;
-}
-
-export interface ClaudeCodeEngineOptions {
-  config: Config;
-  logger: Logger;
-  /** Runs the CLI inside this sandbox when its kind is not 'none'. */
-  sandbox?: SandboxWrapper;
-  /** The server's tools bridged as `mcp__server__<name>` (default: ctx.tools minus bash/fs, which Claude Code has itself). */
-  serverTools?: (ctx: EngineRunContext) => Tool[];
-  /** LLM endpoint and credentials per run (e.g. a per-run proxy token); default config.anthropicBaseUrl/ApiKey. */
-  llmAccess?: (runId: string) => Promise<LlmAccess>;
-  /** Audit/metrics hook: PreToolUse / PostToolUse of every tool call. */
-  onToolEvent?: (e: ToolAuditEvent) => void;
-  /** Policy settings (default: CLAUDE_ALLOW_TOOLS / CLAUDE_DENY_TOOLS from process.env). */
-  policySettings?: PolicySettings;
-  /** Per-run narrowing of the tool policy (e.g. read-only tools for analysis workflows). */
-  policyFor?: (ctx: EngineRunContext) => PolicyOverride | undefined;
-  /** How long an interrupted CLI gets to stop before it is killed (default 2000 ms). */
-  interruptGraceMs?: number;
-  /** Path of the Claude Code executable (default: the one bundled with the SDK). */
-  pathToClaudeCodeExecutable?: string;
-  /** Called with the CLI's pid when it starts (metrics, tests, benchmarks). */
-  onSpawn?: (pid: number | undefined) => void;
-}
-
-export interface ClaudeCodeEngine extends Engine {
-  readonly name: 'claude-code';
-  /** CLI process slots: capacity, in use, waiting runs. */
-  stats(): SlotStats;
-}
+export type { ClaudeCodeEngine, ClaudeCodeEngineOptions, LlmAccess, ToolAuditEvent } from './types.ts';
 
 /** How long a finished CLI gets to exit after its input ends before it is killed. */
 const CLOSE_GRACE_MS = 5000;
 
-const SERVER_PROMPT = [
-  'You are duyetbot, an autonomous coding agent running on a server, unattended.',
-  'Work only inside the current working directory (the workspace, usually a git repository); file access outside it is refused.',
-  'Nobody can answer questions while you work: make reasonable decisions yourself, verify your changes (run the tests), and finish with a short summary of what you did and what is left.',
-].join('\n');
-
 function abortedError(usage?: EngineError['usage']): EngineError {
   return new EngineError('aborted', 'run interrupted', usage);
-}
-
-/** Default server tools: Claude Code brings its own shell and file tools. */
-function defaultServerTools(ctx: EngineRunContext): Tool[] {
-  return ctx.tools.filter((t) => t.name !== 'bash' && t.name !== 'fs');
 }
 
 export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCodeEngine {
@@ -226,83 +156,6 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
     const claudeSessionId = a.resume ?? newClaudeSessionId();
     await writeStoredSessionId(a.configDir, claudeSessionId);
 
-    const serverTools = (opts.serverTools ?? defaultServerTools)(ctx);
-    const policy: ToolPolicy = buildPolicy(
-      settings,
-      serverTools.map((t) => t.name),
-      opts.policyFor?.(ctx) ?? {},
-    );
-    const mcp =
-      policy.serverTools.length > 0
-        ? createServerToolsMcp(serverTools, {
-            workspace,
-            runId: ctx.runId,
-            sessionId: ctx.sessionId,
-            env: ctx.env,
-            signal: ctx.signal,
-            emit: ctx.emit,
-            outputLimit: config.toolOutputLimit,
-            onMeta: (m) => toolMeta.push(m),
-          })
-        : undefined;
-
-    // --- policy + audit hooks ------------------------------------------------------------
-    const audited = new Set<string>();
-    const audit = (e: Omit<ToolAuditEvent, 'runId' | 'sessionId'>) => {
-      try {
-        opts.onToolEvent?.({ ...e, runId: ctx.runId, sessionId: ctx.sessionId });
-      } catch (err) {
-        log.warn('claude-code: onToolEvent failed', { err });
-      }
-    };
-    const decide = (name: string, input: unknown) =>
-      checkToolUse(
-        policy,
-        workspace,
-        name,
-        typeof input === 'object' && input !== null ? (input as Record<string, unknown>) : {},
-      );
-
-    const preToolUse: HookCallback = async (input, toolUseId) => {
-      if (input.hook_event_name !== 'PreToolUse') return {};
-      const decision = await decide(input.tool_name, input.tool_input);
-      const id = toolUseId ?? input.tool_use_id;
-      audit({ phase: 'pre', tool: input.tool_name, input: input.tool_input });
-      if (decision.allow) return {};
-      audited.add(id);
-      audit({ phase: 'post', tool: input.tool_name, input: input.tool_input, isError: true, durationMs: 0 });
-      log.info('claude-code: tool call denied by policy', { tool: input.tool_name, reason: decision.reason });
-      return {
-        hookSpecificOutput: {
-          hookEventName: 'PreToolUse',
-          permissionDecision: 'deny',
-          permissionDecisionReason: decision.reason,
-        },
-      };
-    };
-    const postToolUse: HookCallback = async (input, toolUseId) => {
-      if (input.hook_event_name !== 'PostToolUse' && input.hook_event_name !== 'PostToolUseFailure')
-        return {};
-      const id = toolUseId ?? input.tool_use_id;
-      if (audited.has(id)) return {};
-      audited.add(id);
-      audit({
-        phase: 'post',
-        tool: input.tool_name,
-        input: input.tool_input,
-        isError: input.hook_event_name === 'PostToolUseFailure',
-        durationMs: input.duration_ms,
-      });
-      return {};
-    };
-    // Second line of the same policy, for the calls Claude Code asks permission for.
-    const canUseTool: CanUseTool = async (name, input): Promise<PermissionResult> => {
-      const decision = await decide(name, input);
-      return decision.allow
-        ? { behavior: 'allow', updatedInput: input }
-        : { behavior: 'deny', message: decision.reason };
-    };
-
     // --- the CLI process -----------------------------------------------------------------
     const cliEnv = buildCliEnv(ctx.env, a.access, a.configDir);
     const stderrTail = new TailLines(20);
@@ -321,40 +174,19 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
       await inputDone;
     }
 
-    const append = ctx.systemPrompt?.trim()
-      ? `${SERVER_PROMPT}\n\n${ctx.systemPrompt.trim()}`
-      : SERVER_PROMPT;
-    const options: Options = {
-      cwd: workspace,
+    const options = buildQueryOptions({
+      opts,
+      settings,
+      ctx,
+      workspace,
       model: a.model,
-      includePartialMessages: true,
-      abortController: controller,
-      maxTurns: config.maxTurns,
-      permissionMode: 'default',
-      // Deliberately empty: Claude Code must not load user/project/local settings, CLAUDE.md files,
-      // hooks or permission rules from the workspace (an untrusted repository) or from any
-      // ~/.claude; everything it runs with comes from the server's configuration, here.
-      settingSources: [],
-      // Likewise only the MCP servers given here (no .mcp.json from the repository).
-      strictMcpConfig: true,
-      // (Only in-process servers today; stdio/HTTP ones would go over stdin, not the command line.)
-      mcpServersDelivery: 'initialize',
-      tools: builtinToolsFor(policy),
-      disallowedTools: [...policy.deniedTools],
-      canUseTool,
-      hooks: {
-        PreToolUse: [{ hooks: [preToolUse] }],
-        PostToolUse: [{ hooks: [postToolUse] }],
-        PostToolUseFailure: [{ hooks: [postToolUse] }],
-      },
-      systemPrompt: { type: 'preset', preset: 'claude_code', append },
-      env: cliEnv,
-      persistSession: true,
-    };
-    if (mcp) options.mcpServers = { [mcp.name]: mcp };
-    if (a.resume) options.resume = a.resume;
-    else options.sessionId = claudeSessionId;
-    if (opts.pathToClaudeCodeExecutable) options.pathToClaudeCodeExecutable = opts.pathToClaudeCodeExecutable;
+      log,
+      resume: a.resume,
+      claudeSessionId,
+      cliEnv,
+      controller,
+      toolMeta,
+    });
     const spawner = cliSpawner({
       sandbox: opts.sandbox,
       workspace,

@@ -1,0 +1,158 @@
+// The Agent SDK `query()` options of one run: server tools over MCP, the tool policy with its audit
+// hooks, the system prompt, and the settings that keep the workspace's own configuration out.
+import type { CanUseTool, HookCallback, Options, PermissionResult } from '@anthropic-ai/claude-agent-sdk';
+import type { Logger } from '../../observability/logger.ts';
+import type { Tool } from '../../tools/types.ts';
+import type { EngineRunContext } from '../engine.ts';
+import { createServerToolsMcp } from './mcp-bridge.ts';
+import {
+  buildPolicy,
+  builtinToolsFor,
+  checkToolUse,
+  type PolicySettings,
+  type ToolPolicy,
+} from './policy.ts';
+import type { ClaudeCodeEngineOptions, ToolAuditEvent } from './types.ts';
+
+const SERVER_PROMPT = [
+  'You are duyetbot, an autonomous coding agent running on a server, unattended.',
+  'Work only inside the current working directory (the workspace, usually a git repository); file access outside it is refused.',
+  'Nobody can answer questions while you work: make reasonable decisions yourself, verify your changes (run the tests), and finish with a short summary of what you did and what is left.',
+].join('\n');
+
+/** Default server tools: Claude Code brings its own shell and file tools. */
+function defaultServerTools(ctx: EngineRunContext): Tool[] {
+  return ctx.tools.filter((t) => t.name !== 'bash' && t.name !== 'fs');
+}
+
+export interface QueryOptionsArgs {
+  opts: ClaudeCodeEngineOptions;
+  settings: PolicySettings;
+  ctx: EngineRunContext;
+  /** The workspace, resolved (the CLI's cwd). */
+  workspace: string;
+  model: string;
+  log: Logger;
+  /** The conversation to resume; undefined starts a fresh one with `claudeSessionId`. */
+  resume: string | undefined;
+  claudeSessionId: string;
+  cliEnv: Record<string, string>;
+  controller: AbortController;
+  /** Collects the metadata server tools report. */
+  toolMeta: Array<Record<string, unknown>>;
+}
+
+/** The run's query options (the engine adds its own `spawnClaudeCodeProcess`). */
+export function buildQueryOptions(a: QueryOptionsArgs): Options {
+  const { opts, settings, ctx, workspace, log, toolMeta, controller, cliEnv, claudeSessionId } = a;
+  const { config } = opts;
+  const serverTools = (opts.serverTools ?? defaultServerTools)(ctx);
+  const policy: ToolPolicy = buildPolicy(
+    settings,
+    serverTools.map((t) => t.name),
+    opts.policyFor?.(ctx) ?? {},
+  );
+  const mcp =
+    policy.serverTools.length > 0
+      ? createServerToolsMcp(serverTools, {
+          workspace,
+          runId: ctx.runId,
+          sessionId: ctx.sessionId,
+          env: ctx.env,
+          signal: ctx.signal,
+          emit: ctx.emit,
+          outputLimit: config.toolOutputLimit,
+          onMeta: (m) => toolMeta.push(m),
+        })
+      : undefined;
+
+  // --- policy + audit hooks ------------------------------------------------------------
+  const audited = new Set<string>();
+  const audit = (e: Omit<ToolAuditEvent, 'runId' | 'sessionId'>) => {
+    try {
+      opts.onToolEvent?.({ ...e, runId: ctx.runId, sessionId: ctx.sessionId });
+    } catch (err) {
+      log.warn('claude-code: onToolEvent failed', { err });
+    }
+  };
+  const decide = (name: string, input: unknown) =>
+    checkToolUse(
+      policy,
+      workspace,
+      name,
+      typeof input === 'object' && input !== null ? (input as Record<string, unknown>) : {},
+    );
+
+  const preToolUse: HookCallback = async (input, toolUseId) => {
+    if (input.hook_event_name !== 'PreToolUse') return {};
+    const decision = await decide(input.tool_name, input.tool_input);
+    const id = toolUseId ?? input.tool_use_id;
+    audit({ phase: 'pre', tool: input.tool_name, input: input.tool_input });
+    if (decision.allow) return {};
+    audited.add(id);
+    audit({ phase: 'post', tool: input.tool_name, input: input.tool_input, isError: true, durationMs: 0 });
+    log.info('claude-code: tool call denied by policy', { tool: input.tool_name, reason: decision.reason });
+    return {
+      hookSpecificOutput: {
+        hookEventName: 'PreToolUse',
+        permissionDecision: 'deny',
+        permissionDecisionReason: decision.reason,
+      },
+    };
+  };
+  const postToolUse: HookCallback = async (input, toolUseId) => {
+    if (input.hook_event_name !== 'PostToolUse' && input.hook_event_name !== 'PostToolUseFailure') return {};
+    const id = toolUseId ?? input.tool_use_id;
+    if (audited.has(id)) return {};
+    audited.add(id);
+    audit({
+      phase: 'post',
+      tool: input.tool_name,
+      input: input.tool_input,
+      isError: input.hook_event_name === 'PostToolUseFailure',
+      durationMs: input.duration_ms,
+    });
+    return {};
+  };
+  // Second line of the same policy, for the calls Claude Code asks permission for.
+  const canUseTool: CanUseTool = async (name, input): Promise<PermissionResult> => {
+    const decision = await decide(name, input);
+    return decision.allow
+      ? { behavior: 'allow', updatedInput: input }
+      : { behavior: 'deny', message: decision.reason };
+  };
+
+  const append = ctx.systemPrompt?.trim() ? `${SERVER_PROMPT}\n\n${ctx.systemPrompt.trim()}` : SERVER_PROMPT;
+  const options: Options = {
+    cwd: workspace,
+    model: a.model,
+    includePartialMessages: true,
+    abortController: controller,
+    maxTurns: config.maxTurns,
+    permissionMode: 'default',
+    // Deliberately empty: Claude Code must not load user/project/local settings, CLAUDE.md files,
+    // hooks or permission rules from the workspace (an untrusted repository) or from any
+    // ~/.claude; everything it runs with comes from the server's configuration, here.
+    settingSources: [],
+    // Likewise only the MCP servers given here (no .mcp.json from the repository).
+    strictMcpConfig: true,
+    // (Only in-process servers today; stdio/HTTP ones would go over stdin, not the command line.)
+    mcpServersDelivery: 'initialize',
+    tools: builtinToolsFor(policy),
+    disallowedTools: [...policy.deniedTools],
+    canUseTool,
+    hooks: {
+      PreToolUse: [{ hooks: [preToolUse] }],
+      PostToolUse: [{ hooks: [postToolUse] }],
+      PostToolUseFailure: [{ hooks: [postToolUse] }],
+    },
+    systemPrompt: { type: 'preset', preset: 'claude_code', append },
+    env: cliEnv,
+    persistSession: true,
+  };
+  if (mcp) options.mcpServers = { [mcp.name]: mcp };
+  if (a.resume) options.resume = a.resume;
+  else options.sessionId = claudeSessionId;
+  if (opts.pathToClaudeCodeExecutable) options.pathToClaudeCodeExecutable = opts.pathToClaudeCodeExecutable;
+  return options;
+}

@@ -1,0 +1,53 @@
+// Public types of the claude-code engine: its options, per-run LLM access, tool audit events.
+import type { Config } from '../../config.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { SandboxWrapper } from '../../sandbox/types.ts';
+import type { Tool } from '../../tools/types.ts';
+import type { Engine, EngineRunContext } from '../engine.ts';
+import type { PolicyOverride, PolicySettings } from './policy.ts';
+import type { SlotStats } from './process-pool.ts';
+
+export interface ToolAuditEvent {
+  phase: 'pre' | 'post';
+  runId: string;
+  sessionId: string;
+  tool: string;
+  input: unknown;
+  isError?: boolean;
+  durationMs?: number;
+}
+
+export interface LlmAccess {
+  baseUrl: string;
+  apiKey: string;
+  release(): void;
+}
+
+export interface ClaudeCodeEngineOptions {
+  config: Config;
+  logger: Logger;
+  /** Runs the CLI inside this sandbox when its kind is not 'none'. */
+  sandbox?: SandboxWrapper;
+  /** The server's tools bridged as `mcp__server__<name>` (default: ctx.tools minus bash/fs, which Claude Code has itself). */
+  serverTools?: (ctx: EngineRunContext) => Tool[];
+  /** LLM endpoint and credentials per run (e.g. a per-run proxy token); default config.anthropicBaseUrl/ApiKey. */
+  llmAccess?: (runId: string) => Promise<LlmAccess>;
+  /** Audit/metrics hook: PreToolUse / PostToolUse of every tool call. */
+  onToolEvent?: (e: ToolAuditEvent) => void;
+  /** Policy settings (default: CLAUDE_ALLOW_TOOLS / CLAUDE_DENY_TOOLS from process.env). */
+  policySettings?: PolicySettings;
+  /** Per-run narrowing of the tool policy (e.g. read-only tools for analysis workflows). */
+  policyFor?: (ctx: EngineRunContext) => PolicyOverride | undefined;
+  /** How long an interrupted CLI gets to stop before it is killed (default 2000 ms). */
+  interruptGraceMs?: number;
+  /** Path of the Claude Code executable (default: the one bundled with the SDK). */
+  pathToClaudeCodeExecutable?: string;
+  /** Called with the CLI's pid when it starts (metrics, tests, benchmarks). */
+  onSpawn?: (pid: number | undefined) => void;
+}
+
+export interface ClaudeCodeEngine extends Engine {
+  readonly name: 'claude-code';
+  /** CLI process slots: capacity, in use, waiting runs. */
+  stats(): SlotStats;
+}

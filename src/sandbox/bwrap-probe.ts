@@ -1,0 +1,64 @@
+// Finding and probing the bubblewrap binary (user-namespace support, supported flags).
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+/** uid/gid of the agent inside the sandbox when a user namespace is used. */
+export const SANDBOX_UID = 1000;
+export const SANDBOX_GID = 1000;
+
+export class SandboxUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SandboxUnavailableError';
+  }
+}
+
+function findExecutable(name: string, extra: string[] = []): string | null {
+  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), ...extra];
+  for (const d of dirs) {
+    const p = path.join(d, name);
+    try {
+      if (statSync(p).isFile()) return p;
+    } catch {
+      // next
+    }
+  }
+  return null;
+}
+
+const probeCache = new Map<string, { userns: boolean; help: string }>();
+
+export function probeBwrap(bwrapPath: string): { userns: boolean; help: string } {
+  const cached = probeCache.get(bwrapPath);
+  if (cached) return cached;
+  const help = spawnSync(bwrapPath, ['--help'], { encoding: 'utf8', timeout: 5000 });
+  if (help.error) throw new SandboxUnavailableError(`cannot run ${bwrapPath}: ${help.error.message}`);
+  const text = `${help.stdout ?? ''}${help.stderr ?? ''}`;
+  const userArgs = ['--unshare-user', '--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_GID)];
+  if (text.includes('--disable-userns')) userArgs.push('--disable-userns');
+  const res = spawnSync(bwrapPath, [...userArgs, '--ro-bind', '/', '/', '--', 'true'], {
+    encoding: 'utf8',
+    timeout: 5000,
+    env: {},
+  });
+  const out = { userns: res.status === 0, help: text };
+  probeCache.set(bwrapPath, out);
+  return out;
+}
+
+/** The bwrap to use: the explicit path, else BWRAP_PATH, else `bwrap` on PATH (or the usual places). */
+export function resolveBwrapPath(
+  explicit: string | undefined,
+  env: Record<string, string | undefined>,
+): string {
+  const bwrapPath =
+    explicit ??
+    (env.BWRAP_PATH?.trim() || null) ??
+    findExecutable('bwrap', ['/usr/bin', '/usr/local/bin', '/bin']);
+  if (bwrapPath && !existsSync(bwrapPath)) throw new SandboxUnavailableError(`${bwrapPath} does not exist`);
+  if (!bwrapPath) {
+    throw new SandboxUnavailableError('bubblewrap (bwrap) is not installed or not on PATH');
+  }
+  return bwrapPath;
+}

@@ -1,0 +1,157 @@
+// The egress proxy: runs in the server, listens on a unix socket bound into network sandboxes and
+// opens only checked CONNECT tunnels.
+import net from 'node:net';
+import type { Logger } from '../observability/logger.ts';
+import {
+  defaultLookup,
+  type LookupFn,
+  type NetPolicy,
+  normalizeHost,
+  parseAuthority,
+  resolveDestination,
+} from './net-allowlist.ts';
+
+export interface EgressProxyOptions {
+  socketPath: string;
+  policy: NetPolicy;
+  logger?: Logger;
+  lookup?: LookupFn;
+  connectTimeoutMs?: number;
+  maxConnections?: number;
+  /**
+   * Host loopback ports that sandboxes may reach (e.g. the LLM proxy of the Claude Code engine);
+   * checked at each request, so ports can be added later. Only exactly `127.0.0.1:<port>`.
+   */
+  loopbackPorts?: ReadonlySet<number>;
+  /** Opens the upstream connection to the checked address (tests substitute a local server). */
+  dial?: (address: string, port: number) => net.Socket;
+}
+
+export interface EgressProxy {
+  readonly socketPath: string;
+  /** Decisions so far (for tests and metrics). */
+  readonly stats: { allowed: number; refused: number };
+  close(): Promise<void>;
+}
+
+const MAX_HEADER = 8192;
+
+function reply(sock: net.Socket, status: string, body: string): void {
+  sock.end(
+    `HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+export function startEgressProxy(opts: EgressProxyOptions): Promise<EgressProxy> {
+  const stats = { allowed: 0, refused: 0 };
+  const lookup = opts.lookup ?? defaultLookup;
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 15_000;
+  const open = new Set<net.Socket>();
+
+  const server = net.createServer((client) => {
+    open.add(client);
+    client.on('close', () => open.delete(client));
+    client.on('error', () => client.destroy());
+    client.setTimeout(15_000, () => client.destroy());
+    let buf = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      const end = buf.indexOf('\r\n\r\n');
+      if (end === -1) {
+        if (buf.length > MAX_HEADER)
+          reply(client, '431 Request Header Fields Too Large', 'header too large\n');
+        return;
+      }
+      client.off('data', onData);
+      client.pause();
+      const head = buf.subarray(0, end).toString('latin1');
+      const rest = buf.subarray(end + 4);
+      void handle(client, head, rest);
+    };
+    client.on('data', onData);
+  });
+  server.maxConnections = opts.maxConnections ?? 512;
+
+  const handle = async (client: net.Socket, head: string, rest: Buffer) => {
+    const [method = '', authority = ''] = (head.split('\r\n')[0] ?? '').split(' ');
+    if (method.toUpperCase() !== 'CONNECT') {
+      stats.refused++;
+      reply(
+        client,
+        '405 Method Not Allowed',
+        'sandbox egress proxy: only CONNECT (https, ssh) is supported\n',
+      );
+      return;
+    }
+    const target = parseAuthority(authority);
+    if (!target) {
+      stats.refused++;
+      reply(client, '400 Bad Request', 'bad CONNECT target\n');
+      return;
+    }
+    const loopback =
+      opts.loopbackPorts?.has(target.port) === true && normalizeHost(target.host) === '127.0.0.1'
+        ? ({ ok: true, address: '127.0.0.1', host: '127.0.0.1', port: target.port } as const)
+        : null;
+    const dest = loopback ?? (await resolveDestination(target.host, target.port, opts.policy, lookup));
+    if (!dest.ok) {
+      stats.refused++;
+      opts.logger?.warn('sandbox egress refused', {
+        host: target.host,
+        port: target.port,
+        reason: dest.reason,
+      });
+      reply(client, '403 Forbidden', `sandbox egress refused: ${dest.reason}\n`);
+      return;
+    }
+    if (client.destroyed) return;
+    const upstream = opts.dial
+      ? opts.dial(dest.address, dest.port)
+      : net.connect({ host: dest.address, port: dest.port });
+    open.add(upstream);
+    upstream.on('close', (hadError) => {
+      open.delete(upstream);
+      // A clean close has already ended the client through the pipe; destroying here could drop
+      // data still being flushed.
+      if (hadError || !upstream.readableEnded) client.destroy();
+    });
+    upstream.setTimeout(connectTimeoutMs, () => {
+      if (upstream.connecting) upstream.destroy(new Error('connect timeout'));
+    });
+    upstream.on('error', (err) => {
+      if (!client.destroyed && client.bytesWritten === 0)
+        reply(client, '502 Bad Gateway', `${err.message}\n`);
+      else client.destroy();
+    });
+    upstream.on('connect', () => {
+      upstream.setTimeout(0);
+      client.setTimeout(0);
+      stats.allowed++;
+      opts.logger?.debug('sandbox egress', { host: dest.host, address: dest.address, port: dest.port });
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (rest.length > 0) upstream.write(rest);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.resume();
+    });
+    client.on('close', () => upstream.destroy());
+  };
+
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.socketPath, () => {
+      server.off('error', reject);
+      // Never keeps the server process alive by itself.
+      server.unref();
+      resolve({
+        socketPath: opts.socketPath,
+        stats,
+        close: () =>
+          new Promise<void>((res) => {
+            for (const s of open) s.destroy();
+            server.close(() => res());
+          }),
+      });
+    });
+  });
+}
