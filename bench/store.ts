@@ -1,6 +1,6 @@
 // Store throughput, durability on (SQLite synchronous=FULL; PostgreSQL fsync=on).
-//   node test/store/bench.ts            SQLite only
-//   node test/store/bench.ts --pg       also a throwaway PostgreSQL (or PG_TEST_URL)
+//   node bench/store.ts            SQLite only
+//   node bench/store.ts --pg       also a throwaway PostgreSQL (or PG_TEST_URL)
 // Not a test: prints rates, asserts nothing.
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -8,8 +8,8 @@ import path from 'node:path';
 import { PostgresStore } from '../../src/store/postgres/store.ts';
 import { SqliteStore } from '../../src/store/sqlite/store.ts';
 import type { Store } from '../../src/store/types.ts';
-import { startPostgres } from '../helpers/postgres.ts';
-import { newRun, newSession, newWorkflow } from './fixtures/records.ts';
+import { startPostgres } from '../test/helpers/postgres.ts';
+import { newRun, newSession, newWorkflow } from '../test/store/fixtures/records.ts';
 
 const EVENTS = 10_000;
 
