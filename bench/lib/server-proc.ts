@@ -60,7 +60,7 @@ export async function startServerProc(
 ): Promise<ServerProc> {
   const dataDir = await tempDir('agent-bench-data-');
   const child: Child = spawnChild(new URL('./server-child.ts', import.meta.url).pathname, {
-    nodeArgs: ['--expose-gc'],
+    nodeArgs: ['--expose-gc', ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)],
     env: benchEnv(dataDir, llmUrl, extra),
   });
   const { url } = await child.call<{ url: string }>({ type: 'start' }, 30_000);

@@ -1,10 +1,12 @@
 // The event log: every event is stored (with its per-session seq) BEFORE it is published.
-// Writes are group-committed: everything appended during one turn of the event loop goes to the
-// store in one transaction, so 1,000 streaming sessions cost one fsync per tick, not one per delta.
-// `text.delta` and `tool.output` are merged while they wait (CONTRACT §7 allows coalescing).
+// Writes are group-committed: what is appended while a write is pending goes to the store in one
+// transaction. Lifecycle events (run.started, message.user, …) are written on the next turn of the
+// event loop; a batch of nothing but deltas (`text.delta`, `tool.output`) waits until
+// `deltaFlushMs` after the previous write, so 1,000 streaming sessions cost ~100 fsyncs a second,
+// not one per tick. Deltas are merged while they wait (CONTRACT §7 allows coalescing).
 
 import type { Logger } from '../observability/logger.ts';
-import type { Event } from '../protocol/index.ts';
+import { COALESCIBLE, type Event } from '../protocol/index.ts';
 import type { NewEvent, Store } from '../store/types.ts';
 
 export type EventListener = (event: Event) => void;
@@ -25,7 +27,12 @@ export class EventLog {
   private store: Store;
   private logger: Logger;
   private pending = new Map<string, Pending[]>();
-  private scheduled = false;
+  /** Whether the pending batch holds an event that should not wait (a lifecycle event or an awaited append). */
+  private urgent = false;
+  private scheduled: 'now' | 'later' | null = null;
+  private timer?: NodeJS.Timeout;
+  private lastWriteAt = 0;
+  private deltaFlushMs: number;
   private flushing: Promise<void> | null = null;
   private listeners = new Map<string, Set<EventListener>>();
   private broadcaster?: EventBroadcaster;
@@ -36,7 +43,10 @@ export class EventLog {
     logger: Logger;
     broadcaster?: EventBroadcaster;
     onStored?: (n: number) => void;
+    /** Minimum spacing of writes that carry only deltas (ms). */
+    deltaFlushMs?: number;
   }) {
+    this.deltaFlushMs = opts.deltaFlushMs ?? 10;
     this.store = opts.store;
     this.logger = opts.logger;
     this.broadcaster = opts.broadcaster;
@@ -48,27 +58,28 @@ export class EventLog {
 
   /** Appends an event; resolves with the stored event (seq assigned). Order per session = call order. */
   append(sessionId: string, event: NewEvent): Promise<Event> {
-    return new Promise<Event>((resolve, reject) => {
-      let list = this.pending.get(sessionId);
-      if (!list) {
-        list = [];
-        this.pending.set(sessionId, list);
-      }
-      const last = list[list.length - 1];
-      if (last && mergeInto(last.event, event)) {
-        last.waiters.push({ resolve, reject });
-      } else {
-        list.push({ event: { ...event, data: { ...event.data } }, waiters: [{ resolve, reject }] });
-      }
-      this.schedule();
-    });
+    return new Promise<Event>((resolve, reject) => this.enqueue(sessionId, event, { resolve, reject }));
   }
 
-  /** Fire-and-forget append for high-rate deltas; failures are logged, never thrown. */
+  /** Fire-and-forget append for high-rate deltas (no promise per delta); failures are logged. */
   emit(sessionId: string, event: NewEvent): void {
-    this.append(sessionId, event).catch((err) =>
-      this.logger.warn('event append failed', { sessionId, type: event.type, err }),
-    );
+    this.enqueue(sessionId, event, undefined);
+  }
+
+  private enqueue(sessionId: string, event: NewEvent, waiter: Pending['waiters'][number] | undefined): void {
+    let list = this.pending.get(sessionId);
+    if (!list) {
+      list = [];
+      this.pending.set(sessionId, list);
+    }
+    const last = list[list.length - 1];
+    if (last && mergeInto(last.event, event)) {
+      if (waiter) last.waiters.push(waiter);
+    } else {
+      list.push({ event: { ...event, data: { ...event.data } }, waiters: waiter ? [waiter] : [] });
+    }
+    if (waiter || !COALESCIBLE.has(event.type)) this.urgent = true;
+    this.schedule();
   }
 
   /** Resolves when everything appended so far is stored and published. */
@@ -97,19 +108,35 @@ export class EventLog {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.flushing) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.runFlush();
-    });
+    if (this.flushing || this.pending.size === 0) return; // runFlush re-schedules when the write ends
+    if (this.urgent) {
+      if (this.scheduled === 'now') return;
+      if (this.timer) clearTimeout(this.timer);
+      this.scheduled = 'now';
+      setImmediate(() => this.fire());
+      return;
+    }
+    if (this.scheduled) return;
+    const wait = this.lastWriteAt + this.deltaFlushMs - performance.now();
+    this.scheduled = 'later';
+    if (wait <= 0) setImmediate(() => this.fire());
+    else this.timer = setTimeout(() => this.fire(), wait);
+  }
+
+  private fire(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.scheduled = null;
+    void this.runFlush();
   }
 
   private runFlush(): Promise<void> {
     if (this.flushing) return this.flushing;
     const batch = this.pending;
     this.pending = new Map();
+    this.urgent = false;
     if (batch.size === 0) return Promise.resolve();
+    this.lastWriteAt = performance.now();
     this.flushing = this.write(batch).finally(() => {
       this.flushing = null;
       // Whatever arrived while writing goes out next, as one batch.
@@ -144,7 +171,10 @@ export class EventLog {
       const pendings = batch.get(sessionId)!;
       const res = results[i];
       if (res instanceof Error || res === undefined) {
-        for (const p of pendings) for (const w of p.waiters) w.reject(res ?? new Error('event not stored'));
+        const err = res ?? new Error('event not stored');
+        for (const p of pendings) for (const w of p.waiters) w.reject(err);
+        if (pendings.some((p) => p.waiters.length === 0))
+          this.logger.warn('event append failed', { sessionId, err });
         return;
       }
       pendings.forEach((p, j) => {

@@ -11,6 +11,8 @@ const MAX_BATCH = 512;
 
 interface Job {
   fn: () => unknown;
+  /** False for writes that may skip the fsync (streamed deltas): see #commit. */
+  durable: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -41,7 +43,12 @@ export class SqliteDb {
     this.raw.exec('PRAGMA synchronous = FULL');
     this.raw.exec('PRAGMA foreign_keys = ON');
     this.raw.exec('PRAGMA temp_store = MEMORY');
+    // Streaming rewrites the same hot pages (each session's newest events) many times a second; a
+    // larger WAL between checkpoints copies each of them to the database file once, not every ~4 MB.
+    this.raw.exec('PRAGMA wal_autocheckpoint = 16384');
   }
+
+  #durableMode = true;
 
   statement(sql: string): StatementSync {
     let st = this.#statements.get(sql);
@@ -68,10 +75,15 @@ export class SqliteDb {
    * Runs `fn` inside a write transaction shared with the other jobs of this turn. `fn` must be
    * synchronous and must not open transactions itself. Resolves with its result after COMMIT.
    */
-  write<T>(fn: () => T): Promise<T> {
+  write<T>(fn: () => T, opts: { durable?: boolean } = {}): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('store is closed'));
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({
+        fn,
+        durable: opts.durable ?? true,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.#flushOne());
@@ -95,6 +107,14 @@ export class SqliteDb {
   }
 
   #commit(batch: Job[]): void {
+    // A batch of nothing but streamed deltas commits without its own fsync (synchronous=NORMAL in
+    // WAL mode: safe against a process crash, only a power cut can lose the newest deltas; the next
+    // durable commit fsyncs the WAL with them). Everything else stays FULL.
+    const durable = batch.some((j) => j.durable);
+    if (durable !== this.#durableMode) {
+      this.raw.exec(`PRAGMA synchronous = ${durable ? 'FULL' : 'NORMAL'}`);
+      this.#durableMode = durable;
+    }
     try {
       this.statement('BEGIN IMMEDIATE').run();
     } catch (error) {

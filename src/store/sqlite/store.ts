@@ -1,7 +1,14 @@
 // Store on embedded SQLite (node:sqlite): one file `<dataDir>/agent.db`, WAL, synchronous=FULL.
 // Reads run immediately; writes go through SqliteDb.write (group commit), so a resolved write
 // is on disk.
-import type { Event, SessionStatus, Usage, WorkflowStatus, WorkflowType } from '../../protocol/index.ts';
+import {
+  COALESCIBLE,
+  type Event,
+  type SessionStatus,
+  type Usage,
+  type WorkflowStatus,
+  type WorkflowType,
+} from '../../protocol/index.ts';
 import { NotFoundError } from '../errors.ts';
 import {
   auditInsert,
@@ -156,7 +163,10 @@ export class SqliteStore implements Store {
     const ts = nowIso();
     const encoded = batches.map((b) => b.events.map((e) => toJson(e.data ?? {})));
     // one job: all sessions' events commit together or not at all
-    return this.db.write(() => batches.map((b, i) => this.#append(b.sessionId, b.events, encoded[i]!, ts)));
+    const durable = batches.some((b) => b.events.some((e) => !COALESCIBLE.has(e.type)));
+    return this.db.write(() => batches.map((b, i) => this.#append(b.sessionId, b.events, encoded[i]!, ts)), {
+      durable,
+    });
   }
 
   /** Reserves `events.length` seqs on the session row and inserts the events (inside a write job). */
