@@ -53,6 +53,7 @@ import type {
   Store,
   WorkflowRecord,
 } from '../types.ts';
+import { type Checkpointer, startCheckpointer } from './checkpointer.ts';
 import { SqliteDb, type SqliteOptions } from './db.ts';
 import { migrateSqlite } from './migrate.ts';
 import * as runs from './runs.ts';
@@ -64,6 +65,7 @@ export class SqliteStore implements Store {
   readonly file: string;
   readonly db: SqliteDb;
   #nonceAccepts = 0;
+  #checkpointer?: Checkpointer;
 
   constructor(file: string, options: SqliteOptions = {}) {
     this.file = file;
@@ -72,9 +74,16 @@ export class SqliteStore implements Store {
 
   async migrate(): Promise<void> {
     migrateSqlite(this.db);
+    if (this.file !== ':memory:' && !this.#checkpointer) {
+      this.#checkpointer = startCheckpointer(this.file);
+      // Checkpoints now run in the worker; this one is only the safety net (~400 MB of WAL).
+      this.db.raw.exec('PRAGMA wal_autocheckpoint = 100000');
+    }
   }
 
   async close(): Promise<void> {
+    await this.#checkpointer?.stop();
+    this.#checkpointer = undefined;
     this.db.close();
   }
 
