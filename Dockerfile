@@ -27,7 +27,11 @@ COPY --chown=root:root scripts ./scripts
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3003 \
-    DATA_DIR=/data
+    DATA_DIR=/data \
+    NODE_COMPILE_CACHE=/app/.compile-cache
+# Prime Node's compile cache at build so even the first start skips compiling the server's modules.
+RUN node -e "import('./src/runtime.ts').then(() => import('./src/agent/native/engine.ts')).then(() => process.exit(0))" \
+ && chmod -R a+rX /app/.compile-cache
 VOLUME ["/data"]
 EXPOSE 3003
 USER agent

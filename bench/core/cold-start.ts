@@ -89,8 +89,17 @@ async function once(extraEnv: Record<string, string> = {}): Promise<number> {
 }
 
 export async function benchColdStart(k: number): Promise<ColdStartResult> {
+  // First start after an install: an empty compile cache every time (src/main.ts enables Node's
+  // compile cache, which would otherwise be warm from earlier runs in the default tmp location).
   const runs: number[] = [];
-  for (let i = 0; i < k; i++) runs.push(await once());
+  for (let i = 0; i < k; i++) {
+    const empty = await tempDir('agent-bench-ncc-empty-');
+    try {
+      runs.push(await once({ NODE_COMPILE_CACHE: empty }));
+    } finally {
+      await fs.rm(empty, { recursive: true, force: true });
+    }
+  }
   const cacheDir = await tempDir('agent-bench-ncc-');
   try {
     const env = { NODE_COMPILE_CACHE: cacheDir };
