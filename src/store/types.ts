@@ -147,6 +147,16 @@ export interface Page<T> {
   items: T[];
   nextCursor: string | null;
 }
+export type SessionQuery = PageQuery & { status?: SessionStatus };
+export type WorkflowQuery = PageQuery & { status?: WorkflowStatus; type?: WorkflowType };
+export interface AuditQuery {
+  limit: number;
+  cursor?: string;
+  action?: string;
+  actor?: string;
+  target?: string;
+  since?: string;
+}
 
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
@@ -157,7 +167,7 @@ export interface Store {
   // sessions
   createSession(s: NewSession): Promise<SessionRecord>;
   getSession(id: string): Promise<SessionRecord | undefined>;
-  listSessions(q: PageQuery & { status?: SessionStatus }): Promise<Page<SessionRecord>>;
+  listSessions(q: SessionQuery): Promise<Page<SessionRecord>>;
   updateSession(
     id: string,
     patch: Partial<Pick<SessionRecord, 'status' | 'title' | 'engineState' | 'workspaceReady'>>,
@@ -218,9 +228,7 @@ export interface Store {
     run: NewRun,
   ): Promise<{ workflow: WorkflowRecord; created: boolean }>;
   getWorkflow(id: string): Promise<WorkflowRecord | undefined>;
-  listWorkflows(
-    q: PageQuery & { status?: WorkflowStatus; type?: WorkflowType },
-  ): Promise<Page<WorkflowRecord>>;
+  listWorkflows(q: WorkflowQuery): Promise<Page<WorkflowRecord>>;
   updateWorkflow(id: string, patch: Partial<Omit<WorkflowRecord, 'id' | 'createdAt'>>): Promise<void>;
 
   // callback outbox
@@ -246,12 +254,5 @@ export interface Store {
 
   // audit
   appendAudit(a: Omit<AuditRecord, 'id'>): Promise<void>;
-  listAudit(q: {
-    limit: number;
-    cursor?: string;
-    action?: string;
-    actor?: string;
-    target?: string;
-    since?: string;
-  }): Promise<Page<AuditRecord>>;
+  listAudit(q: AuditQuery): Promise<Page<AuditRecord>>;
 }

@@ -1,25 +1,12 @@
 // Starts the real server as a CHILD PROCESS (`node src/main.ts`), so tests can crash it (SIGKILL),
 // drain it (SIGTERM) and restart it on the same DATA_DIR. stdout/stderr are captured for debugging.
 import { type ChildProcess, spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, pollUntil } from './net.ts';
 import { tempDir } from './server.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ChildServer {
   url: string;
@@ -97,19 +84,21 @@ export async function startChildServer(opts: ChildServerOptions = {}): Promise<C
     c.stderr?.on('data', (d: Buffer) => {
       out += d.toString();
     });
-    const end = Date.now() + (opts.startTimeoutMs ?? 30_000);
-    for (;;) {
-      if (!alive) throw new Error(`server exited during start:\n${out.slice(generation)}`);
-      try {
-        const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1_000) });
-        await res.body?.cancel();
-        if (res.status === 200) return;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > end) throw new Error(`server did not become healthy:\n${out.slice(generation)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await pollUntil(
+      async () => {
+        if (!alive) throw new Error(`server exited during start:\n${out.slice(generation)}`);
+        try {
+          const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1_000) });
+          await res.body?.cancel();
+          if (res.status === 200) return true;
+        } catch {
+          // not listening yet
+        }
+        return false;
+      },
+      opts.startTimeoutMs ?? 30_000,
+      () => new Error(`server did not become healthy:\n${out.slice(generation)}`),
+    );
   };
 
   const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {

@@ -8,10 +8,10 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './net.ts';
 
 const run = promisify(execFile);
 
@@ -54,18 +54,6 @@ export function findPostgresBin(): string | undefined {
   candidates.push('/usr/local/pgsql/bin', '/usr/local/bin');
   candidates.push(...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean));
   return candidates.find(hasAll);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 function unprivilegedUser(): { name: string; uid: number; gid: number } | undefined {

@@ -11,6 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, pollUntil } from './net.ts';
 
 export const skipRedisTests = process.env.SKIP_REDIS_TESTS === '1';
 
@@ -42,18 +43,6 @@ export interface TestRedis {
   start(): Promise<void>;
   close(): Promise<void>;
   output(): string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** Sends PING over a raw socket; resolves true on +PONG. */
@@ -118,16 +107,18 @@ export async function startRedis(): Promise<TestRedis> {
     c.stderr?.on('data', (d: Buffer) => {
       out += d.toString();
     });
-    const end = Date.now() + 10_000;
-    for (;;) {
-      if (await ping(port)) return;
-      if (exited) throw new Error(`redis-server exited during start:\n${out.slice(-2000)}`);
-      if (Date.now() > end) {
+    await pollUntil(
+      async () => {
+        if (await ping(port)) return true;
+        if (exited) throw new Error(`redis-server exited during start:\n${out.slice(-2000)}`);
+        return false;
+      },
+      10_000,
+      () => {
         c.kill('SIGKILL');
-        throw new Error(`redis-server did not answer PING within 10 s:\n${out.slice(-2000)}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+        return new Error(`redis-server did not answer PING within 10 s:\n${out.slice(-2000)}`);
+      },
+    );
   };
 
   const kill = async (): Promise<void> => {

@@ -1,29 +1,25 @@
 // Bad input gets the documented error, never a 500, never a crash, never lost data.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MockLlm, scripted, startMockLlm, textReply, toolCall } from '../../src/mock-llm/index.ts';
-import { api, json, startTestServer, type TestServer, waitFor } from '../helpers/server.ts';
+import { type MockLlm, scripted, textReply, toolCall } from '../../src/mock-llm/index.ts';
+import { waitForRunEnd } from '../helpers/events.ts';
+import { closeMockedServer, startMockedServer } from '../helpers/mock-server.ts';
+import { api, json, type TestServer } from '../helpers/server.ts';
 import { WsClient } from '../helpers/ws-client.ts';
 
 type ErrorBody = { error: { code: string; message: string; details?: unknown } };
-type Ev = { seq: number; type: string; data: Record<string, unknown> };
 
 describe('bad input', () => {
   let server: TestServer;
   let mock: MockLlm;
   let sessionId: string;
   beforeAll(async () => {
-    mock = await startMockLlm({ responder: () => textReply('ok') });
-    server = await startTestServer({
-      ANTHROPIC_BASE_URL: mock.url,
-      ANTHROPIC_API_KEY: 'k',
-      MAX_BODY_BYTES: '65536',
-    });
+    ({ mock, server } = await startMockedServer(
+      { responder: () => textReply('ok') },
+      { ANTHROPIC_API_KEY: 'k', MAX_BODY_BYTES: '65536' },
+    ));
     sessionId = (await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', {}))).id;
   });
-  afterAll(async () => {
-    await server?.close();
-    await mock?.close();
-  });
+  afterAll(() => closeMockedServer(server, mock));
 
   const expectError = async (res: Response, status: number, code: string) => {
     expect(res.status).toBe(status);
@@ -139,12 +135,7 @@ describe('bad input', () => {
     );
     const s = (await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', {}))).id;
     await api(server.url, 'POST', `/api/sessions/${s}/messages`, { content: 'try to escape' });
-    const evs = await waitFor(async () => {
-      const p = await json<{ items: Ev[] }>(
-        await api(server.url, 'GET', `/api/sessions/${s}/events?limit=1000`),
-      );
-      return p.items.some((e) => e.type === 'run.completed' || e.type === 'run.failed') ? p.items : undefined;
-    });
+    const evs = await waitForRunEnd(server.url, s);
     expect(evs.at(-1)!.type).toBe('run.completed');
     const results = evs.filter((e) => e.type === 'tool.completed');
     expect(results.map((e) => e.data.isError)).toEqual([true, true, false, true, true]);

@@ -3,42 +3,35 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MockLlm, scripted, startMockLlm, textReply, toolCall } from '../../src/mock-llm/index.ts';
-import { api, json, startTestServer, type TestServer, waitFor } from '../helpers/server.ts';
-
-type Ev = { type: string; data: Record<string, unknown> };
+import { type MockLlm, scripted, textReply, toolCall } from '../../src/mock-llm/index.ts';
+import { allEvents, waitForRunEnd } from '../helpers/events.ts';
+import { closeMockedServer, startMockedServer } from '../helpers/mock-server.ts';
+import { api, json, type TestServer, waitFor } from '../helpers/server.ts';
 
 describe('workspace disk quota', () => {
   let mock: MockLlm;
   let server: TestServer;
   beforeAll(async () => {
-    mock = await startMockLlm({
-      responder: scripted([
-        toolCall('bash', { command: 'dd if=/dev/zero of=big bs=1M count=20 status=none; sleep 30' }),
-      ]),
-    });
-    server = await startTestServer({
-      ANTHROPIC_BASE_URL: mock.url,
-      ANTHROPIC_API_KEY: 'k',
-      WORKSPACE_QUOTA_BYTES: String(4 * 1024 * 1024),
-      WORKSPACE_QUOTA_INTERVAL_MS: '100',
-    });
+    ({ mock, server } = await startMockedServer(
+      {
+        responder: scripted([
+          toolCall('bash', { command: 'dd if=/dev/zero of=big bs=1M count=20 status=none; sleep 30' }),
+        ]),
+      },
+      {
+        ANTHROPIC_API_KEY: 'k',
+        WORKSPACE_QUOTA_BYTES: String(4 * 1024 * 1024),
+        WORKSPACE_QUOTA_INTERVAL_MS: '100',
+      },
+    ));
   });
-  afterAll(async () => {
-    await server?.close();
-    await mock?.close();
-  });
+  afterAll(() => closeMockedServer(server, mock));
 
   it('stops a run that fills its workspace past the quota', async () => {
     const s = await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', {}));
     const t0 = Date.now();
     await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'fill the disk' });
-    const evs = await waitFor(async () => {
-      const p = await json<{ items: Ev[] }>(
-        await api(server.url, 'GET', `/api/sessions/${s.id}/events?limit=1000`),
-      );
-      return p.items.some((e) => e.type === 'run.failed' || e.type === 'run.completed') ? p.items : undefined;
-    }, 20_000);
+    const evs = await waitForRunEnd(server.url, s.id, 20_000);
     expect(Date.now() - t0).toBeLessThan(15_000); // long before `sleep 30` would end
     const failed = evs.find((e) => e.type === 'run.failed');
     expect(failed?.data.error).toMatchObject({ code: 'disk_quota_exceeded' });
@@ -47,11 +40,9 @@ describe('workspace disk quota', () => {
     await rm(path.join(server.dataDir, 'workspaces', s.id, 'big'), { force: true });
     mock.setResponder(() => textReply('fine again'));
     await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'hello' });
-    await waitFor(async () => {
-      const p = await json<{ items: Ev[] }>(
-        await api(server.url, 'GET', `/api/sessions/${s.id}/events?limit=1000`),
-      );
-      return p.items.some((e) => e.type === 'run.completed');
-    }, 20_000);
+    await waitFor(
+      async () => (await allEvents(server.url, s.id)).some((e) => e.type === 'run.completed'),
+      20_000,
+    );
   });
 });

@@ -3,6 +3,7 @@
 // sessions, messages and events; interrupt stops a run and leaves the session usable.
 import { afterEach, describe, expect, it } from 'vitest';
 import { type MockLlm, scripted, startMockLlm, textReply, toolCall } from '../../src/mock-llm/index.ts';
+import { allEvents } from '../helpers/events.ts';
 import { api, json, startTestServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
 import { WsClient } from '../helpers/ws-client.ts';
 
@@ -16,12 +17,6 @@ afterEach(async () => {
   server = undefined;
   mock = undefined;
 });
-
-async function allEvents(base: string, id: string): Promise<Ev[]> {
-  return (
-    await json<{ items: Ev[] }>(await api(base, 'GET', `/api/sessions/${id}/events?after=0&limit=1000`))
-  ).items;
-}
 
 describe('reconnect, restart, interrupt', () => {
   it('a client that disconnects mid-run and resubscribes with after=<last seq> receives every remaining event once', async () => {

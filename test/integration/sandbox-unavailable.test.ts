@@ -3,6 +3,7 @@
 // runs unsandboxed unless SANDBOX=none is set explicitly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MockLlm, scripted, startMockLlm, textReply, toolCall } from '../../src/mock-llm/index.ts';
+import { closeMockedServer } from '../helpers/mock-server.ts';
 import { api, json, startTestServer, type TestServer, waitFor } from '../helpers/server.ts';
 
 describe('bubblewrap missing', () => {
@@ -27,10 +28,7 @@ describe('bubblewrap missing', () => {
       else process.env.BWRAP_PATH = saved;
     }
   });
-  afterAll(async () => {
-    await server?.close();
-    await mock?.close();
-  });
+  afterAll(() => closeMockedServer(server, mock));
 
   it('serves, reports the sandbox as failing, and fails runs with a clear error', async () => {
     const health = await api(server.url, 'GET', '/health');

@@ -9,21 +9,14 @@ import {
   createBugfixRepo,
   isClaudeCodeSideRequest,
   type MockLlm,
-  startMockLlm,
   textReply,
   toolCall,
   toolUseCount,
 } from '../../src/mock-llm/index.ts';
-import { api, json, startTestServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+import { allEvents, type TestEvent, waitForRunEnd } from '../helpers/events.ts';
+import { closeMockedServer, startMockedServer } from '../helpers/mock-server.ts';
+import { api, json, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
 import { WsClient } from '../helpers/ws-client.ts';
-
-type Ev = { seq: number; type: string; runId?: string; data: Record<string, unknown> };
-
-async function events(base: string, id: string): Promise<Ev[]> {
-  return (
-    await json<{ items: Ev[] }>(await api(base, 'GET', `/api/sessions/${id}/events?after=0&limit=1000`))
-  ).items;
-}
 
 describe('session end to end (claude-code engine)', () => {
   let mock: MockLlm;
@@ -31,18 +24,13 @@ describe('session end to end (claude-code engine)', () => {
   let bareRepo: string;
 
   beforeAll(async () => {
-    mock = await startMockLlm({ responder: bugfixScenario('claude-code') });
     ({ bareRepo } = await createBugfixRepo(await tempDir('fixture-cc-')));
-    server = await startTestServer({
-      ANTHROPIC_BASE_URL: mock.url,
-      ANTHROPIC_API_KEY: 'test-key',
-      AGENT_ENGINE: 'claude-code',
-    });
+    ({ mock, server } = await startMockedServer(
+      { responder: bugfixScenario('claude-code') },
+      { ANTHROPIC_API_KEY: 'test-key', AGENT_ENGINE: 'claude-code' },
+    ));
   });
-  afterAll(async () => {
-    await server?.close();
-    await mock?.close();
-  });
+  afterAll(() => closeMockedServer(server, mock));
 
   it('reads, fixes, tests, commits and pushes with Claude Code tools; events over WS in order', async () => {
     const session = await json<{ id: string; engine: string }>(
@@ -56,7 +44,7 @@ describe('session end to end (claude-code engine)', () => {
       () => ws.events().some((e) => e.type === 'run.completed' || e.type === 'run.failed'),
       90_000,
     );
-    const evs = ws.events() as Ev[];
+    const evs = ws.events() as TestEvent[];
     await ws.close();
     const failed = evs.find((e) => e.type === 'run.failed');
     expect(failed, JSON.stringify(failed?.data)).toBeUndefined();
@@ -101,7 +89,7 @@ describe('session end to end (claude-code engine)', () => {
     });
     await waitFor(
       async () =>
-        (await events(server.url, session.id)).filter((e) => e.type === 'run.completed').length === 2,
+        (await allEvents(server.url, session.id)).filter((e) => e.type === 'run.completed').length === 2,
       60_000,
     );
     const later = mock.requests
@@ -126,21 +114,18 @@ describe('session end to end (claude-code engine)', () => {
     );
     await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'wait a while' });
     await waitFor(
-      async () => (await events(server.url, s.id)).some((e) => e.type === 'tool.started'),
+      async () => (await allEvents(server.url, s.id)).some((e) => e.type === 'tool.started'),
       60_000,
     );
     const t0 = Date.now();
     expect((await api(server.url, 'POST', `/api/sessions/${s.id}/interrupt`)).status).toBe(202);
     await waitFor(
-      async () => (await events(server.url, s.id)).some((e) => e.type === 'run.cancelled'),
+      async () => (await allEvents(server.url, s.id)).some((e) => e.type === 'run.cancelled'),
       20_000,
     );
     expect(Date.now() - t0).toBeLessThan(10_000);
     await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'are you there?' });
-    const evs = await waitFor(async () => {
-      const e = await events(server.url, s.id);
-      return e.some((x) => x.type === 'run.completed' || x.type === 'run.failed') ? e : undefined;
-    }, 60_000);
+    const evs = await waitForRunEnd(server.url, s.id, 60_000);
     expect(evs.at(-1)!.type).toBe('run.completed');
   });
 });

@@ -9,32 +9,26 @@ import {
   createBugfixRepo,
   isClaudeCodeSideRequest,
   type MockLlm,
-  startMockLlm,
   textReply,
   toolCall,
   toolUseCount,
 } from '../../src/mock-llm/index.ts';
-import { api, json, startTestServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
-
-type Ev = { seq: number; type: string; data: Record<string, unknown> };
+import { allEvents, isRunEnd, waitForRunEnd } from '../helpers/events.ts';
+import { closeMockedServer, startMockedServer } from '../helpers/mock-server.ts';
+import { api, json, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
 
 describe('session end to end inside the bubblewrap sandbox (native engine)', () => {
   let mock: MockLlm;
   let server: TestServer;
   let bareRepo: string;
   beforeAll(async () => {
-    mock = await startMockLlm({ responder: bugfixScenario('native') });
     ({ bareRepo } = await createBugfixRepo(await tempDir('fixture-sbx-')));
-    server = await startTestServer({
-      ANTHROPIC_BASE_URL: mock.url,
-      ANTHROPIC_API_KEY: 'k',
-      SANDBOX: 'bwrap',
-    });
+    ({ mock, server } = await startMockedServer(
+      { responder: bugfixScenario('native') },
+      { ANTHROPIC_API_KEY: 'k', SANDBOX: 'bwrap' },
+    ));
   });
-  afterAll(async () => {
-    await server?.close();
-    await mock?.close();
-  });
+  afterAll(() => closeMockedServer(server, mock));
 
   it('fixes, tests, commits and pushes with every process sandboxed', async () => {
     const health = await json<{ checks: { sandbox: { kind: string } } }>(
@@ -45,12 +39,7 @@ describe('session end to end inside the bubblewrap sandbox (native engine)', () 
       await api(server.url, 'POST', '/api/sessions', { repoUrl: bareRepo }),
     );
     await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'fix it' });
-    const evs = await waitFor(async () => {
-      const p = await json<{ items: Ev[] }>(
-        await api(server.url, 'GET', `/api/sessions/${s.id}/events?limit=1000`),
-      );
-      return p.items.some((e) => e.type === 'run.completed' || e.type === 'run.failed') ? p.items : undefined;
-    }, 60_000);
+    const evs = await waitForRunEnd(server.url, s.id, 60_000);
     const failed = evs.find((e) => e.type === 'run.failed');
     expect(failed, JSON.stringify(failed?.data)).toBeUndefined();
     const results = evs.filter((e) => e.type === 'tool.completed');
@@ -79,31 +68,20 @@ describe('claude-code engine inside the bubblewrap sandbox', () => {
   let bareRepo: string;
   const REAL_KEY = 'sk-ant-sandboxed-real-key-42';
   beforeAll(async () => {
-    mock = await startMockLlm({
-      responder: bugfixScenarioClaudeCode({ push: 'server-git' }),
-      requireApiKey: REAL_KEY,
-    });
     ({ bareRepo } = await createBugfixRepo(await tempDir('fixture-sbx-cc-')));
-    server = await startTestServer({
-      ANTHROPIC_BASE_URL: mock.url,
-      ANTHROPIC_API_KEY: REAL_KEY,
-      SANDBOX: 'bwrap',
-      AGENT_ENGINE: 'claude-code',
-    });
+    ({ mock, server } = await startMockedServer(
+      { responder: bugfixScenarioClaudeCode({ push: 'server-git' }), requireApiKey: REAL_KEY },
+      { ANTHROPIC_API_KEY: REAL_KEY, SANDBOX: 'bwrap', AGENT_ENGINE: 'claude-code' },
+    ));
   });
-  afterAll(async () => {
-    await server?.close();
-    await mock?.close();
-  });
+  afterAll(() => closeMockedServer(server, mock));
 
   const runToEnd = async (id: string, content: string) => {
     await api(server.url, 'POST', `/api/sessions/${id}/messages`, { content });
     return waitFor(async () => {
-      const p = await json<{ items: Ev[] }>(
-        await api(server.url, 'GET', `/api/sessions/${id}/events?limit=1000`),
-      );
-      const ends = p.items.filter((e) => e.type === 'run.completed' || e.type === 'run.failed');
-      return ends.length > 0 && p.items.at(-1)!.type.startsWith('run.') ? p.items : undefined;
+      const evs = await allEvents(server.url, id);
+      const ends = evs.filter(isRunEnd);
+      return ends.length > 0 && evs.at(-1)!.type.startsWith('run.') ? evs : undefined;
     }, 90_000);
   };
 

@@ -2,8 +2,10 @@
 // a bug, runs the tests through bash, commits and pushes. Real server, real git, real SQLite.
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bugfixScenario, createBugfixRepo, type MockLlm, startMockLlm } from '../../src/mock-llm/index.ts';
-import { api, json, startTestServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+import { bugfixScenario, createBugfixRepo, type MockLlm } from '../../src/mock-llm/index.ts';
+import { allEvents } from '../helpers/events.ts';
+import { closeMockedServer, startMockedServer } from '../helpers/mock-server.ts';
+import { api, json, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
 import { readSse } from '../helpers/sse.ts';
 import { WsClient } from '../helpers/ws-client.ts';
 
@@ -15,14 +17,13 @@ describe('session end to end (native engine)', () => {
   let bareRepo: string;
 
   beforeAll(async () => {
-    mock = await startMockLlm({ responder: bugfixScenario('native') });
     ({ bareRepo } = await createBugfixRepo(await tempDir('fixture-')));
-    server = await startTestServer({ ANTHROPIC_BASE_URL: mock.url, ANTHROPIC_API_KEY: 'test-key' });
+    ({ mock, server } = await startMockedServer(
+      { responder: bugfixScenario('native') },
+      { ANTHROPIC_API_KEY: 'test-key' },
+    ));
   });
-  afterAll(async () => {
-    await server?.close();
-    await mock?.close();
-  });
+  afterAll(() => closeMockedServer(server, mock));
 
   it('clones, reads, fixes, tests, commits and pushes; events arrive over WS and SSE in order', async () => {
     const created = await api(server.url, 'POST', '/api/sessions', { repoUrl: bareRepo, title: 'bugfix' });
@@ -134,10 +135,8 @@ describe('session end to end (native engine)', () => {
     );
     expect(first.runId).not.toBe(second.runId);
     const events = await waitFor(async () => {
-      const p = await json<{ items: Ev[] }>(
-        await api(server.url, 'GET', `/api/sessions/${s.id}/events?limit=1000`),
-      );
-      return p.items.filter((e) => e.type === 'run.completed').length === 2 ? p.items : undefined;
+      const evs = await allEvents(server.url, s.id);
+      return evs.filter((e) => e.type === 'run.completed').length === 2 ? evs : undefined;
     });
     // runs of one session execute one at a time, in order
     const startedRuns = events.filter((e) => e.type === 'run.started').map((e) => e.runId);

@@ -13,7 +13,8 @@ import {
 } from '../../src/mock-llm/index.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { LlmProxy } from '../../src/security/llm-proxy.ts';
-import { api, json, startTestServer, waitFor } from '../helpers/server.ts';
+import { waitForRunEnd } from '../helpers/events.ts';
+import { api, json, startTestServer } from '../helpers/server.ts';
 
 const REAL_KEY = 'sk-ant-real-secret-0123456789abcdef';
 
@@ -88,14 +89,7 @@ describe('LLM proxy', () => {
     try {
       const s = await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', {}));
       await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'print env' });
-      const evs = await waitFor(async () => {
-        const p = await json<{ items: Array<{ type: string; data: Record<string, unknown> }> }>(
-          await api(server.url, 'GET', `/api/sessions/${s.id}/events?limit=1000`),
-        );
-        return p.items.some((e) => e.type === 'run.completed' || e.type === 'run.failed')
-          ? p.items
-          : undefined;
-      }, 60_000);
+      const evs = await waitForRunEnd(server.url, s.id, 60_000);
       expect(evs.at(-1)!.type).toBe('run.completed');
       const out = String(evs.find((e) => e.type === 'tool.completed')!.data.output);
       expect(out).toContain('END');

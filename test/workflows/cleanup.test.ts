@@ -3,32 +3,22 @@
 import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MockLlm, startMockLlm } from '../../src/mock-llm/index.ts';
+import type { MockLlm } from '../../src/mock-llm/index.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { cleanupWorkspaces } from '../../src/runs/cleanup.ts';
 import { WorkspaceManager } from '../../src/sandbox/workspace.ts';
-import { json, startTestServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
-import { type Api, authed, events, type Wf, waitTerminal, workflowResponder } from './helpers.ts';
+import { closeMockedServer } from '../helpers/mock-server.ts';
+import { json, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+import { type Api, events, startWorkflowServer, type Wf, waitTerminal } from './helpers.ts';
 
 let mock: MockLlm;
 let server: TestServer;
 let api: Api;
 
 beforeAll(async () => {
-  mock = await startMockLlm({ responder: workflowResponder() });
-  server = await startTestServer({
-    ANTHROPIC_BASE_URL: mock.url,
-    ANTHROPIC_API_KEY: 'k',
-    API_KEYS: 'test-api-key',
-    RATE_LIMIT_PER_MINUTE: '1000000',
-    WORKSPACE_RETENTION_MS: '100',
-  });
-  api = authed(server.url);
+  ({ mock, server, api } = await startWorkflowServer({ WORKSPACE_RETENTION_MS: '100' }));
 });
-afterAll(async () => {
-  await server?.close();
-  await mock?.close();
-});
+afterAll(() => closeMockedServer(server, mock));
 
 const exists = (p: string) =>
   stat(p).then(

@@ -1,27 +1,18 @@
 // The typed API client against a real server: bearer and HMAC-signed requests.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient, ApiError } from '../../src/client/index.ts';
-import { type MockLlm, startMockLlm } from '../../src/mock-llm/index.ts';
-import { startTestServer, type TestServer, waitFor } from '../helpers/server.ts';
-import { API_KEY, SECRET, workflowResponder } from './helpers.ts';
+import type { MockLlm } from '../../src/mock-llm/index.ts';
+import { closeMockedServer } from '../helpers/mock-server.ts';
+import { type TestServer, waitFor } from '../helpers/server.ts';
+import { API_KEY, SECRET, startWorkflowServer } from './helpers.ts';
 
 let mock: MockLlm;
 let server: TestServer;
 
 beforeAll(async () => {
-  mock = await startMockLlm({ responder: workflowResponder() });
-  server = await startTestServer({
-    ANTHROPIC_BASE_URL: mock.url,
-    ANTHROPIC_API_KEY: 'k',
-    API_KEYS: API_KEY,
-    SIGNING_SECRET: SECRET,
-    RATE_LIMIT_PER_MINUTE: '1000000',
-  });
+  ({ mock, server } = await startWorkflowServer({ SIGNING_SECRET: SECRET }));
 });
-afterAll(async () => {
-  await server?.close();
-  await mock?.close();
-});
+afterAll(() => closeMockedServer(server, mock));
 
 describe('AgentClient', () => {
   for (const mode of ['bearer', 'signed'] as const) {

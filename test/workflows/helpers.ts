@@ -9,6 +9,7 @@ import {
   textReply,
   toolCall,
 } from '../../src/mock-llm/index.ts';
+import { type MockedServer, startMockedServer } from '../helpers/mock-server.ts';
 import { json, waitFor } from '../helpers/server.ts';
 
 export const API_KEY = 'test-api-key';
@@ -69,6 +70,18 @@ export function authed(base: string, key = API_KEY) {
 }
 
 export type Api = ReturnType<typeof authed>;
+
+/**
+ * The mock LLM (workflowResponder) and an in-process server on it that takes API_KEY and does not
+ * rate-limit, plus `env`; `api` is authenticated with API_KEY.
+ */
+export async function startWorkflowServer(env: Record<string, string>): Promise<MockedServer & { api: Api }> {
+  const started = await startMockedServer(
+    { responder: workflowResponder() },
+    { ANTHROPIC_API_KEY: 'k', API_KEYS: API_KEY, RATE_LIMIT_PER_MINUTE: '1000000', ...env },
+  );
+  return { ...started, api: authed(started.server.url) };
+}
 
 export async function getWf(api: Api, id: string): Promise<Wf> {
   return json<Wf>(await api('GET', `/api/workflows/${id}`));

@@ -4,18 +4,18 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryNonceStore, verifyCallback } from '../../src/client/verify-callback.ts';
-import { createBugfixRepo, type MockLlm, startMockLlm } from '../../src/mock-llm/index.ts';
-import { json, startTestServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+import { createBugfixRepo, type MockLlm } from '../../src/mock-llm/index.ts';
+import { closeMockedServer } from '../helpers/mock-server.ts';
+import { json, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
 import {
   type Api,
-  authed,
   events,
   getWf,
   SECRET,
   startReceiver,
+  startWorkflowServer,
   type Wf,
   waitTerminal,
-  workflowResponder,
 } from './helpers.ts';
 
 let mock: MockLlm;
@@ -23,23 +23,14 @@ let server: TestServer;
 let api: Api;
 
 beforeAll(async () => {
-  mock = await startMockLlm({ responder: workflowResponder() });
-  server = await startTestServer({
-    ANTHROPIC_BASE_URL: mock.url,
-    ANTHROPIC_API_KEY: 'k',
+  ({ mock, server, api } = await startWorkflowServer({
     MAX_CONCURRENT_RUNS: '1',
-    RATE_LIMIT_PER_MINUTE: '1000000',
-    API_KEYS: 'test-api-key',
     SIGNING_SECRET: SECRET,
     CALLBACK_RETRY_BASE_MS: '50',
     CALLBACK_RETRY_MAX_MS: '200',
-  });
-  api = authed(server.url);
+  }));
 });
-afterAll(async () => {
-  await server?.close();
-  await mock?.close();
-});
+afterAll(() => closeMockedServer(server, mock));
 
 async function submit(body: Record<string, unknown>): Promise<Wf> {
   const res = await api('POST', '/api/workflows', { type: 'custom', ...body });

@@ -8,14 +8,12 @@
 // row version and moves on to the next candidate. The statement lives in the SQL function
 // claim_next_run (migrations/postgres/001_init.sql), which pins its plan to the queue index.
 import type pg from 'pg';
-import { ConflictError, NotFoundError } from '../errors.ts';
 import { insertSql, runInsert, values } from '../shared/columns.ts';
-import { toJson } from '../shared/json.ts';
 import { toRun } from '../shared/rows.ts';
-import type { NewRun, RunRecord, Store } from '../types.ts';
+import { type FinishPatch, finishValues, runInsertError } from '../shared/runs.ts';
+import type { NewRun, RunRecord } from '../types.ts';
 import { isForeignKeyViolation, isUniqueViolation, one, type Queryable, query } from './pool.ts';
 
-type FinishPatch = Parameters<Store['finishRun']>[1];
 const ph = (i: number): string => `$${i}`;
 
 export async function insertRun(db: Queryable, r: NewRun, now: string): Promise<RunRecord> {
@@ -23,15 +21,10 @@ export async function insertRun(db: Queryable, r: NewRun, now: string): Promise<
   try {
     return toRun((await one(db, `${insertSql('runs', a, ph)} RETURNING *`, values(a)))!);
   } catch (error) {
-    if (isUniqueViolation(error)) {
-      throw new ConflictError(
-        r.idempotencyKey !== undefined
-          ? `idempotency key already used in session ${r.sessionId}`
-          : `run ${r.id} exists`,
-      );
-    }
-    if (isForeignKeyViolation(error)) throw new NotFoundError(`session ${r.sessionId} not found`);
-    throw error;
+    throw runInsertError(r, error, {
+      unique: isUniqueViolation(error),
+      foreignKey: isForeignKeyViolation(error),
+    });
   }
 }
 
@@ -99,14 +92,5 @@ UPDATE sessions SET running_run_id = NULL FROM r
  WHERE sessions.id = r.session_id AND sessions.running_run_id = r.id`;
 
 export async function finish(db: pg.Pool, id: string, p: FinishPatch, now: string): Promise<void> {
-  await query(db, FINISH, [
-    id,
-    p.status,
-    now,
-    p.stopReason ?? null,
-    p.error === undefined ? null : toJson(p.error),
-    p.usage?.inputTokens ?? null,
-    p.usage?.outputTokens ?? null,
-    p.usage?.costUsd ?? null,
-  ]);
+  await query(db, FINISH, [id, ...finishValues(p, now)]);
 }

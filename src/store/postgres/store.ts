@@ -2,7 +2,7 @@
 // semantics as the SQLite store; concurrency comes from row locks (appendEvents, claim) and
 // unique indexes (idempotency), not from process-local state.
 import type pg from 'pg';
-import type { Event, SessionStatus, Usage, WorkflowStatus, WorkflowType } from '../../protocol/index.ts';
+import type { Event, Usage } from '../../protocol/index.ts';
 import {
   auditInsert,
   insertSql,
@@ -11,17 +11,18 @@ import {
   outboxPatch,
   sessionInsert,
   sessionPatch,
-  setSql,
+  updateSql,
+  type Value,
   values,
   workflowInsert,
   workflowPatch,
 } from '../shared/columns.ts';
-import { decodeIntCursor, decodeTextCursor } from '../shared/cursor.ts';
 import { NONCE_PRUNE_EVERY } from '../shared/nonces.ts';
-import { pageSql, toPage } from '../shared/page.ts';
-import { toAudit, toEvent, toMessage, toOutbox, toRun, toSession, toWorkflow } from '../shared/rows.ts';
+import { auditList, listPage, sessionsList, workflowsList } from '../shared/queries.ts';
+import { type Row, toEvent, toMessage, toOutbox, toRun, toSession, toWorkflow } from '../shared/rows.ts';
 import { isoAfter, nowIso, toIso } from '../shared/time.ts';
 import type {
+  AuditQuery,
   AuditRecord,
   MessageRecord,
   NewEvent,
@@ -29,11 +30,12 @@ import type {
   NewSession,
   OutboxRecord,
   Page,
-  PageQuery,
   RunRecord,
   RunStatus,
+  SessionQuery,
   SessionRecord,
   Store,
+  WorkflowQuery,
   WorkflowRecord,
 } from '../types.ts';
 import * as events_ from './events.ts';
@@ -64,6 +66,9 @@ export class PostgresStore implements Store {
     await this.pool.query('SELECT 1');
   }
 
+  /** Runs a list query's SQL (listPage). */
+  #rows = (sql: string, params: Value[]): Promise<Row[]> => query(this.pool, sql, params);
+
   // ---- sessions
 
   async createSession(s: NewSession): Promise<SessionRecord> {
@@ -76,18 +81,8 @@ export class PostgresStore implements Store {
     return row && toSession(row);
   }
 
-  async listSessions(q: PageQuery & { status?: SessionStatus }): Promise<Page<SessionRecord>> {
-    const { sql, params } = pageSql(
-      {
-        table: 'sessions',
-        sortColumn: 'created_at',
-        filters: [['status', q.status]],
-        cursor: q.cursor === undefined ? undefined : decodeTextCursor(q.cursor),
-        limit: q.limit,
-      },
-      ph,
-    );
-    return toPage((await query(this.pool, sql, params)).map(toSession), q.limit, (s) => [s.createdAt, s.id]);
+  async listSessions(q: SessionQuery): Promise<Page<SessionRecord>> {
+    return listPage(sessionsList(q), ph, this.#rows);
   }
 
   async updateSession(
@@ -96,10 +91,7 @@ export class PostgresStore implements Store {
   ): Promise<void> {
     const a = sessionPatch(patch);
     a.push(['updated_at', nowIso()]);
-    await query(this.pool, `UPDATE sessions SET ${setSql(a, ph)} WHERE id = $${a.length + 1}`, [
-      ...values(a),
-      id,
-    ]);
+    await query(this.pool, updateSql('sessions', a, ph), [...values(a), id]);
   }
 
   async addSessionUsage(id: string, usage: Usage): Promise<void> {
@@ -255,32 +247,14 @@ export class PostgresStore implements Store {
     return row && toWorkflow(row);
   }
 
-  async listWorkflows(
-    q: PageQuery & { status?: WorkflowStatus; type?: WorkflowType },
-  ): Promise<Page<WorkflowRecord>> {
-    const { sql, params } = pageSql(
-      {
-        table: 'workflows',
-        sortColumn: 'created_at',
-        filters: [
-          ['status', q.status],
-          ['type', q.type],
-        ],
-        cursor: q.cursor === undefined ? undefined : decodeTextCursor(q.cursor),
-        limit: q.limit,
-      },
-      ph,
-    );
-    return toPage((await query(this.pool, sql, params)).map(toWorkflow), q.limit, (w) => [w.createdAt, w.id]);
+  async listWorkflows(q: WorkflowQuery): Promise<Page<WorkflowRecord>> {
+    return listPage(workflowsList(q), ph, this.#rows);
   }
 
   async updateWorkflow(id: string, patch: Partial<Omit<WorkflowRecord, 'id' | 'createdAt'>>): Promise<void> {
     const a = workflowPatch(patch);
     if (a.length === 0) return;
-    await query(this.pool, `UPDATE workflows SET ${setSql(a, ph)} WHERE id = $${a.length + 1}`, [
-      ...values(a),
-      id,
-    ]);
+    await query(this.pool, updateSql('workflows', a, ph), [...values(a), id]);
   }
 
   // ---- outbox
@@ -305,10 +279,7 @@ export class PostgresStore implements Store {
   ): Promise<void> {
     const a = outboxPatch(patch);
     if (a.length === 0) return;
-    await query(this.pool, `UPDATE outbox SET ${setSql(a, ph)} WHERE id = $${a.length + 1}`, [
-      ...values(a),
-      id,
-    ]);
+    await query(this.pool, updateSql('outbox', a, ph), [...values(a), id]);
   }
 
   async getOutboxForWorkflow(workflowId: string): Promise<OutboxRecord | undefined> {
@@ -349,29 +320,7 @@ export class PostgresStore implements Store {
     await query(this.pool, insertSql('audit', cols, ph), values(cols));
   }
 
-  async listAudit(q: {
-    limit: number;
-    cursor?: string;
-    action?: string;
-    actor?: string;
-    target?: string;
-    since?: string;
-  }): Promise<Page<AuditRecord>> {
-    const { sql, params } = pageSql(
-      {
-        table: 'audit',
-        sortColumn: 'ts',
-        filters: [
-          ['action', q.action],
-          ['actor', q.actor],
-          ['target', q.target],
-        ],
-        since: q.since === undefined ? undefined : toIso(q.since),
-        cursor: q.cursor === undefined ? undefined : decodeIntCursor(q.cursor),
-        limit: q.limit,
-      },
-      ph,
-    );
-    return toPage((await query(this.pool, sql, params)).map(toAudit), q.limit, (r) => [r.ts, r.id]);
+  async listAudit(q: AuditQuery): Promise<Page<AuditRecord>> {
+    return listPage(auditList(q), ph, this.#rows);
   }
 }

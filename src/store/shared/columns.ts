@@ -198,3 +198,8 @@ export function setSql(a: Assignments, ph: (i: number) => string, first = 1): st
 }
 
 export const values = (a: Assignments): Value[] => a.map(([, v]) => v);
+
+/** `UPDATE t SET a = <ph 1>, b = <ph 2> WHERE id = <ph 3>`: bind `[...values(a), id]`. */
+export function updateSql(table: string, a: Assignments, ph: (i: number) => string): string {
+  return `UPDATE ${table} SET ${setSql(a, ph)} WHERE id = ${ph(a.length + 1)}`;
+}

@@ -1,10 +1,9 @@
 // The run queue on SQLite. Every function here runs inside a SqliteDb.write job, i.e. inside
 // the (single-writer) transaction, so check-then-update sequences are atomic.
-import { ConflictError, NotFoundError } from '../errors.ts';
 import { insertSql, runInsert, values } from '../shared/columns.ts';
-import { toJson } from '../shared/json.ts';
 import { toRun } from '../shared/rows.ts';
-import type { NewRun, RunRecord, Store } from '../types.ts';
+import { type FinishPatch, finishValues, runInsertError } from '../shared/runs.ts';
+import type { NewRun, RunRecord } from '../types.ts';
 import type { SqliteDb } from './db.ts';
 
 const q = (): string => '?';
@@ -13,23 +12,20 @@ function isUniqueViolation(error: unknown): boolean {
   return error instanceof Error && /UNIQUE constraint failed/.test(error.message);
 }
 
+function isForeignKeyViolation(error: unknown): boolean {
+  return error instanceof Error && /FOREIGN KEY constraint failed/.test(error.message);
+}
+
 export function insertRun(db: SqliteDb, r: NewRun, now: string): RunRecord {
   const a = runInsert(r, now);
   try {
     const row = db.get(`${insertSql('runs', a, q)} RETURNING *`, ...values(a));
     return toRun(row!);
   } catch (error) {
-    if (isUniqueViolation(error)) {
-      throw new ConflictError(
-        r.idempotencyKey !== undefined
-          ? `idempotency key already used in session ${r.sessionId}`
-          : `run ${r.id} exists`,
-      );
-    }
-    if (error instanceof Error && /FOREIGN KEY constraint failed/.test(error.message)) {
-      throw new NotFoundError(`session ${r.sessionId} not found`);
-    }
-    throw error;
+    throw runInsertError(r, error, {
+      unique: isUniqueViolation(error),
+      foreignKey: isForeignKeyViolation(error),
+    });
   }
 }
 
@@ -105,21 +101,13 @@ export function requeue(db: SqliteDb, id: string): void {
   if (n > 0) release(db, id);
 }
 
-export type FinishPatch = Parameters<Store['finishRun']>[1];
-
 export function finish(db: SqliteDb, id: string, p: FinishPatch, now: string): void {
   db.run(
     `UPDATE runs SET status = ?, completed_at = ?, stop_reason = ?, error = ?, lease_expires_at = NULL,
             input_tokens = COALESCE(?, input_tokens), output_tokens = COALESCE(?, output_tokens),
             cost_usd = COALESCE(?, cost_usd)
       WHERE id = ? AND status IN ('queued', 'running')`,
-    p.status,
-    now,
-    p.stopReason ?? null,
-    p.error === undefined ? null : toJson(p.error),
-    p.usage?.inputTokens ?? null,
-    p.usage?.outputTokens ?? null,
-    p.usage?.costUsd ?? null,
+    ...finishValues(p, now),
     id,
   );
   release(db, id);

@@ -1,14 +1,7 @@
 // Store on embedded SQLite (node:sqlite): one file `<dataDir>/agent.db`, WAL, synchronous=FULL.
 // Reads run immediately; writes go through SqliteDb.write (group commit), so a resolved write
 // is on disk.
-import {
-  COALESCIBLE,
-  type Event,
-  type SessionStatus,
-  type Usage,
-  type WorkflowStatus,
-  type WorkflowType,
-} from '../../protocol/index.ts';
+import { COALESCIBLE, type Event, type Usage } from '../../protocol/index.ts';
 import { NotFoundError } from '../errors.ts';
 import {
   auditInsert,
@@ -18,18 +11,18 @@ import {
   outboxPatch,
   sessionInsert,
   sessionPatch,
-  setSql,
+  updateSql,
+  type Value,
   values,
   workflowInsert,
   workflowPatch,
 } from '../shared/columns.ts';
-import { decodeIntCursor, decodeTextCursor } from '../shared/cursor.ts';
 import { toJson } from '../shared/json.ts';
 import { NONCE_PRUNE_EVERY } from '../shared/nonces.ts';
-import { pageSql, toPage } from '../shared/page.ts';
+import { auditList, listPage, sessionsList, workflowsList } from '../shared/queries.ts';
 import {
+  type Row,
   storedEvent,
-  toAudit,
   toEvent,
   toMessage,
   toOutbox,
@@ -37,8 +30,10 @@ import {
   toSession,
   toWorkflow,
 } from '../shared/rows.ts';
+import type { FinishPatch } from '../shared/runs.ts';
 import { isoAfter, nowIso, toIso } from '../shared/time.ts';
 import type {
+  AuditQuery,
   AuditRecord,
   MessageRecord,
   NewEvent,
@@ -46,11 +41,12 @@ import type {
   NewSession,
   OutboxRecord,
   Page,
-  PageQuery,
   RunRecord,
   RunStatus,
+  SessionQuery,
   SessionRecord,
   Store,
+  WorkflowQuery,
   WorkflowRecord,
 } from '../types.ts';
 import { type Checkpointer, startCheckpointer } from './checkpointer.ts';
@@ -91,6 +87,9 @@ export class SqliteStore implements Store {
     this.db.get('SELECT 1 AS ok');
   }
 
+  /** Runs a list query's SQL (listPage). */
+  #rows = (sql: string, params: Value[]): Row[] => this.db.all(sql, ...params);
+
   // ---- sessions
 
   createSession(s: NewSession): Promise<SessionRecord> {
@@ -105,18 +104,8 @@ export class SqliteStore implements Store {
     return row && toSession(row);
   }
 
-  async listSessions(query: PageQuery & { status?: SessionStatus }): Promise<Page<SessionRecord>> {
-    const { sql, params } = pageSql(
-      {
-        table: 'sessions',
-        sortColumn: 'created_at',
-        filters: [['status', query.status]],
-        cursor: query.cursor === undefined ? undefined : decodeTextCursor(query.cursor),
-        limit: query.limit,
-      },
-      q,
-    );
-    return toPage(this.db.all(sql, ...params).map(toSession), query.limit, (s) => [s.createdAt, s.id]);
+  async listSessions(query: SessionQuery): Promise<Page<SessionRecord>> {
+    return listPage(sessionsList(query), q, this.#rows);
   }
 
   async updateSession(
@@ -125,9 +114,7 @@ export class SqliteStore implements Store {
   ): Promise<void> {
     const a = sessionPatch(patch);
     a.push(['updated_at', nowIso()]);
-    await this.db.write(() =>
-      this.db.run(`UPDATE sessions SET ${setSql(a, q)} WHERE id = ?`, ...values(a), id),
-    );
+    await this.db.write(() => this.db.run(updateSql('sessions', a, q), ...values(a), id));
   }
 
   async addSessionUsage(id: string, usage: Usage): Promise<void> {
@@ -259,7 +246,7 @@ export class SqliteStore implements Store {
     return this.db.write(() => runs.requeueExpired(this.db, at));
   }
 
-  async finishRun(id: string, patch: runs.FinishPatch): Promise<void> {
+  async finishRun(id: string, patch: FinishPatch): Promise<void> {
     const now = nowIso();
     await this.db.write(() => runs.finish(this.db, id, patch, now));
   }
@@ -327,31 +314,14 @@ export class SqliteStore implements Store {
     return row && toWorkflow(row);
   }
 
-  async listWorkflows(
-    query: PageQuery & { status?: WorkflowStatus; type?: WorkflowType },
-  ): Promise<Page<WorkflowRecord>> {
-    const { sql, params } = pageSql(
-      {
-        table: 'workflows',
-        sortColumn: 'created_at',
-        filters: [
-          ['status', query.status],
-          ['type', query.type],
-        ],
-        cursor: query.cursor === undefined ? undefined : decodeTextCursor(query.cursor),
-        limit: query.limit,
-      },
-      q,
-    );
-    return toPage(this.db.all(sql, ...params).map(toWorkflow), query.limit, (w) => [w.createdAt, w.id]);
+  async listWorkflows(query: WorkflowQuery): Promise<Page<WorkflowRecord>> {
+    return listPage(workflowsList(query), q, this.#rows);
   }
 
   async updateWorkflow(id: string, patch: Partial<Omit<WorkflowRecord, 'id' | 'createdAt'>>): Promise<void> {
     const a = workflowPatch(patch);
     if (a.length === 0) return;
-    await this.db.write(() =>
-      this.db.run(`UPDATE workflows SET ${setSql(a, q)} WHERE id = ?`, ...values(a), id),
-    );
+    await this.db.write(() => this.db.run(updateSql('workflows', a, q), ...values(a), id));
   }
 
   // ---- outbox
@@ -379,9 +349,7 @@ export class SqliteStore implements Store {
   ): Promise<void> {
     const a = outboxPatch(patch);
     if (a.length === 0) return;
-    await this.db.write(() =>
-      this.db.run(`UPDATE outbox SET ${setSql(a, q)} WHERE id = ?`, ...values(a), id),
-    );
+    await this.db.write(() => this.db.run(updateSql('outbox', a, q), ...values(a), id));
   }
 
   async getOutboxForWorkflow(workflowId: string): Promise<OutboxRecord | undefined> {
@@ -422,29 +390,7 @@ export class SqliteStore implements Store {
     await this.db.write(() => this.db.run(insertSql('audit', cols, q), ...values(cols)));
   }
 
-  async listAudit(query: {
-    limit: number;
-    cursor?: string;
-    action?: string;
-    actor?: string;
-    target?: string;
-    since?: string;
-  }): Promise<Page<AuditRecord>> {
-    const { sql, params } = pageSql(
-      {
-        table: 'audit',
-        sortColumn: 'ts',
-        filters: [
-          ['action', query.action],
-          ['actor', query.actor],
-          ['target', query.target],
-        ],
-        since: query.since === undefined ? undefined : toIso(query.since),
-        cursor: query.cursor === undefined ? undefined : decodeIntCursor(query.cursor),
-        limit: query.limit,
-      },
-      q,
-    );
-    return toPage(this.db.all(sql, ...params).map(toAudit), query.limit, (r) => [r.ts, r.id]);
+  async listAudit(query: AuditQuery): Promise<Page<AuditRecord>> {
+    return listPage(auditList(query), q, this.#rows);
   }
 }
