@@ -107,7 +107,9 @@ describe('100 workflows across two crashes', () => {
       for (const id of ids) expect(counts.get(id), id).toBeGreaterThanOrEqual(1);
       // Exactly once, except where a SIGKILL fell between the receiver's 2xx and the server's record
       // of it (at-least-once across a crash; receivers dedupe on X-Delivery-Id). Such a duplicate
-      // must be explained by a kill right after the first accepted delivery, and be rare.
+      // must be explained by a kill close to the first accepted delivery, and be rare. (Close on
+      // either side: this process both sends SIGKILL and runs the receiver, so a request already
+      // on the wire when the kill is sent can be handled here just after it.)
       const dups = [...counts].filter(([, n]) => n !== 1);
       for (const [id, n] of dups) {
         expect(n, id).toBe(2);
@@ -115,7 +117,7 @@ describe('100 workflows across two crashes', () => {
         expect(ok.map((d) => d.headers['x-delivery-id'])).toEqual([`cb_${id}`, `cb_${id}`]);
         const first = ok[0]!.at;
         expect(
-          kills.some((k) => k >= first && k - first < 2_000),
+          kills.some((k) => Math.abs(k - first) < 2_000),
           `duplicate of ${id} not explained by a crash`,
         ).toBe(true);
       }
