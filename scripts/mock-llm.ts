@@ -61,7 +61,9 @@ if (chars !== undefined) {
 } else {
   const scenario = values.scenario ?? 'echo';
   if (scenario === 'bugfix-native') responder = bugfixScenarioNative();
-  else if (scenario === 'bugfix-claude-code') responder = bugfixScenarioClaudeCode();
+  // Pushes through the server's git tool (mcp__server__git): Claude Code's own Bash cannot see a
+  // local remote from inside the sandbox, which is the server's default.
+  else if (scenario === 'bugfix-claude-code') responder = bugfixScenarioClaudeCode({ push: 'server-git' });
   else if (scenario === 'echo') responder = echoScenario();
   else {
     console.error(`unknown scenario "${scenario}"\n${usage}`);
