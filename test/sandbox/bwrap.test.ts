@@ -9,6 +9,11 @@ import { type BwrapSandbox, createBwrapSandbox, sanitizeEnv } from '../../src/sa
 import type { ProcessSpec } from '../../src/sandbox/types.ts';
 
 const hasBwrap = existsSync('/usr/bin/bwrap') || existsSync('/usr/local/bin/bwrap');
+if (!hasBwrap && process.env.SKIP_SANDBOX_TESTS !== '1') {
+  throw new Error(
+    'bubblewrap (bwrap) not found: `apt-get install bubblewrap`, or set SKIP_SANDBOX_TESTS=1 to skip the sandbox tests',
+  );
+}
 const serverDir = path.resolve(import.meta.dirname, '..', '..');
 
 describe.skipIf(!hasBwrap)('bwrap wrapper', () => {
