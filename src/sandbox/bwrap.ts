@@ -36,7 +36,13 @@ import {
   prlimitArgs,
   ulimitScript,
 } from './limits.ts';
-import { type EgressProxy, FORWARDER_SOURCE, policyFor, startEgressProxy } from './net-policy.ts';
+import {
+  type EgressProxy,
+  FORWARDER_SOURCE,
+  parseAllowList,
+  policyFor,
+  startEgressProxy,
+} from './net-policy.ts';
 import type { ProcessSpec, SandboxWrapper, WrappedCommand } from './types.ts';
 
 export { SECRET_ENV_NAMES, sanitizeEnv } from './bwrap-env.ts';
@@ -128,17 +134,28 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
   const fwdFile = path.join(runtimeDir, 'netfwd.cjs');
   writeFileSync(fwdFile, FORWARDER_SOURCE, { mode: 0o644 });
   const socketPath = path.join(runtimeDir, 'egress.sock');
-  let proxy: EgressProxy | null = null;
+  // A second proxy for processes that run the model's commands (ProcessSpec.egress = 'tools'):
+  // the allowlist only, never "any public host".
+  const toolsSocketPath = path.join(runtimeDir, 'egress-tools.sock');
+  const proxies: EgressProxy[] = [];
   let proxyFailed = false;
   const loopbackPorts = new Set<number>();
-  const proxyReady: Promise<void> = startEgressProxy({
-    socketPath,
-    policy: policyFor(allowList),
-    loopbackPorts,
-    ...(logger ? { logger } : {}),
-  }).then(
-    (p) => {
-      proxy = p;
+  const proxyReady: Promise<void> = Promise.all([
+    startEgressProxy({
+      socketPath,
+      policy: policyFor(allowList),
+      loopbackPorts,
+      ...(logger ? { logger } : {}),
+    }),
+    startEgressProxy({
+      socketPath: toolsSocketPath,
+      policy: parseAllowList(allowList),
+      loopbackPorts,
+      ...(logger ? { logger } : {}),
+    }),
+  ]).then(
+    (ps) => {
+      proxies.push(...ps);
     },
     (err: unknown) => {
       proxyFailed = true;
@@ -231,10 +248,11 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     // Network: never the host's. Network-enabled processes reach the egress proxy only.
     const wantsNet = spec.network === true || allowList.length > 0;
     const netPrefix: string[] = [];
-    if (wantsNet && !proxyFailed && existsSync(socketPath)) {
+    const egressSocket = spec.network === true && spec.egress !== 'tools' ? socketPath : toolsSocketPath;
+    if (wantsNet && !proxyFailed && existsSync(egressSocket)) {
       args.push(
         '--ro-bind',
-        socketPath,
+        egressSocket,
         `${SANDBOX_RUN}/egress.sock`,
         '--ro-bind',
         fwdFile,
@@ -279,8 +297,7 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     async close() {
       process.off('exit', onExit);
       await proxyReady;
-      const p = proxy as EgressProxy | null;
-      if (p) await p.close();
+      for (const p of proxies) await p.close();
       cgroups?.close();
       rmSync(runtimeDir, { recursive: true, force: true });
     },

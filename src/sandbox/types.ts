@@ -12,6 +12,14 @@ export interface ProcessSpec {
   /** Network allowed for this process (e.g. git clone/push); tools' default is off. */
   network?: boolean;
   /**
+   * Which egress policy a network-enabled process gets. `git` (default): the hosts of
+   * SANDBOX_NETWORK_ALLOW, or any public host when it is empty (clone/fetch/push). `tools`: the
+   * hosts of SANDBOX_NETWORK_ALLOW only — nothing when it is empty — plus the host loopback ports
+   * registered for the sandbox (the LLM proxy). For a process that runs the model's commands
+   * itself (the Claude Code CLI), so they get no more network than the native engine's bash.
+   */
+  egress?: 'git' | 'tools';
+  /**
    * Host paths outside the workspace this process needs, e.g. a local `file://` remote when
    * ALLOW_FILE_REPOS=true (read-only for clone/fetch, writable for push). The bwrap sandbox binds
    * each at its own path unless it would expose the data dir, the server, /root, /home or a

@@ -112,7 +112,10 @@ describe('claude-code engine inside the bubblewrap sandbox', () => {
         'env; echo ---; ls /root 2>&1; ls ' +
         server.dataDir +
         ' 2>&1; cat /etc/shadow 2>&1; ' +
-        `node -e "fetch('${server.url}/health').then(r=>console.log('REACHED',r.status),e=>console.log('BLOCKED',e.cause?.code??e.message))"`;
+        `node -e "fetch('${server.url}/health').then(r=>console.log('REACHED',r.status),e=>console.log('BLOCKED',e.cause?.code??e.message))"; ` +
+        // no allowlist: the commands Claude Code runs get no egress at all (like the native bash)
+        // (asked of the egress proxy directly, so the refusal reason is visible; nothing is resolved)
+        `node -e "const u=new URL(process.env.HTTPS_PROXY);const s=require('net').connect(u.port,u.hostname,()=>s.write('CONNECT example.com:443 HTTP/1.1\\r\\nHost: example.com:443\\r\\n\\r\\n'));s.on('data',d=>{console.log('EGRESS',String(d).replace(/\\s+/g,' '));s.end()})"`;
       return toolUseCount(req) === 0
         ? toolCall('Bash', { command: probe, description: 'probe' })
         : textReply('probed');
@@ -122,6 +125,8 @@ describe('claude-code engine inside the bubblewrap sandbox', () => {
     expect(evs.at(-1)!.type).toBe('run.completed');
     const out = String(evs.find((e) => e.type === 'tool.completed')!.data.output);
     expect(out).toContain('BLOCKED');
+    expect(out).toMatch(/EGRESS HTTP\/1\.[01] 403/);
+    expect(out).toContain('example.com:443 is not in SANDBOX_NETWORK_ALLOW');
     expect(out).not.toContain('REACHED');
     expect(out).not.toContain(REAL_KEY);
     expect(out).not.toContain('agent.db');

@@ -202,6 +202,16 @@ describe.skipIf(!hasBwrap)('bwrap wrapper', () => {
     expect(() => sb.wrap(spec({ workspace: link, cwd: link }))).toThrow(/refusing workspace/);
   });
 
+  it("gives a 'tools' egress process the allowlist-only proxy, git the clone proxy, bash none", () => {
+    const egressSrc = (over: Partial<ProcessSpec>) =>
+      binds(sb.wrap(spec(over)).args).find((b) => b.dest.endsWith('/egress.sock'))?.src;
+    expect(egressSrc({ network: true })).toBe(path.join(sb.info.runtimeDir, 'egress.sock'));
+    expect(egressSrc({ network: true, egress: 'tools' })).toBe(
+      path.join(sb.info.runtimeDir, 'egress-tools.sock'),
+    );
+    expect(egressSrc({})).toBeUndefined(); // no allowlist: a tool process gets no network at all
+  });
+
   it('binds requested host paths only when safe', () => {
     const outside = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'bwrap-remote-')));
     try {

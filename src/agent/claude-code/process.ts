@@ -163,7 +163,15 @@ export function cliSpawner(o: CliSpawnOptions): CliSpawner {
       if (o.sandbox && o.sandbox.kind !== 'none') {
         // The CLI binary lives in the server's node_modules, which the sandbox hides: bind just its folder, read-only.
         const hostPaths = path.isAbsolute(cmd.command) ? [{ path: path.dirname(cmd.command) }] : [];
-        const wrapped = o.sandbox.wrap({ ...cmd, workspace: o.workspace, network: true, hostPaths });
+        // Network only for the LLM proxy and the allowlisted hosts: the commands the CLI runs for the
+        // model get no more network than the native engine's bash ('tools' egress).
+        const wrapped = o.sandbox.wrap({
+          ...cmd,
+          workspace: o.workspace,
+          network: true,
+          egress: 'tools',
+          hostPaths,
+        });
         const keep: Record<string, string> = {};
         for (const k of [
           'ANTHROPIC_BASE_URL',
