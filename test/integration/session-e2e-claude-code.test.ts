@@ -82,6 +82,16 @@ describe('session end to end (claude-code engine)', () => {
       execFileSync('git', ['--git-dir', bareRepo, 'show', 'main:math.js'], { encoding: 'utf8' }),
     ).toContain('return a + b;');
 
+    // the conversation as a reader sees it
+    const msgs = await json<{ items: Array<{ role: string; text: string }> }>(
+      await api(server.url, 'GET', `/api/sessions/${session.id}/messages`),
+    );
+    expect(msgs.items[0]).toMatchObject({ role: 'user', text: 'The tests fail. Fix the bug.' });
+    expect(msgs.items.at(-1)).toMatchObject({
+      role: 'assistant',
+      text: 'Fixed the bug in add(), tests pass, and the fix is pushed.',
+    });
+
     // a second message resumes the same Claude Code conversation: the mock sees the earlier turns
     const before = mock.requests.length;
     await api(server.url, 'POST', `/api/sessions/${session.id}/messages`, {
