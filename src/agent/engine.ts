@@ -3,6 +3,7 @@
 // both implement it, so the scheduler and clients cannot tell them apart except by capability.
 import type { EngineName, EventInput, Usage } from '../protocol/index.ts';
 import type { MessageRecord } from '../store/types.ts';
+import type { RunScope } from '../tools/run-scope.ts';
 import type { Tool } from '../tools/types.ts';
 
 /** Events an engine may emit; run lifecycle events are the scheduler's. */
@@ -35,6 +36,10 @@ export interface EngineRunContext {
   env: Record<string, string>;
   signal: AbortSignal;
   emit(event: EngineEvent): void;
+  /** Resources tools keep for this run; closed by the executor when the run ends. */
+  scope?: RunScope;
+  /** The session's repository URL, passed to tools (local-remote policy). */
+  origin?: string;
 }
 
 export interface EngineResult {

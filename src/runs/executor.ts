@@ -9,6 +9,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { type EngineName, emptyUsage, type Usage } from '../protocol/index.ts';
 import { type QuotaExceeded, watchDiskQuota } from '../sandbox/disk-quota.ts';
 import type { RunRecord, SessionRecord, Store } from '../store/types.ts';
+import { RunScope } from '../tools/run-scope.ts';
 import type { Tool } from '../tools/types.ts';
 import type { EventLog } from './event-log.ts';
 import type { RunHooks, RunOutcome } from './hooks.ts';
@@ -79,6 +80,8 @@ export class RunExecutor {
     let outcome: RunOutcome;
     let stopQuota = () => {};
     let quotaHit: QuotaExceeded | undefined;
+    // Per-run tool resources (the sandboxed fs helper); closed however the run ends.
+    const scope = new RunScope();
     try {
       if (!engine)
         throw new EngineError(
@@ -110,6 +113,8 @@ export class RunExecutor {
         env: workspace.env,
         signal,
         emit,
+        scope,
+        ...(session.repoUrl ? { origin: session.repoUrl } : {}),
       });
       const now = new Date().toISOString();
       // The user's message is stored at accept time; keep the engine's record of this run's turns.
@@ -196,6 +201,7 @@ export class RunExecutor {
       }
     } finally {
       stopQuota();
+      await scope.close();
     }
     this.d.metrics.runDuration.observe((Date.now() - started) / 1000, { engine: session.engine });
     await this.finish(run, session, outcome);

@@ -1,5 +1,6 @@
 // The tool boundary: what the native engine (and, through an MCP bridge, Claude Code) can call.
 import type { z } from 'zod';
+import type { RunScope } from './run-scope.ts';
 
 export type ToolOutputSink = (stream: 'stdout' | 'stderr', chunk: string) => void;
 
@@ -12,6 +13,10 @@ export interface ToolContext {
   onOutput: ToolOutputSink;
   /** Environment for child processes (already an allowlist; never the server's secrets). */
   env: Record<string, string>;
+  /** Per-run resources (e.g. the sandboxed fs helper); without it a tool makes and drops them per call. */
+  scope?: RunScope;
+  /** The session's repository URL (`repoUrl`), the only local remote a run may use besides configured roots. */
+  origin?: string;
 }
 
 export interface ToolResult {

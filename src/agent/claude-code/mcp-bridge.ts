@@ -9,6 +9,7 @@ import {
   tool as sdkTool,
 } from '@anthropic-ai/claude-agent-sdk';
 import { z } from 'zod';
+import type { RunScope } from '../../tools/run-scope.ts';
 import type { Tool, ToolContext, ToolResult } from '../../tools/types.ts';
 import { ToolError } from '../../tools/types.ts';
 import type { EngineEvent } from '../engine.ts';
@@ -25,6 +26,8 @@ export interface BridgeContext {
   outputLimit: number;
   /** Collects the tools' `meta` (commits, PR urls) for EngineResult.toolMeta. */
   onMeta(meta: Record<string, unknown>): void;
+  scope?: RunScope;
+  origin?: string;
 }
 
 interface CallToolResult {
@@ -87,6 +90,8 @@ export async function runServerTool(
     sessionId: ctx.sessionId,
     signal: ctx.signal,
     env: ctx.env,
+    ...(ctx.scope ? { scope: ctx.scope } : {}),
+    ...(ctx.origin ? { origin: ctx.origin } : {}),
     onOutput: (stream, chunk) => {
       if (finished || ctx.signal.aborted || chunk === '') return;
       ctx.emit({ type: 'tool.output', data: { toolUseId, stream, chunk } });

@@ -60,6 +60,8 @@ export function buildQueryOptions(a: QueryOptionsArgs): Options {
           sessionId: ctx.sessionId,
           env: ctx.env,
           signal: ctx.signal,
+          ...(ctx.scope ? { scope: ctx.scope } : {}),
+          ...(ctx.origin ? { origin: ctx.origin } : {}),
           emit: ctx.emit,
           outputLimit: config.toolOutputLimit,
           onMeta: (m) => toolMeta.push(m),

@@ -15,7 +15,10 @@ export interface ExecutedTools {
   meta: Array<Record<string, unknown>>;
 }
 
-type RunCtx = Pick<EngineRunContext, 'runId' | 'sessionId' | 'workspace' | 'env' | 'signal' | 'emit'>;
+type RunCtx = Pick<
+  EngineRunContext,
+  'runId' | 'sessionId' | 'workspace' | 'env' | 'signal' | 'emit' | 'scope' | 'origin'
+>;
 
 /**
  * Runs `calls` in parallel. Emits `tool.started` for every call first, then `tool.output` while
@@ -67,6 +70,8 @@ async function runOne(
     signal: ctx.signal,
     onOutput,
     env: ctx.env,
+    ...(ctx.scope ? { scope: ctx.scope } : {}),
+    ...(ctx.origin ? { origin: ctx.origin } : {}),
   });
   done = true;
   const output = capOutput(result.output, outputLimit);
