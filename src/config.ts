@@ -41,6 +41,11 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   sandbox: 'bwrap' | 'none';
   sandboxNetwork: string[];
+  /** Root server: first of the host uids given to sessions (the first one is the self-test's). */
+  sandboxUidBase: number;
+  sandboxUidCount: number;
+  /** Root server: the group of every sandboxed process. */
+  sandboxGid: number;
   instanceId: string;
   rateLimitPerMinute: number;
   rateLimitBurst: number;
@@ -93,6 +98,9 @@ export function loadConfig(env: Env = process.env): Config {
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel))
     throw new ConfigError('LOG_LEVEL must be debug|info|warn|error');
   const rateLimitPerMinute = int(env, 'RATE_LIMIT_PER_MINUTE', 600, 1);
+  const sandboxUidBase = int(env, 'SANDBOX_UID_BASE', 1_000_000, 1000);
+  if (sandboxUidBase + int(env, 'SANDBOX_UID_COUNT', 65_536, 2) > 2 ** 31)
+    throw new ConfigError('SANDBOX_UID_BASE + SANDBOX_UID_COUNT must stay below 2^31');
   return {
     port: int(env, 'PORT', 3003),
     host: opt(env, 'HOST') ?? '127.0.0.1',
@@ -131,6 +139,9 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     sandbox,
     sandboxNetwork: list(env, 'SANDBOX_NETWORK_ALLOW'),
+    sandboxUidBase,
+    sandboxUidCount: int(env, 'SANDBOX_UID_COUNT', 65_536, 2),
+    sandboxGid: int(env, 'SANDBOX_GID', sandboxUidBase, 1),
     instanceId: opt(env, 'INSTANCE_ID') ?? `${os.hostname()}-${process.pid}`,
     rateLimitPerMinute,
     rateLimitBurst: int(env, 'RATE_LIMIT_BURST', rateLimitPerMinute, 1),

@@ -31,3 +31,17 @@ export class AppError extends Error {
 }
 
 export const notFound = (what: string, id: string) => new AppError('not_found', `${what} ${id} not found`);
+
+/**
+ * A refusal or failure of a tool call with a stable code (`path_outside_workspace`, `not_found`,
+ * …), reported to the model as an error result. Defined here, at the bottom of the layering, so
+ * the sandbox layer (path checks) can throw it without importing from `tools/`.
+ */
+export class ToolError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+    this.name = 'ToolError';
+  }
+}

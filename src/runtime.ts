@@ -21,6 +21,7 @@ import { WorkflowService } from './runs/workflows.ts';
 import { WorkspacePreparer } from './runs/workspace-preparer.ts';
 import {
   createSandbox,
+  identitiesOf,
   SandboxStartupError,
   sandboxUnavailableReason,
   unavailableSandbox,
@@ -93,7 +94,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     logger.error(`${err.message} — every run will fail with sandbox_unavailable until this is fixed`);
     sandbox = unavailableSandbox(err.message);
   }
-  const workspaces = new WorkspaceManager(config.dataDir);
+  const workspaces = new WorkspaceManager(config.dataDir, { identities: identitiesOf(sandbox) });
   // Multi-instance: live events of other instances arrive through Redis pub/sub (SQLite is one process).
   if (config.redisUrl && store.dialect !== 'postgres')
     logger.warn('REDIS_URL is ignored: the embedded SQLite store serves one instance');

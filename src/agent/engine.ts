@@ -40,6 +40,11 @@ export interface EngineRunContext {
   scope?: RunScope;
   /** The session's repository URL, passed to tools (local-remote policy). */
   origin?: string;
+  /**
+   * A directory only the server writes (never bound into a sandbox) for the engine's own records
+   * about the session. Anything kept under the workspace or HOME is the agent's to replace.
+   */
+  stateDir?: string;
 }
 
 export interface EngineResult {

@@ -114,6 +114,7 @@ export class RunExecutor {
         signal,
         emit,
         scope,
+        stateDir: workspace.stateDir,
         ...(session.repoUrl ? { origin: session.repoUrl } : {}),
       });
       const now = new Date().toISOString();
@@ -180,7 +181,10 @@ export class RunExecutor {
           usage,
           error: {
             code: 'disk_quota_exceeded',
-            message: `the workspace grew to ${quotaHit?.usedBytes ?? '?'} bytes, over its quota of ${config.workspaceQuotaBytes} bytes`,
+            message:
+              quotaHit?.reason === 'depth'
+                ? 'the workspace nests directories deeper than the server measures (256 levels); its size cannot be checked'
+                : `the workspace grew to ${quotaHit?.usedBytes ?? '?'} bytes, over its quota of ${config.workspaceQuotaBytes} bytes`,
           },
         };
       else if (reason === 'timeout')

@@ -4,7 +4,9 @@
 // Several instances (PostgreSQL): workspaces are local directories, and a session's next run may be
 // claimed by an instance that does not have it (or has an outdated copy from an earlier run there).
 // The shared `workspaceReady` flag only says a clone was made somewhere; each clone also gets an id,
-// kept in the session's engineState (`workspaceId`) and in a marker file inside the clone's `.git`.
+// kept in the session's engineState (`workspaceId`) and in a marker file in the session's state
+// directory (DATA_DIR/state/<id>: the server's, never in the workspace, where the agent could
+// replace it with a symlink or a FIFO).
 // A local copy is used only when its marker matches; otherwise the repository is cloned again here
 // and a `session.notice` says so (uncommitted changes made on another instance are not carried
 // over; what was pushed is). With SQLite (one instance) the flag alone decides, as before.
@@ -22,12 +24,14 @@ import type { SessionRecord, Store } from '../store/types.ts';
 import { cloneRepository } from '../tools/git.ts';
 import type { EventLog } from './event-log.ts';
 
-/** Inside `<workspace>/.git`: git ignores it, the agent's tree never shows it. */
-const MARKER = 'duyetbot-workspace-id';
+/** In the session's server-owned state directory (never in the workspace: the agent could swap it). */
+const MARKER = 'workspace-id';
 
 export interface PreparedWorkspace {
   dir: string;
   env: Record<string, string>;
+  /** The session's state directory: the server's, never visible to a sandbox. */
+  stateDir: string;
 }
 
 export class WorkspacePreparer {
@@ -56,17 +60,18 @@ export class WorkspacePreparer {
     if (unavailable) throw new EngineError('sandbox_unavailable', unavailable);
     let dir = await this.manager.ensure(session.id);
     const home = await this.manager.homeFor(session.id);
+    const stateDir = await this.manager.stateDirFor(session.id);
     const env = buildChildEnv(this.config, { home });
     const shared = this.store.dialect === 'postgres';
     let recreate = false;
     if (session.repoUrl && session.workspaceReady && shared) {
       const wanted = session.engineState.workspaceId;
-      const local = await readMarker(dir);
+      const local = await readMarker(stateDir);
       if (typeof wanted !== 'string') {
         // A clone made before workspace ids existed: adopt the local copy if there is one.
         if (local !== undefined || (await isDir(path.join(dir, '.git')))) {
-          await this.stamp(session, dir, session.engineState);
-          return { dir, env };
+          await this.stamp(session, stateDir, session.engineState);
+          return { dir, env, stateDir };
         }
         recreate = true;
       } else recreate = local !== wanted;
@@ -76,6 +81,7 @@ export class WorkspacePreparer {
       await this.manager.remove(session.id);
       dir = await this.manager.ensure(session.id);
       await this.manager.homeFor(session.id); // remove() took the home (HOME, TMPDIR) too
+      await this.manager.stateDirFor(session.id);
       let cloned: Awaited<ReturnType<typeof cloneRepository>>;
       try {
         cloned = await cloneRepository({
@@ -101,24 +107,24 @@ export class WorkspacePreparer {
           ? session.engineState.workspaceBaseSha
           : cloned.sha;
       const engineState = { ...session.engineState, workspaceBaseSha: base };
-      if (shared) await this.stamp(session, dir, engineState);
+      if (shared) await this.stamp(session, stateDir, engineState);
       else {
         session.engineState = engineState;
         await this.store.updateSession(session.id, { workspaceReady: true, engineState });
       }
       if (recreate) await this.notice(session);
     }
-    return { dir, env };
+    return { dir, env, stateDir };
   }
 
   /** Gives the local clone a new id, in its marker and in the shared session state. */
   private async stamp(
     session: SessionRecord,
-    dir: string,
+    stateDir: string,
     engineState: Record<string, unknown>,
   ): Promise<void> {
     const id = randomUUID();
-    await fsp.writeFile(path.join(dir, '.git', MARKER), `${id}\n`, { mode: 0o600 });
+    await fsp.writeFile(path.join(stateDir, MARKER), `${id}\n`, { mode: 0o600 });
     session.engineState = { ...engineState, workspaceId: id };
     await this.store.updateSession(session.id, { workspaceReady: true, engineState: session.engineState });
   }
@@ -138,9 +144,9 @@ export class WorkspacePreparer {
   }
 }
 
-async function readMarker(dir: string): Promise<string | undefined> {
+async function readMarker(stateDir: string): Promise<string | undefined> {
   try {
-    return (await fsp.readFile(path.join(dir, '.git', MARKER), 'utf8')).trim() || undefined;
+    return (await fsp.readFile(path.join(stateDir, MARKER), 'utf8')).trim() || undefined;
   } catch {
     return undefined;
   }

@@ -15,7 +15,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { isInside } from './bwrap-paths.ts';
-import { SANDBOX_GID, SANDBOX_UID } from './bwrap-probe.ts';
+import { SANDBOX_GID } from './bwrap-probe.ts';
 
 /** /etc entries a sandbox sees (when they exist). Everything else in /etc is absent. */
 const ETC_ALLOW = [
@@ -67,7 +67,7 @@ const ETC_ALLOW_PATTERN = /^(python3(\.\d+)?|java-\d+-openjdk|java|gitattributes
  * others dereferenced), a synthetic group file and a placeholder passwd (bound per home). Taken
  * once at start-up: host changes to these files reach sandboxes after a restart.
  */
-export function buildEtc(runtimeDir: string): string {
+export function buildEtc(runtimeDir: string, gid: number = SANDBOX_GID): string {
   const etc = path.join(runtimeDir, 'etc');
   mkdirSync(etc, { mode: 0o755 });
   const names = [...ETC_ALLOW];
@@ -95,7 +95,7 @@ export function buildEtc(runtimeDir: string): string {
       // absent or unreadable: the sandbox goes without it
     }
   }
-  writeFileSync(path.join(etc, 'group'), `root:x:0:\nagent:x:${SANDBOX_GID}:\nnogroup:x:65534:\n`, {
+  writeFileSync(path.join(etc, 'group'), `root:x:0:\nagent:x:${gid}:\nnogroup:x:65534:\n`, {
     mode: 0o644,
   });
   writeFileSync(path.join(etc, 'passwd'), '', { mode: 0o644 });
@@ -114,20 +114,26 @@ function sha(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 16);
 }
 
-/** Writes (once per home) the synthetic passwd bound at /etc/passwd; returns its path. */
-export function passwdWriter(runtimeDir: string): (home: string) => string {
+/**
+ * Writes (once per home and user) the synthetic passwd bound at /etc/passwd; returns its path.
+ * The agent's entry names the uid it really runs as (ssh and git want one for the current uid).
+ */
+export function passwdWriter(
+  runtimeDir: string,
+): (home: string, user: { uid: number; gid: number }) => string {
   const passwdFiles = new Map<string, string>();
-  return (home: string): string => {
-    let f = passwdFiles.get(home);
+  return (home, user) => {
+    const key = `${home}\0${user.uid}:${user.gid}`;
+    let f = passwdFiles.get(key);
     if (f) return f;
-    f = path.join(runtimeDir, `passwd-${sha(home)}`);
+    f = path.join(runtimeDir, `passwd-${sha(key)}`);
     const h = home.replace(/[:\n]/g, '_');
     writeFileSync(
       f,
-      `root:x:0:0:root:${h}:/bin/bash\nagent:x:${SANDBOX_UID}:${SANDBOX_GID}:agent:${h}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
+      `root:x:0:0:root:/root:/usr/sbin/nologin\nagent:x:${user.uid}:${user.gid}:agent:${h}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
       { mode: 0o644 },
     );
-    passwdFiles.set(home, f);
+    passwdFiles.set(key, f);
     return f;
   };
 }

@@ -21,11 +21,25 @@ import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
-import { buildStaticArgs } from './bwrap-args.ts';
+import { buildStaticArgs, type IdentityMode } from './bwrap-args.ts';
 import { sanitizeEnv } from './bwrap-env.ts';
 import { buildEtc, makeRuntimeDir, passwdWriter } from './bwrap-etc.ts';
 import { createHostPathPolicy, isInside, realOrResolve } from './bwrap-paths.ts';
-import { probeBwrap, resolveBwrapPath, SandboxUnavailableError } from './bwrap-probe.ts';
+import {
+  probeBwrap,
+  resolveBwrapPath,
+  SANDBOX_GID,
+  SANDBOX_UID,
+  SandboxUnavailableError,
+} from './bwrap-probe.ts';
+import {
+  checkIdentities,
+  dropPrivilegesPrefix,
+  findSetpriv,
+  identitiesFor,
+  type SandboxIdentities,
+  type SandboxUser,
+} from './identity.ts';
 import {
   type CgroupInfo,
   CgroupManager,
@@ -64,6 +78,8 @@ export interface BwrapOptions {
 
 export interface BwrapInfo {
   bwrapPath: string;
+  /** How the sandbox's user is made (see bwrap-args.ts): a user namespace, or a per-session uid on a root server. */
+  mode: IdentityMode;
   userns: boolean;
   cgroup: CgroupInfo;
   prlimit: boolean;
@@ -80,6 +96,8 @@ export interface BwrapSandbox extends SandboxWrapper {
   readonly kind: 'bwrap';
   readonly limits: Limits;
   readonly info: BwrapInfo;
+  /** Per-session host uids (a root server); null when a user namespace maps the server's own uid. */
+  readonly identities: SandboxIdentities | null;
   /**
    * Makes a host loopback port (e.g. the LLM proxy) reachable from network-enabled sandboxes at
    * the same 127.0.0.1:<port>. Nothing else on the host's loopback ever is.
@@ -99,17 +117,39 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
   const has = (flag: string) => probe.help.includes(flag);
   const isRoot = process.getuid?.() === 0;
   const userns = probe.userns;
+  // A root server never lets a sandboxed process be host uid 0 (identity.ts).
+  const mode: IdentityMode = isRoot ? 'drop' : 'userns';
+  const identities = identitiesFor(
+    {
+      uidBase: opts.config.sandboxUidBase,
+      uidCount: opts.config.sandboxUidCount,
+      gid: opts.config.sandboxGid,
+    },
+    isRoot,
+  );
+  const setpriv = identities ? findSetpriv() : null;
+  if (identities) {
+    if (!setpriv) {
+      throw new SandboxUnavailableError(
+        'the server runs as root and needs setpriv (util-linux) to run sandboxed processes as an unprivileged uid',
+      );
+    }
+    const why = checkIdentities(identities);
+    if (why) throw new SandboxUnavailableError(why);
+  } else if (!userns) {
+    throw new SandboxUnavailableError(
+      'bubblewrap cannot create a user namespace for this (non-root) user: enable unprivileged user namespaces (kernel.unprivileged_userns_clone=1, or an AppArmor profile for bwrap on Ubuntu ≥ 23.10)',
+    );
+  }
+  const sandboxGid = identities ? identities.gid : SANDBOX_GID;
 
   const limits: Limits = { ...limitsFromEnv(env), ...opts.limits };
   const cgroups = limits.cgroup === 'auto' ? new CgroupManager(limits) : null;
   const cgInfo: CgroupInfo = cgroups?.info ?? { pids: false, memory: false, version: null };
   const addressSpaceBytes = effectiveAddressSpace(limits, cgInfo.memory);
+  // Without a pids cgroup, RLIMIT_NPROC (per uid) bounds the process count: the sandbox never runs
+  // as uid 0 any more, so the kernel applies it (per session on a root server).
   const nproc = !cgInfo.pids;
-  if (!cgInfo.pids && isRoot) {
-    logger?.warn(
-      'sandbox: no writable pids cgroup and the server runs as root: the process-count limit (fork bombs) is NOT enforced; rely on timeouts',
-    );
-  }
   const prlimitPath = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p)) ?? null;
 
   // ----- paths a sandbox must never see --------------------------------------------------
@@ -117,18 +157,38 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
 
   // ----- static part of the command line (same for every process) -------------------------
   const runtimeDir = makeRuntimeDir();
-  const etcDir = buildEtc(runtimeDir);
-  const { staticArgs, nodeReal } = buildStaticArgs({
-    userns,
+  const etcDir = buildEtc(runtimeDir, sandboxGid);
+  const { plan: staticPlan, nodeReal } = buildStaticArgs({
+    mode,
     has,
     tmpBytes: limits.tmpBytes,
     etcDir,
     unsafeBind,
-    env,
+    roBind: (env.SANDBOX_RO_BIND ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
   });
 
   // ----- runtime directory: synthetic passwd per home, forwarder, egress socket -------------
   const passwdFor = passwdWriter(runtimeDir);
+
+  /** The host uid a process in `workspace` runs as (drop mode): the workspace directory's owner. */
+  const userOf = (ws: string): SandboxUser | null => {
+    if (!identities) return null;
+    let uid: number;
+    try {
+      uid = statSync(ws).uid;
+    } catch (err) {
+      throw new SandboxUnavailableError(`sandbox: cannot stat workspace "${ws}": ${(err as Error).message}`);
+    }
+    if (!identities.owns(uid)) {
+      throw new SandboxUnavailableError(
+        `sandbox: workspace "${ws}" is owned by uid ${uid}, not by a sandbox uid: on a root server workspaces are created by WorkspaceManager and sandboxed processes never run as root`,
+      );
+    }
+    return identities.userFor(uid);
+  };
 
   const allowList = opts.config.sandboxNetwork;
   const fwdFile = path.join(runtimeDir, 'netfwd.cjs');
@@ -174,6 +234,7 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
 
   const info: BwrapInfo = {
     bwrapPath,
+    mode,
     userns,
     cgroup: cgInfo,
     prlimit: prlimitPath !== null,
@@ -195,29 +256,36 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     const wsWhy = unsafeBind(ws) ?? unsafeBind(realOrResolve(ws));
     if (wsWhy) throw new SandboxUnavailableError(`sandbox: refusing workspace "${ws}": it ${wsWhy}`);
     const childEnv = sanitizeEnv(spec.env, opts.config);
+    const cwd = spec.cwd;
+    if (!isInside(ws, cwd) && !(childEnv.HOME !== undefined && isInside(childEnv.HOME, cwd))) {
+      throw new SandboxUnavailableError(`sandbox: working directory "${cwd}" is outside the workspace`);
+    }
+    const user = userOf(ws);
 
-    const args: string[] = [...staticArgs];
-    args.push('--bind', ws, ws);
+    const plan = staticPlan.fork();
+    plan.bind('--bind', ws, ws);
 
-    // HOME: the per-session home read-write; anything unsafe becomes a private directory in /tmp.
+    // HOME: the per-session home read-write; anything unsafe (or, on a root server, not owned by
+    // the session's uid) becomes a private directory in /tmp.
     let homeBound: string | null = null;
     const home = childEnv.HOME;
     if (home && path.isAbsolute(home) && !isInside(ws, home)) {
       let ok = unsafeBind(home) === null && unsafeBind(realOrResolve(home)) === null;
       try {
-        ok = ok && statSync(home).isDirectory();
+        const st = statSync(home);
+        ok = ok && st.isDirectory() && (user === null || st.uid === user.uid);
       } catch {
         ok = false;
       }
       if (ok) {
-        args.push('--bind', home, home);
+        plan.bind('--bind', home, home);
         homeBound = home;
       } else {
         childEnv.HOME = '/tmp';
       }
     }
     const effHome = childEnv.HOME ?? '/tmp';
-    args.push('--ro-bind', passwdFor(effHome), '/etc/passwd');
+    plan.bind('--ro-bind', passwdFor(effHome, user ?? { uid: SANDBOX_UID, gid: SANDBOX_GID }), '/etc/passwd');
     const tmpdir = childEnv.TMPDIR;
     if (
       tmpdir !== undefined &&
@@ -231,16 +299,15 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     }
 
     const src = localCloneSource(spec);
-    if (src && !isInside(ws, src)) args.push('--ro-bind', src, src);
+    if (src && !isInside(ws, src)) plan.bind('--ro-bind', src, src);
     for (const hp of spec.hostPaths ?? []) {
       const real = realOrResolve(hp.path);
       if (isInside(ws, real) || !existsSync(real)) continue;
       const why = unsafeBind(real) ?? otherSession(real, ws);
       if (why) throw new SandboxUnavailableError(`sandbox: refusing host path "${hp.path}": it ${why}`);
-      args.push(hp.writable ? '--bind' : '--ro-bind', real, real);
+      plan.bind(hp.writable ? '--bind' : '--ro-bind', real, real);
     }
 
-    const cwd = spec.cwd;
     if (!isInside(ws, cwd) && !(homeBound !== null && isInside(homeBound, cwd))) {
       throw new SandboxUnavailableError(`sandbox: working directory "${cwd}" is outside the workspace`);
     }
@@ -250,20 +317,16 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     const netPrefix: string[] = [];
     const egressSocket = spec.network === true && spec.egress !== 'tools' ? socketPath : toolsSocketPath;
     if (wantsNet && !proxyFailed && existsSync(egressSocket)) {
-      args.push(
-        '--ro-bind',
-        egressSocket,
-        `${SANDBOX_RUN}/egress.sock`,
-        '--ro-bind',
-        fwdFile,
-        `${SANDBOX_RUN}/netfwd.cjs`,
-      );
+      plan.bind('--ro-bind', egressSocket, `${SANDBOX_RUN}/egress.sock`);
+      plan.bind('--ro-bind', fwdFile, `${SANDBOX_RUN}/netfwd.cjs`);
       netPrefix.push(nodeReal, `${SANDBOX_RUN}/netfwd.cjs`, 'serve', `${SANDBOX_RUN}/egress.sock`);
       if (loopbackPorts.size > 0) netPrefix.push('--mirror', [...loopbackPorts].join(','));
     }
 
+    const args = plan.args;
     if (has('--remount-ro')) args.push('--remount-ro', '/dev', '--remount-ro', '/');
-    args.push('--chdir', cwd, '--', ...limitPrefix(), ...netPrefix, spec.command, ...spec.args);
+    const drop = user && setpriv ? dropPrivilegesPrefix(setpriv, user) : [];
+    args.push('--chdir', cwd, '--', ...drop, ...limitPrefix(), ...netPrefix, spec.command, ...spec.args);
 
     const slot = cgroups?.create() ?? null;
     if (slot && slot.procsFiles.length > 0) {
@@ -288,6 +351,7 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     kind: 'bwrap',
     limits,
     info,
+    identities,
     wrap,
     allowLoopbackPort(port: number) {
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`bad port ${port}`);

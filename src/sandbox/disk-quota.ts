@@ -1,35 +1,15 @@
 // Per-workspace disk quota, enforced while a run is active: a periodic walk of the workspace
-// (lstat only, symlinks never followed, hard links counted once) that calls `onExceeded` once
+// (through directory descriptors, symlinks never followed, hard links counted once) that calls `onExceeded` once
 // when the allocated size passes the limit, so the run executor can abort the run's processes.
 // Combined with RLIMIT_FSIZE (one file can never be larger than SANDBOX_MAX_FILE_BYTES) this
 // bounds how far past the quota a run can get between two walks.
 //
 //   WORKSPACE_QUOTA_BYTES        quota per workspace; 0 = off                     default 10 GiB
 //   WORKSPACE_QUOTA_INTERVAL_MS  walk interval (stretched to 2× a slow walk)      default 5000
-import { promises as fsp } from 'node:fs';
-import path from 'node:path';
+import { BeneathRoot, TooDeepError, walkTree } from './beneath.ts';
 
 export const DEFAULT_WORKSPACE_QUOTA_BYTES = 10 * 1024 ** 3;
 export const DEFAULT_QUOTA_INTERVAL_MS = 5000;
-
-export interface QuotaSettings {
-  bytes: number;
-  intervalMs: number;
-}
-
-export function quotaFromEnv(env: Record<string, string | undefined> = process.env): QuotaSettings {
-  const read = (name: string, def: number, min: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw.trim() === '') return def;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number ≥ ${min}, got "${raw}"`);
-    return Math.floor(n);
-  };
-  return {
-    bytes: read('WORKSPACE_QUOTA_BYTES', DEFAULT_WORKSPACE_QUOTA_BYTES, 0),
-    intervalMs: read('WORKSPACE_QUOTA_INTERVAL_MS', DEFAULT_QUOTA_INTERVAL_MS, 50),
-  };
-}
 
 export interface DiskUsageOptions {
   /** Stop walking once this many bytes are counted (the answer is then "at least"). */
@@ -37,47 +17,64 @@ export interface DiskUsageOptions {
   signal?: AbortSignal;
 }
 
+export interface DiskUsage {
+  bytes: number;
+  /** The tree nests deeper than a walk follows (MAX_WALK_DEPTH): treated as over quota. */
+  tooDeep: boolean;
+}
+
 /**
- * Bytes allocated under `dir` (st_blocks × 512, falling back to st_size), not following symlinks,
- * each inode once. Entries that vanish mid-walk are skipped.
+ * Bytes allocated under `dir` (st_blocks × 512, falling back to st_size), each inode once. The
+ * walk goes through directory descriptors (beneath.ts): the workspace is written by the agent
+ * while it is measured, and a directory swapped for a symlink must not lead the server's walk
+ * anywhere else (it is skipped). Entries that vanish mid-walk are skipped.
  */
-export async function diskUsage(dir: string, opts: DiskUsageOptions = {}): Promise<number> {
+export async function diskUsage(dir: string, opts: DiskUsageOptions = {}): Promise<DiskUsage> {
   const seen = new Set<string>();
   let total = 0;
-  const stack: string[] = [dir];
-  while (stack.length > 0) {
-    if (opts.signal?.aborted) break;
-    if (opts.stopAt !== undefined && total > opts.stopAt) break;
-    const cur = stack.pop() as string;
-    let st: Awaited<ReturnType<typeof fsp.lstat>>;
-    try {
-      st = await fsp.lstat(cur, { bigint: false });
-    } catch {
-      continue;
-    }
-    const key = `${st.dev}:${st.ino}`;
-    if (st.nlink > 1 || st.isDirectory()) {
-      if (seen.has(key)) continue;
-      seen.add(key);
-    }
-    total += st.blocks > 0 ? st.blocks * 512 : st.size;
-    if (st.isDirectory()) {
-      let names: string[];
-      try {
-        names = await fsp.readdir(cur);
-      } catch {
-        continue;
-      }
-      for (const n of names) stack.push(path.join(cur, n));
-    }
+  let root: BeneathRoot;
+  try {
+    root = await BeneathRoot.open(dir);
+  } catch {
+    return { bytes: 0, tooDeep: false };
   }
-  return total;
+  try {
+    const top = await root.openRoot();
+    try {
+      const st = await top.fh.stat();
+      total += st.blocks > 0 ? st.blocks * 512 : st.size;
+      await walkTree(
+        top,
+        (e) => {
+          if (opts.stopAt !== undefined && total > opts.stopAt) return 'stop';
+          const key = `${e.stat.dev}:${e.stat.ino}`;
+          if (e.stat.nlink > 1 || e.stat.isDirectory()) {
+            if (seen.has(key)) return false;
+            seen.add(key);
+          }
+          total += e.stat.blocks > 0 ? e.stat.blocks * 512 : e.stat.size;
+          return e.stat.isDirectory();
+        },
+        { signal: opts.signal },
+      );
+    } finally {
+      await top.close();
+    }
+  } catch (err) {
+    if (err instanceof TooDeepError) return { bytes: total, tooDeep: true };
+    throw err;
+  } finally {
+    await root.close();
+  }
+  return { bytes: total, tooDeep: false };
 }
 
 export interface QuotaExceeded {
   dir: string;
   usedBytes: number;
   limitBytes: number;
+  /** `depth`: directories nested deeper than a walk follows, so the size cannot be known. */
+  reason: 'size' | 'depth';
 }
 
 export interface WatchOptions {
@@ -106,17 +103,18 @@ export function watchDiskQuota(
     if (ac.signal.aborted) return;
     const started = performance.now();
     let used = 0;
+    let tooDeep = false;
     try {
-      used = await diskUsage(dir, { stopAt: bytes, signal: ac.signal });
+      ({ bytes: used, tooDeep } = await diskUsage(dir, { stopAt: bytes, signal: ac.signal }));
     } catch {
       used = 0;
     }
     if (ac.signal.aborted) return;
     opts.onMeasure?.(used);
-    if (used > bytes && !fired) {
+    if ((used > bytes || tooDeep) && !fired) {
       fired = true;
       try {
-        onExceeded({ dir, usedBytes: used, limitBytes: bytes });
+        onExceeded({ dir, usedBytes: used, limitBytes: bytes, reason: tooDeep ? 'depth' : 'size' });
       } catch {
         // The caller's problem; the watch is done either way.
       }

@@ -2,7 +2,7 @@
 // requires a working bubblewrap: start-up runs a trivial sandboxed `true` and REFUSES to continue
 // otherwise (tools never silently run unsandboxed). `SANDBOX=none` must be chosen explicitly and
 // is logged loudly.
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config.ts';
@@ -12,8 +12,14 @@ import { runProcess } from './process-runner.ts';
 import { noSandbox, type SandboxWrapper } from './types.ts';
 
 export { type BwrapSandbox, createBwrapSandbox, SandboxUnavailableError } from './bwrap.ts';
-export { type QuotaExceeded, quotaFromEnv, watchDiskQuota } from './disk-quota.ts';
+export { type QuotaExceeded, watchDiskQuota } from './disk-quota.ts';
+export type { SandboxIdentities } from './identity.ts';
 export { type Limits, limitsFromEnv } from './limits.ts';
+
+/** The per-session uids of a sandbox (a root server with bubblewrap), or null. */
+export function identitiesOf(sandbox: SandboxWrapper): import('./identity.ts').SandboxIdentities | null {
+  return 'identities' in sandbox ? ((sandbox as BwrapSandbox).identities ?? null) : null;
+}
 
 const HOW_TO_FIX =
   'Install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: `dnf install bubblewrap`) and make sure ' +
@@ -55,6 +61,9 @@ export function sandboxUnavailableReason(sandbox: SandboxWrapper): string | unde
 /** Runs `true` in the sandbox against a throwaway workspace; throws with the reason when it fails. */
 export async function selfTest(sandbox: SandboxWrapper): Promise<void> {
   const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'duyetbot-sbx-check-')));
+  // A root server runs sandboxes only in directories owned by a sandbox uid (identity.ts).
+  const ids = 'identities' in sandbox ? (sandbox as BwrapSandbox).identities : null;
+  if (ids) chownSync(dir, ids.probeUid, ids.gid);
   try {
     const res = await runProcess(
       { command: 'true', args: [], cwd: dir, workspace: dir, env: { PATH: '/usr/bin:/bin' } },
@@ -93,6 +102,7 @@ export async function createSandbox(config: Config, logger: Logger): Promise<San
   }
   const i = sandbox.info;
   logger.info('sandbox: bubblewrap', {
+    mode: i.mode,
     userns: i.userns,
     cgroup: i.cgroup,
     prlimit: i.prlimit,
@@ -100,8 +110,11 @@ export async function createSandbox(config: Config, logger: Logger): Promise<San
     addressSpaceBytes: i.addressSpaceBytes,
     networkAllow: config.sandboxNetwork,
   });
-  if (!i.userns) {
-    logger.warn('sandbox: user namespaces unavailable: processes run as uid 0 with all capabilities dropped');
+  if (sandbox.identities) {
+    logger.info('sandbox: the server runs as root; each session runs as its own unprivileged uid', {
+      uids: `${sandbox.identities.first}-${sandbox.identities.last}`,
+      gid: sandbox.identities.gid,
+    });
   }
   return sandbox;
 }

@@ -1,5 +1,6 @@
 // The egress proxy: runs in the server, listens on a unix socket bound into network sandboxes and
 // opens only checked CONNECT tunnels.
+import { chmodSync } from 'node:fs';
 import net from 'node:net';
 import type { Logger } from '../observability/logger.ts';
 import {
@@ -141,6 +142,14 @@ export function startEgressProxy(opts: EgressProxyOptions): Promise<EgressProxy>
     server.once('error', reject);
     server.listen(opts.socketPath, () => {
       server.off('error', reject);
+      // Sandboxed processes may run as another (unprivileged) uid than the server: connecting
+      // needs write permission on the socket. It lives in the server's private runtime
+      // directory; only sandboxes it is bound into can reach it.
+      try {
+        chmodSync(opts.socketPath, 0o666);
+      } catch {
+        // not fatal: same-uid sandboxes still connect
+      }
       // Never keeps the server process alive by itself.
       server.unref();
       resolve({

@@ -1,20 +1,42 @@
 // Per-session directories under DATA_DIR: `workspaces/<id>` (the agent's tree) and `homes/<id>`
 // (its HOME and TMPDIR, kept outside the workspace so dotfiles and caches never end up in commits).
+//
+// On a root server each session's directories belong to the session's own unprivileged uid
+// (identity.ts): the workspace is created and given away here, before any sandboxed process of
+// the session exists, and the uid is remembered by nothing but that ownership. Everything under
+// them is the agent's; the server only ever touches their contents through descriptors
+// (beneath.ts) — removal included — so a symlink planted by the agent is never followed.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { ToolError } from '../tools/types.ts';
+import { ToolError } from '../errors.ts';
+import { BeneathRoot, removeIn, walkTree } from './beneath.ts';
+import type { SandboxIdentities } from './identity.ts';
 
 const ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+export interface WorkspaceOptions {
+  /** Per-session uids (root server); absent: directories stay the server's own. */
+  identities?: SandboxIdentities | null;
+}
 
 export class WorkspaceManager {
   /** `<dataDir>/workspaces` */
   readonly root: string;
   /** `<dataDir>/homes` */
   readonly homesRoot: string;
+  /** `<dataDir>/state`: the server's own per-session records; never bound into a sandbox. */
+  readonly stateRoot: string;
+  private readonly identities: SandboxIdentities | null;
+  /** uids owned by existing workspaces (loaded on first allocation). */
+  private taken: Set<number> | null = null;
+  /** Serialises uid allocation (two new sessions must not pick the same uid). */
+  private lock: Promise<unknown> = Promise.resolve();
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, opts: WorkspaceOptions = {}) {
     this.root = path.join(path.resolve(dataDir), 'workspaces');
     this.homesRoot = path.join(path.resolve(dataDir), 'homes');
+    this.stateRoot = path.join(path.resolve(dataDir), 'state');
+    this.identities = opts.identities ?? null;
   }
 
   private checkId(id: string): void {
@@ -31,15 +53,107 @@ export class WorkspaceManager {
     const dir = this.pathFor(id);
     await fsp.mkdir(this.root, { recursive: true, mode: 0o700 });
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    if (this.identities) await this.adopt(dir);
     return fsp.realpath(dir);
   }
 
-  /** Creates `<dataDir>/homes/<id>` (with a `tmp` inside for TMPDIR) and returns its real path. */
+  /** The host uid the session's processes run as (root server), or undefined. */
+  async uidOf(id: string): Promise<number | undefined> {
+    if (!this.identities) return undefined;
+    const st = await fsp.lstat(this.pathFor(id)).catch(() => null);
+    return st && this.identities.owns(st.uid) ? st.uid : undefined;
+  }
+
+  /** Gives a workspace that does not belong to a sandbox uid yet (new, or made by an older version) its own uid. */
+  private async adopt(dir: string): Promise<void> {
+    const ids = this.identities as SandboxIdentities;
+    const run = this.lock.then(async () => {
+      const st = await fsp.lstat(dir);
+      if (ids.owns(st.uid) && st.uid !== ids.probeUid) return;
+      const taken = await this.takenUids();
+      const uid = ids.pick(taken);
+      taken.add(uid);
+      // A workspace of an older version holds files owned by root: hand over the whole tree, by
+      // descriptors (no agent process runs for it at this point, but nothing is followed anyway).
+      const root = await BeneathRoot.open(dir);
+      try {
+        const top = await root.openRoot();
+        try {
+          await walkTree(top, async (e) => {
+            await fsp.lchown(e.dir.at(e.name), uid, ids.gid);
+            return true;
+          });
+          await top.fh.chown(uid, ids.gid);
+        } finally {
+          await top.close();
+        }
+      } finally {
+        await root.close();
+      }
+      await fsp.chmod(dir, 0o700);
+    });
+    this.lock = run.catch(() => {});
+    await run;
+  }
+
+  private async takenUids(): Promise<Set<number>> {
+    if (this.taken) return this.taken;
+    const taken = new Set<number>();
+    for (const name of await this.list()) {
+      const st = await fsp.lstat(path.join(this.root, name)).catch(() => null);
+      if (st) taken.add(st.uid);
+    }
+    this.taken = taken;
+    return taken;
+  }
+
+  /**
+   * Creates `<dataDir>/homes/<id>` (with a `tmp` inside for TMPDIR), owned like the workspace,
+   * and returns its real path. The workspace must exist first on a root server.
+   */
   async homeFor(id: string): Promise<string> {
     this.checkId(id);
     const dir = path.join(this.homesRoot, id);
-    await fsp.mkdir(path.join(dir, 'tmp'), { recursive: true, mode: 0o700 });
+    await fsp.mkdir(this.homesRoot, { recursive: true, mode: 0o700 });
+    let created = false;
+    try {
+      await fsp.mkdir(dir, { mode: 0o700 });
+      created = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const uid = await this.uidOf(id);
+    const ids = this.identities;
+    // The home itself is the server's to create (its parent is not visible to any sandbox); what
+    // is inside it is the agent's and is only ever handled through descriptors.
+    const root = await BeneathRoot.open(dir);
+    try {
+      if (created && ids && uid !== undefined) await fsp.lchown(dir, uid, ids.gid);
+      const top = await root.openRoot();
+      try {
+        if ((await top.lstat('tmp')) === null) {
+          await fsp.mkdir(top.at('tmp'), { mode: 0o700 });
+          if (ids && uid !== undefined) await fsp.lchown(top.at('tmp'), uid, ids.gid);
+        }
+      } finally {
+        await top.close();
+      }
+    } finally {
+      await root.close();
+    }
     return fsp.realpath(dir);
+  }
+
+  /**
+   * `<dataDir>/state/<id>`: where the server keeps what it must be able to trust about a session
+   * (which clone the workspace holds, the Claude Code conversation id). No sandbox ever sees it:
+   * a record kept in the workspace or home could be replaced by a symlink or a FIFO.
+   */
+  async stateDirFor(id: string): Promise<string> {
+    this.checkId(id);
+    const dir = path.join(this.stateRoot, id);
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
   }
 
   async exists(id: string): Promise<boolean> {
@@ -64,10 +178,37 @@ export class WorkspaceManager {
     }
   }
 
-  /** Removes the workspace and its home. fs.rm unlinks symlinks rather than following them. */
+  /**
+   * Removes the workspace and its home. Their contents are the agent's: they are removed through
+   * descriptors (beneath.ts), so a directory swapped for a link is never followed out.
+   */
   async remove(id: string): Promise<void> {
     const dir = this.pathFor(id);
-    await fsp.rm(dir, { recursive: true, force: true, maxRetries: 3 });
-    await fsp.rm(path.join(this.homesRoot, id), { recursive: true, force: true, maxRetries: 3 });
+    const uid = await this.uidOf(id);
+    await removeTree(this.root, id);
+    await removeTree(this.homesRoot, id);
+    await removeTree(this.stateRoot, id);
+    if (uid !== undefined) this.taken?.delete(uid);
+  }
+}
+
+/** Removes `<parent>/<name>` (a server-made directory) and everything in it, via descriptors. */
+async function removeTree(parent: string, name: string): Promise<void> {
+  let root: BeneathRoot;
+  try {
+    root = await BeneathRoot.open(parent);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  try {
+    const top = await root.openRoot();
+    try {
+      await removeIn(top, name);
+    } finally {
+      await top.close();
+    }
+  } finally {
+    await root.close();
   }
 }

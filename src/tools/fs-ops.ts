@@ -1,111 +1,120 @@
-// File-system primitives for the `fs` tool that must not be fooled by links: opening with
-// O_NOFOLLOW and re-checking the opened file, listing and copying trees without following
-// symlinks. Paths given here are already real paths from the path guard.
-import { constants, promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import path from 'node:path';
-import { isInside } from '../sandbox/path-guard.ts';
+// Tree operations of the `fs` tool — list, copy — on descriptors beneath the workspace root
+// (src/sandbox/beneath.ts): nothing here resolves a path string the agent could have swapped.
+import { constants as C, promises as fsp } from 'node:fs';
+import {
+  type BeneathRoot,
+  type DirRef,
+  MAX_WALK_DEPTH,
+  openFileIn,
+  TooDeepError,
+  walkTree,
+} from '../sandbox/beneath.ts';
 import { ToolError } from './types.ts';
 
 /** Directories `list` shows but does not descend into, and `search` skips. */
 export const SKIP_DIRS = new Set(['.git']);
 
-/**
- * Opens `real` (never through a final symlink) and checks what was actually opened: a regular
- * file, not hard-linked, and — where /proc is available — still inside the workspace, which
- * closes the window between the path check and the open.
- */
-export async function openVerified(
-  workspace: string,
-  real: string,
-  flags: number,
-  mode = 0o644,
-): Promise<FileHandle> {
-  let fh: FileHandle;
-  try {
-    fh = await fsp.open(real, flags | constants.O_NOFOLLOW, mode);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') throw new ToolError('path_invalid', `"${real}" is a symbolic link`);
-    if (code === 'EISDIR') throw new ToolError('invalid_input', `"${real}" is a directory`);
-    if (code === 'ENOENT') throw new ToolError('not_found', `No such file: ${real}`);
-    throw err;
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new ToolError('invalid_input', `"${real}" is not a regular file`);
-    if (st.nlink > 1) {
-      throw new ToolError('hard_link_refused', `Refusing to access "${real}": it has ${st.nlink} hard links`);
-    }
-    const actual = await fsp.readlink(`/proc/self/fd/${fh.fd}`).catch(() => undefined);
-    if (actual !== undefined && !isInside(workspace, actual)) {
-      throw new ToolError('path_outside_workspace', `"${real}" resolves outside the workspace`);
-    }
-    return fh;
-  } catch (err) {
-    await fh.close();
-    throw err;
-  }
-}
-
-export async function lstatOrNull(p: string) {
-  try {
-    return await fsp.lstat(p);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-}
-
 /** Lists `dir`: directories with `/`, symlinks as `name -> target` (never followed). */
 export async function listTree(
-  dir: string,
+  dir: DirRef,
   opts: { recursive: boolean; maxEntries: number },
 ): Promise<{ entries: string[]; truncated: boolean }> {
   const entries: string[] = [];
-  const walk = async (abs: string, rel: string): Promise<boolean> => {
-    const items = await fsp.readdir(abs, { withFileTypes: true });
-    items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const item of items) {
-      if (entries.length >= opts.maxEntries) return false;
-      const relName = rel ? `${rel}/${item.name}` : item.name;
-      const full = path.join(abs, item.name);
-      if (item.isSymbolicLink()) {
-        const target = await fsp.readlink(full).catch(() => '?');
-        entries.push(`${relName} -> ${target}`);
-      } else if (item.isDirectory()) {
-        entries.push(`${relName}/`);
-        if (opts.recursive && !SKIP_DIRS.has(item.name) && !(await walk(full, relName))) return false;
-      } else {
-        entries.push(relName);
-      }
-    }
-    return true;
+  const prefix = dir.rel;
+  const relOf = (d: DirRef, name: string) => {
+    const full = d.child(name);
+    return prefix === '.' ? full : full.slice(prefix.length + 1);
   };
-  const complete = await walk(dir, '');
+  const complete = await walkTree(dir, async (e) => {
+    if (entries.length >= opts.maxEntries) return 'stop';
+    const rel = relOf(e.dir, e.name);
+    if (e.stat.isSymbolicLink()) {
+      const target = await fsp.readlink(e.dir.at(e.name)).catch(() => '?');
+      entries.push(`${rel} -> ${target}`);
+      return false;
+    }
+    if (e.stat.isDirectory()) {
+      entries.push(`${rel}/`);
+      return opts.recursive && !SKIP_DIRS.has(e.name);
+    }
+    entries.push(rel);
+    return false;
+  });
   return { entries, truncated: !complete };
 }
 
+/** Copies an open regular file's content into a new file `name` in `dest` (which must not exist). */
+export async function copyFileInto(
+  root: BeneathRoot,
+  src: { fh: import('node:fs/promises').FileHandle; mode: number },
+  dest: DirRef,
+  name: string,
+): Promise<void> {
+  const out = await openFileIn(dest, name, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 'regular', src.mode & 0o777);
+  try {
+    await root.adoptHandle(out.fh);
+    const buf = Buffer.allocUnsafe(64 * 1024);
+    let pos = 0;
+    for (;;) {
+      const { bytesRead } = await src.fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) break;
+      await out.fh.write(buf, 0, bytesRead);
+      pos += bytesRead;
+    }
+  } finally {
+    await out.fh.close();
+  }
+}
+
 /**
- * Copies a file or tree. Symlinks are recreated verbatim (not followed), hard-linked files are
- * refused (they may alias files outside), sockets/FIFOs/devices are skipped.
+ * Copies the entry `name` of `srcDir` to `name2` in `destDir`. Symlinks are recreated verbatim
+ * (never followed), regular files with more than one hard link are refused (they may alias files
+ * outside), FIFOs, sockets and devices are skipped. Returns the number of entries copied.
  */
-export async function copyTree(src: string, dest: string, maxEntries = 50_000): Promise<number> {
+export async function copyEntry(
+  root: BeneathRoot,
+  srcDir: DirRef,
+  name: string,
+  destDir: DirRef,
+  name2: string,
+  maxEntries = 50_000,
+): Promise<number> {
   let count = 0;
-  const copy = async (from: string, to: string): Promise<void> => {
+  const copy = async (from: DirRef, n: string, to: DirRef, n2: string, depth: number): Promise<void> => {
     if (++count > maxEntries) throw new ToolError('too_large', `Copy exceeds ${maxEntries} entries`);
-    const st = await fsp.lstat(from);
+    if (depth > MAX_WALK_DEPTH) throw new TooDeepError(from.rel);
+    const st = await from.lstat(n);
+    if (!st) return;
     if (st.isSymbolicLink()) {
-      await fsp.symlink(await fsp.readlink(from), to);
+      await fsp.symlink(await fsp.readlink(from.at(n)), to.at(n2));
+      await root.adopt(to, n2);
     } else if (st.isDirectory()) {
-      await fsp.mkdir(to, { mode: st.mode & 0o777 });
-      for (const name of await fsp.readdir(from)) await copy(path.join(from, name), path.join(to, name));
+      await fsp.mkdir(to.at(n2), { mode: st.mode & 0o777 });
+      await root.adopt(to, n2);
+      const sub = await from.openDir(n);
+      try {
+        const sub2 = await to.openDir(n2);
+        try {
+          for (const child of (await fsp.readdir(sub.self)).sort()) {
+            await copy(sub, child, sub2, child, depth + 1);
+          }
+        } finally {
+          await sub2.close();
+        }
+      } finally {
+        await sub.close();
+      }
     } else if (st.isFile()) {
-      if (st.nlink > 1)
-        throw new ToolError('hard_link_refused', `Refusing to copy hard-linked file "${from}"`);
-      await fsp.copyFile(from, to, constants.COPYFILE_EXCL);
+      const src = await openFileIn(from, n, C.O_RDONLY);
+      try {
+        await copyFileInto(root, { fh: src.fh, mode: src.stat.mode }, to, n2);
+      } finally {
+        await src.fh.close();
+      }
+    } else {
+      count--; // FIFOs, sockets, devices: not copied
     }
   };
-  await copy(src, dest);
+  await copy(srcDir, name, destDir, name2, 0);
   return count;
 }

@@ -6,8 +6,10 @@ import type { SearchReply, SearchRequest } from './fs-search-worker.ts';
 import { ToolError } from './types.ts';
 
 export interface SearchOptions {
-  root: string;
-  displayRoot: string;
+  /** The workspace root. */
+  workspace: string;
+  /** What to search, relative to the workspace. */
+  path: string;
   pattern: string;
   ignoreCase?: boolean;
   glob?: string;
@@ -20,8 +22,8 @@ const WORKER_URL = new URL('./fs-search-worker.ts', import.meta.url);
 
 export function searchFiles(opts: SearchOptions): Promise<SearchReply & { ok: true }> {
   const req: SearchRequest = {
-    root: opts.root,
-    displayRoot: opts.displayRoot,
+    workspace: opts.workspace,
+    path: opts.path,
     pattern: opts.pattern,
     ignoreCase: opts.ignoreCase ?? false,
     glob: opts.glob,
@@ -60,7 +62,13 @@ export function searchFiles(opts: SearchOptions): Promise<SearchReply & { ok: tr
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     worker.once('message', (reply: SearchReply) =>
       finish(() =>
-        reply.ok ? resolve(reply) : reject(new ToolError('invalid_input', `Search failed: ${reply.error}`)),
+        reply.ok
+          ? resolve(reply)
+          : reject(
+              reply.code === undefined
+                ? new ToolError('invalid_input', `Search failed: ${reply.error}`)
+                : new ToolError(reply.code, reply.error),
+            ),
       ),
     );
     worker.once('error', (err) => finish(() => reject(new ToolError('search_failed', String(err)))));

@@ -1,11 +1,22 @@
-// The `fs` tool (CONTRACT §9): read, write, edit, list, delete, move, copy, search — every path
-// through the path guard, symlinks never followed out of the workspace.
-import { constants, promises as fsp } from 'node:fs';
-import path from 'node:path';
+// The `fs` tool (CONTRACT §9): read, write, edit, list, delete, move, copy, search.
+//
+// It runs in the server process, with the server's authority (root on a plain VPS), on a tree the
+// agent writes to at the same time (a parallel `bash` in the same turn). So it never resolves a
+// path string twice: every operation goes through descriptors beneath the workspace root
+// (src/sandbox/beneath.ts — openat(2)/RESOLVE_BENEATH semantics), files are opened O_NOFOLLOW |
+// O_NONBLOCK and checked with fstat, and what it creates is given to the workspace's owner.
+import { constants as C, promises as fsp } from 'node:fs';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
-import { isInside, resolveInWorkspace } from '../sandbox/path-guard.ts';
-import { copyTree, listTree, lstatOrNull, openVerified } from './fs-ops.ts';
+import {
+  BeneathRoot,
+  type DirRef,
+  type Located,
+  openFileIn,
+  readBounded,
+  removeIn,
+} from '../sandbox/beneath.ts';
+import { copyEntry, listTree } from './fs-ops.ts';
 import { searchFiles } from './fs-search.ts';
 import { type Tool, type ToolContext, ToolError, type ToolResult } from './types.ts';
 
@@ -50,35 +61,52 @@ function countOccurrences(text: string, needle: string): number {
   return n;
 }
 
+/** Runs `fn` with the located entry and always closes its directory descriptor. */
+async function at<T>(loc: Located, fn: (loc: Located) => Promise<T>): Promise<T> {
+  try {
+    return await fn(loc);
+  } finally {
+    await loc.dir.close();
+  }
+}
+
 export function createFsTool(deps: { config: Config }): Tool<FsInput> {
   const limitChars = deps.config.toolOutputLimit;
 
-  async function readText(ws: string, real: string, shown: string): Promise<string> {
-    const fh = await openVerified(ws, real, constants.O_RDONLY);
+  async function readText(dir: DirRef, name: string, shown: string): Promise<string> {
+    const { fh, stat } = await openFileIn(dir, name, C.O_RDONLY);
     try {
-      const st = await fh.stat();
-      if (st.size > MAX_READ_BYTES) {
+      if (stat.size > MAX_READ_BYTES) {
         throw new ToolError(
           'too_large',
-          `"${shown}" is ${st.size} bytes; reading is limited to ${MAX_READ_BYTES}`,
+          `"${shown}" is ${stat.size} bytes; reading is limited to ${MAX_READ_BYTES}`,
         );
       }
-      const buf = await fh.readFile();
-      if (buf.subarray(0, 8192).includes(0)) {
+      const { data, truncated } = await readBounded(fh, MAX_READ_BYTES);
+      if (truncated)
+        throw new ToolError('too_large', `"${shown}" grew past ${MAX_READ_BYTES} bytes while reading`);
+      if (data.subarray(0, 8192).includes(0)) {
         throw new ToolError('binary_file', `"${shown}" looks like a binary file; it cannot be read as text`);
       }
-      return buf.toString('utf8');
+      return data.toString('utf8');
     } finally {
       await fh.close();
     }
   }
 
-  async function read(ws: string, input: FsInput): Promise<ToolResult> {
-    const real = await resolveInWorkspace(ws, input.path);
-    if ((await fsp.stat(real)).isDirectory()) {
-      throw new ToolError('invalid_input', `"${input.path}" is a directory; use operation "list"`);
+  /** The located entry must be an existing non-directory. */
+  function needFile(loc: Located, userPath: string): string {
+    if (loc.name === null || loc.stat?.isDirectory()) {
+      throw new ToolError('invalid_input', `"${userPath}" is a directory; use operation "list"`);
     }
-    const text = await readText(ws, real, input.path);
+    if (loc.stat === null) throw new ToolError('not_found', `No such file or directory: ${userPath}`);
+    return loc.name;
+  }
+
+  async function read(root: BeneathRoot, input: FsInput): Promise<ToolResult> {
+    const text = await at(await root.locate(input.path), (loc) =>
+      readText(loc.dir, needFile(loc, input.path), input.path),
+    );
     if (text.length === 0) return ok('(empty file)');
     if (input.offset === undefined && input.limit === undefined && text.length <= limitChars) return ok(text);
     const lines = text.split('\n');
@@ -100,125 +128,174 @@ export function createFsTool(deps: { config: Config }): Tool<FsInput> {
     return ok(out);
   }
 
-  async function write(ws: string, input: FsInput): Promise<ToolResult> {
+  async function write(root: BeneathRoot, input: FsInput): Promise<ToolResult> {
     const content = need(input.content, 'content', 'write');
     const bytes = Buffer.byteLength(content, 'utf8');
     if (bytes > MAX_WRITE_BYTES)
       throw new ToolError('too_large', `Content is ${bytes} bytes; the limit is ${MAX_WRITE_BYTES}`);
-    const real = await resolveInWorkspace(ws, input.path, { allowMissing: true });
-    if (real === ws) throw new ToolError('invalid_input', 'Cannot write to the workspace root');
-    const existed = (await lstatOrNull(real)) !== null;
-    await fsp.mkdir(path.dirname(real), { recursive: true });
-    // No O_TRUNC at open: truncate only after the opened file has been verified.
-    const fh = await openVerified(ws, real, constants.O_WRONLY | constants.O_CREAT);
-    try {
-      await fh.truncate(0);
-      await fh.writeFile(content, 'utf8');
-    } finally {
-      await fh.close();
-    }
-    return ok(`${existed ? 'Overwrote' : 'Created'} ${input.path} (${bytes} bytes)`);
+    return at(await root.locate(input.path, { createParents: true }), async (loc) => {
+      if (loc.name === null) throw new ToolError('invalid_input', 'Cannot write to the workspace root');
+      if (loc.stat?.isDirectory()) throw new ToolError('invalid_input', `"${input.path}" is a directory`);
+      // No O_TRUNC at open: truncate only once the opened file has been verified.
+      const { fh, created } = await openFileIn(loc.dir, loc.name, C.O_WRONLY | C.O_CREAT);
+      try {
+        if (created) await root.adoptHandle(fh);
+        await fh.truncate(0);
+        await fh.write(content, 0, 'utf8');
+      } finally {
+        await fh.close();
+      }
+      return ok(`${created ? 'Created' : 'Overwrote'} ${input.path} (${bytes} bytes)`);
+    });
   }
 
-  async function edit(ws: string, input: FsInput): Promise<ToolResult> {
+  async function edit(root: BeneathRoot, input: FsInput): Promise<ToolResult> {
     const oldString = need(input.oldString, 'oldString', 'edit');
     const newString = need(input.newString, 'newString', 'edit');
     if (oldString.length === 0) throw new ToolError('invalid_input', 'oldString must not be empty');
     if (oldString === newString)
       throw new ToolError('invalid_input', 'oldString and newString are identical');
-    const real = await resolveInWorkspace(ws, input.path);
-    const text = await readText(ws, real, input.path);
-    const count = countOccurrences(text, oldString);
-    if (count === 0) throw new ToolError('edit_no_match', `oldString was not found in ${input.path}`);
-    if (count > 1 && !input.replaceAll) {
-      throw new ToolError(
-        'edit_ambiguous',
-        `oldString occurs ${count} times in ${input.path}; include more surrounding text to make it unique, or set replaceAll`,
-      );
-    }
-    // split/join and slicing: no `$&`-style replacement patterns from String.replace.
-    const next = input.replaceAll
-      ? text.split(oldString).join(newString)
-      : (() => {
-          const at = text.indexOf(oldString);
-          return text.slice(0, at) + newString + text.slice(at + oldString.length);
-        })();
-    if (Buffer.byteLength(next, 'utf8') > MAX_WRITE_BYTES)
-      throw new ToolError('too_large', 'The edited file would be too large');
-    const fh = await openVerified(ws, real, constants.O_WRONLY);
-    try {
-      await fh.truncate(0);
-      await fh.writeFile(next, 'utf8');
-    } finally {
-      await fh.close();
-    }
-    return ok(
-      `Edited ${input.path}: replaced ${input.replaceAll ? count : 1} occurrence${count > 1 && input.replaceAll ? 's' : ''}`,
-    );
-  }
-
-  async function list(ws: string, input: FsInput): Promise<ToolResult> {
-    const real = await resolveInWorkspace(ws, input.path);
-    const st = await fsp.stat(real);
-    if (!st.isDirectory()) return ok(`${input.path} (file, ${st.size} bytes)`);
-    const { entries, truncated } = await listTree(real, {
-      recursive: input.recursive ?? false,
-      maxEntries: MAX_LIST_ENTRIES,
+    return at(await root.locate(input.path), async (loc) => {
+      const name = needFile(loc, input.path);
+      const { fh, stat } = await openFileIn(loc.dir, name, C.O_RDWR);
+      try {
+        if (stat.size > MAX_READ_BYTES)
+          throw new ToolError('too_large', `"${input.path}" is too large to edit`);
+        const { data } = await readBounded(fh, MAX_READ_BYTES);
+        if (data.subarray(0, 8192).includes(0)) {
+          throw new ToolError(
+            'binary_file',
+            `"${input.path}" looks like a binary file; it cannot be edited as text`,
+          );
+        }
+        const text = data.toString('utf8');
+        const count = countOccurrences(text, oldString);
+        if (count === 0) throw new ToolError('edit_no_match', `oldString was not found in ${input.path}`);
+        if (count > 1 && !input.replaceAll) {
+          throw new ToolError(
+            'edit_ambiguous',
+            `oldString occurs ${count} times in ${input.path}; include more surrounding text to make it unique, or set replaceAll`,
+          );
+        }
+        // split/join and slicing: no `$&`-style replacement patterns from String.replace.
+        const at0 = text.indexOf(oldString);
+        const next = input.replaceAll
+          ? text.split(oldString).join(newString)
+          : text.slice(0, at0) + newString + text.slice(at0 + oldString.length);
+        if (Buffer.byteLength(next, 'utf8') > MAX_WRITE_BYTES)
+          throw new ToolError('too_large', 'The edited file would be too large');
+        await fh.truncate(0);
+        await fh.write(next, 0, 'utf8');
+        return ok(
+          `Edited ${input.path}: replaced ${input.replaceAll ? count : 1} occurrence${count > 1 && input.replaceAll ? 's' : ''}`,
+        );
+      } finally {
+        await fh.close();
+      }
     });
-    if (entries.length === 0) return ok('(empty directory)');
-    const note = truncated ? `\n[listing stopped at ${MAX_LIST_ENTRIES} entries; list a subdirectory]` : '';
-    return ok(entries.join('\n') + note);
   }
 
-  async function remove(ws: string, input: FsInput): Promise<ToolResult> {
-    const real = await resolveInWorkspace(ws, input.path, { followFinal: false });
-    if (real === ws) throw new ToolError('invalid_input', 'Refusing to delete the workspace root');
-    // fs.rm removes a symlink itself, and never descends through one.
-    await fsp.rm(real, { recursive: true, force: false });
-    return ok(`Deleted ${input.path}`);
+  async function list(root: BeneathRoot, input: FsInput): Promise<ToolResult> {
+    return at(await root.locate(input.path), async (loc) => {
+      if (loc.name !== null && loc.stat === null)
+        throw new ToolError('not_found', `No such file or directory: ${input.path}`);
+      if (loc.name !== null && !loc.stat?.isDirectory())
+        return ok(`${input.path} (file, ${loc.stat?.size ?? 0} bytes)`);
+      const dir = loc.name === null ? await loc.dir.dup() : await loc.dir.openDir(loc.name);
+      try {
+        const { entries, truncated } = await listTree(dir, {
+          recursive: input.recursive ?? false,
+          maxEntries: MAX_LIST_ENTRIES,
+        });
+        if (entries.length === 0) return ok('(empty directory)');
+        const note = truncated
+          ? `\n[listing stopped at ${MAX_LIST_ENTRIES} entries; list a subdirectory]`
+          : '';
+        return ok(entries.join('\n') + note);
+      } finally {
+        await dir.close();
+      }
+    });
   }
 
-  /** Destination for move/copy: an existing directory receives the source by name (like mv/cp). */
-  async function destinationFor(ws: string, src: string, destination: string): Promise<string> {
-    let dest = await resolveInWorkspace(ws, destination, { allowMissing: true, followFinal: false });
-    const st = await lstatOrNull(dest);
-    if (st?.isDirectory()) dest = path.join(dest, path.basename(src));
-    if (!isInside(ws, dest) || dest === ws)
-      throw new ToolError('path_outside_workspace', 'Invalid destination');
-    if (await lstatOrNull(dest)) {
-      throw new ToolError(
-        'destination_exists',
-        `Destination "${destination}" already exists; delete it first`,
-      );
+  async function remove(root: BeneathRoot, input: FsInput): Promise<ToolResult> {
+    return at(await root.locate(input.path, { followFinal: false }), async (loc) => {
+      if (loc.name === null) throw new ToolError('invalid_input', 'Refusing to delete the workspace root');
+      if (loc.stat === null) throw new ToolError('not_found', `No such file or directory: ${input.path}`);
+      await removeIn(loc.dir, loc.name);
+      return ok(`Deleted ${input.path}`);
+    });
+  }
+
+  /**
+   * Destination for move/copy: an existing directory receives the source by name (like mv/cp);
+   * anything else that exists is refused. Returns the directory to create in and the new name.
+   */
+  async function destinationFor(
+    root: BeneathRoot,
+    srcName: string,
+    destination: string,
+  ): Promise<{ dir: DirRef; name: string; rel: string }> {
+    const loc = await root.locate(destination, { followFinal: false, createParents: true });
+    try {
+      if (loc.name === null || loc.stat?.isDirectory()) {
+        const dir = loc.name === null ? await loc.dir.dup() : await loc.dir.openDir(loc.name);
+        if (await dir.lstat(srcName)) {
+          await dir.close();
+          throw new ToolError(
+            'destination_exists',
+            `Destination "${destination}" already has "${srcName}"; delete it first`,
+          );
+        }
+        return { dir, name: srcName, rel: dir.child(srcName) };
+      }
+      if (loc.stat !== null) {
+        throw new ToolError(
+          'destination_exists',
+          `Destination "${destination}" already exists; delete it first`,
+        );
+      }
+      return { dir: await loc.dir.dup(), name: loc.name, rel: loc.rel };
+    } finally {
+      await loc.dir.close();
     }
-    if (isInside(src, dest))
-      throw new ToolError('invalid_input', 'Cannot move or copy a directory into itself');
-    await fsp.mkdir(path.dirname(dest), { recursive: true });
-    return dest;
   }
 
-  async function moveOrCopy(ws: string, input: FsInput): Promise<ToolResult> {
+  async function moveOrCopy(root: BeneathRoot, input: FsInput): Promise<ToolResult> {
     const destination = need(input.destination, 'destination', input.operation);
     const isMove = input.operation === 'move';
     // A move renames a link itself; a copy of a link argument copies what it points to (inside).
-    const src = await resolveInWorkspace(ws, input.path, { followFinal: !isMove });
-    if (src === ws) throw new ToolError('invalid_input', `Refusing to ${input.operation} the workspace root`);
-    const dest = await destinationFor(ws, src, destination);
-    const shown = path.relative(ws, dest);
-    if (isMove) {
-      await fsp.rename(src, dest);
-      return ok(`Moved ${input.path} to ${shown}`);
-    }
-    const n = await copyTree(src, dest);
-    return ok(`Copied ${input.path} to ${shown}${n > 1 ? ` (${n} entries)` : ''}`);
+    return at(await root.locate(input.path, { followFinal: !isMove }), async (src) => {
+      if (src.name === null)
+        throw new ToolError('invalid_input', `Refusing to ${input.operation} the workspace root`);
+      if (src.stat === null) throw new ToolError('not_found', `No such file or directory: ${input.path}`);
+      const dest = await destinationFor(root, src.name, destination);
+      try {
+        if (src.stat.isDirectory() && (dest.rel === src.rel || dest.rel.startsWith(`${src.rel}/`)))
+          throw new ToolError('invalid_input', 'Cannot move or copy a directory into itself');
+        if (isMove) {
+          try {
+            await fsp.rename(src.dir.at(src.name), dest.dir.at(dest.name));
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'EINVAL')
+              throw new ToolError('invalid_input', 'Cannot move a directory into itself');
+            throw err;
+          }
+          return ok(`Moved ${input.path} to ${dest.rel}`);
+        }
+        const n = await copyEntry(root, src.dir, src.name, dest.dir, dest.name);
+        return ok(`Copied ${input.path} to ${dest.rel}${n > 1 ? ` (${n} entries)` : ''}`);
+      } finally {
+        await dest.dir.close();
+      }
+    });
   }
 
-  async function search(ws: string, input: FsInput, ctx: ToolContext): Promise<ToolResult> {
+  async function search(root: BeneathRoot, input: FsInput, ctx: ToolContext): Promise<ToolResult> {
     const pattern = need(input.pattern, 'pattern', 'search');
-    const root = await resolveInWorkspace(ws, input.path);
     const reply = await searchFiles({
-      root,
-      displayRoot: path.relative(ws, root).split(path.sep).join('/'),
+      workspace: root.path,
+      path: input.path,
       pattern,
       ignoreCase: input.ignoreCase,
       glob: input.glob,
@@ -247,30 +324,32 @@ export function createFsTool(deps: { config: Config }): Tool<FsInput> {
       'JavaScript regex, glob?, ignoreCase?; skips .git, node_modules and binary files). Paths are relative to the workspace.',
     input: fsInput,
     async execute(input: FsInput, ctx: ToolContext): Promise<ToolResult> {
-      const ws = await fsp.realpath(ctx.workspace);
+      const root = await BeneathRoot.open(ctx.workspace);
       try {
         switch (input.operation) {
           case 'read':
-            return await read(ws, input);
+            return await read(root, input);
           case 'write':
-            return await write(ws, input);
+            return await write(root, input);
           case 'edit':
-            return await edit(ws, input);
+            return await edit(root, input);
           case 'list':
-            return await list(ws, input);
+            return await list(root, input);
           case 'delete':
-            return await remove(ws, input);
+            return await remove(root, input);
           case 'move':
           case 'copy':
-            return await moveOrCopy(ws, input);
+            return await moveOrCopy(root, input);
           case 'search':
-            return await search(ws, input, ctx);
+            return await search(root, input, ctx);
         }
       } catch (err) {
         if (err instanceof ToolError) throw err;
         // Plain fs errors (ENOTEMPTY, EACCES, …) become readable tool errors, not crashes.
         const e = err as NodeJS.ErrnoException;
         throw new ToolError('fs_error', `fs ${input.operation} failed: ${e.code ?? ''} ${e.message}`.trim());
+      } finally {
+        await root.close();
       }
     },
   };

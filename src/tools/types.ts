@@ -37,11 +37,4 @@ export interface Tool<I = unknown> {
 }
 
 /** Thrown for inputs a tool refuses (path escapes etc.); reported to the model as an error result. */
-export class ToolError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-    this.name = 'ToolError';
-  }
-}
+export { ToolError } from '../errors.ts';

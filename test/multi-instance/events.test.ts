@@ -254,12 +254,9 @@ describe.skipIf(skip)('multi-instance live events (PostgreSQL + Redis)', () => {
     expect(out).toContain('math.js'); // a real clone
     expect(out).toContain('NO-UNCOMMITTED'); // B's uncommitted file did not travel (documented)
 
-    // the marker of C's clone is the session's current workspace id
+    // the marker of C's clone (in C's server-owned state dir) is the session's current workspace id
     const s = await c.runtime.store.getSession(session.id);
-    const marker = readFileSync(
-      path.join(c.dataDir, 'workspaces', session.id, '.git', 'duyetbot-workspace-id'),
-      'utf8',
-    ).trim();
+    const marker = readFileSync(path.join(c.dataDir, 'state', session.id, 'workspace-id'), 'utf8').trim();
     expect(s?.engineState.workspaceId).toBe(marker);
 
     // turn 3 on C again: its copy is current, no re-clone, no notice

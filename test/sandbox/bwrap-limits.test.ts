@@ -10,7 +10,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { diskUsage, quotaFromEnv, watchDiskQuota } from '../../src/sandbox/disk-quota.ts';
+import { diskUsage, watchDiskQuota } from '../../src/sandbox/disk-quota.ts';
 import {
   cgroupJoinScript,
   DEFAULT_LIMITS,
@@ -79,23 +79,27 @@ describe('disk quota', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('reads its settings from env', () => {
-    expect(quotaFromEnv({})).toEqual({ bytes: 10 * 1024 ** 3, intervalMs: 5000 });
-    expect(quotaFromEnv({ WORKSPACE_QUOTA_BYTES: '1000', WORKSPACE_QUOTA_INTERVAL_MS: '100' })).toEqual({
-      bytes: 1000,
-      intervalMs: 100,
-    });
-    expect(() => quotaFromEnv({ WORKSPACE_QUOTA_BYTES: '-1' })).toThrow();
-  });
-
   it('counts allocated bytes, hard links once, and never follows symlinks', async () => {
     writeFileSync(path.join(dir, 'a'), Buffer.alloc(100_000, 1));
-    const base = await diskUsage(dir);
+    const base = (await diskUsage(dir)).bytes;
     expect(base).toBeGreaterThanOrEqual(100_000);
     linkSync(path.join(dir, 'a'), path.join(dir, 'hard'));
     symlinkSync('/usr', path.join(dir, 'usr-link'));
-    const after = await diskUsage(dir);
+    const after = (await diskUsage(dir)).bytes;
     expect(after - base).toBeLessThan(4096);
+  });
+
+  it('reports a tree nested deeper than it walks instead of walking it', async () => {
+    let p = path.join(dir, 'deep');
+    for (let i = 0; i < 300; i++) p = path.join(p, 'd');
+    await fsp.mkdir(p, { recursive: true });
+    expect((await diskUsage(dir)).tooDeep).toBe(true);
+    const hits: string[] = [];
+    const stop = watchDiskQuota(dir, 10 ** 12, (e) => hits.push(e.reason), { intervalMs: 50 });
+    for (let i = 0; i < 40 && hits.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    stop();
+    expect(hits).toEqual(['depth']);
+    await fsp.rm(path.join(dir, 'deep'), { recursive: true });
   });
 
   it('fires once when the workspace grows past the quota, and stops cleanly', async () => {

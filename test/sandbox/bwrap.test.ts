@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { type BwrapSandbox, createBwrapSandbox, sanitizeEnv } from '../../src/sandbox/bwrap.ts';
 import type { ProcessSpec } from '../../src/sandbox/types.ts';
+import { WorkspaceManager } from '../../src/sandbox/workspace.ts';
 
 const hasBwrap = existsSync('/usr/bin/bwrap') || existsSync('/usr/local/bin/bwrap');
 if (!hasBwrap && process.env.SKIP_SANDBOX_TESTS !== '1') {
@@ -25,12 +26,12 @@ describe.skipIf(!hasBwrap)('bwrap wrapper', () => {
   beforeAll(async () => {
     tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'bwrap-unit-')));
     config = loadConfig({ DATA_DIR: tmp, SANDBOX: 'bwrap', ANTHROPIC_API_KEY: 'sk-ant-unit-secret-123' });
-    ws = path.join(tmp, 'workspaces', 's1');
-    home = path.join(tmp, 'homes', 's1');
-    mkdirSync(ws, { recursive: true });
-    mkdirSync(path.join(home, 'tmp'), { recursive: true });
     sb = createBwrapSandbox({ config, dataDir: tmp, limits: { cgroup: 'off' } });
     await sb.ready();
+    // Through the manager: on a root server it gives the session its own uid (identity.ts).
+    const wm = new WorkspaceManager(tmp, { identities: sb.identities });
+    ws = await wm.ensure('s1');
+    home = await wm.homeFor('s1');
   });
   afterAll(async () => {
     await sb.close();
@@ -71,7 +72,16 @@ describe.skipIf(!hasBwrap)('bwrap wrapper', () => {
       expect(w.args).toContain(f);
     }
     expect(w.args.join(' ')).toContain('--cap-drop ALL');
-    if (sb.info.userns) expect(w.args).toContain('--unshare-user');
+    if (sb.info.mode === 'userns') expect(w.args).toContain('--unshare-user');
+    else {
+      // A root server: no user namespace mapping to host root; setpriv drops to the session's uid.
+      expect(w.args).not.toContain('--unshare-user');
+      const inner = w.args.slice(w.args.indexOf('--') + 1);
+      expect(inner[0]).toMatch(/setpriv$/);
+      expect(inner).toContain(`--reuid=${sb.identities?.first}`);
+      expect(inner).toContain('--no-new-privs');
+      expect(inner).toContain('--bounding-set=-all');
+    }
     // The host network is never shared, not even for network-enabled processes.
     expect(sb.wrap(spec({ network: true })).args).toContain('--unshare-net');
   });
@@ -125,7 +135,11 @@ describe.skipIf(!hasBwrap)('bwrap wrapper', () => {
     expect(existsSync(path.join(etc?.src ?? '', 'ssl', 'private'))).toBe(false);
     expect(b.some((x) => x.dest === '/etc/shadow')).toBe(false);
     expect(w.args.join(' ')).toMatch(/--tmpfs \/tmp/);
-    expect(w.args.join(' ')).toMatch(/--proc \/proc --dev \/dev/);
+    expect(w.args.join(' ')).toMatch(/--proc \/proc /);
+    expect(w.args.join(' ')).toMatch(/--dev \/dev /);
+    // /proc/sys and friends read-only whoever runs bwrap; kcore and others masked.
+    expect(w.args.join(' ')).toContain('--ro-bind-try /proc/sys /proc/sys');
+    expect(w.args.join(' ')).toContain('--ro-bind-try /proc/sysrq-trigger /proc/sysrq-trigger');
     expect(w.args.join(' ')).toMatch(/--chdir \S+ --/);
   });
 
@@ -234,7 +248,8 @@ describe.skipIf(!hasBwrap)('bwrap wrapper', () => {
   it('applies rlimits inside the sandbox with prlimit', () => {
     const w = sb.wrap(spec());
     const i = w.args.indexOf('--');
-    const inner = w.args.slice(i + 1);
+    let inner = w.args.slice(i + 1);
+    if (sb.info.mode === 'drop') inner = inner.slice(inner.indexOf('--') + 1); // after the setpriv prefix
     if (sb.info.prlimit) {
       expect(inner[0]).toMatch(/prlimit$/);
       expect(inner).toContain(`--fsize=${sb.limits.fileSizeBytes}`);

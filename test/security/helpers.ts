@@ -79,7 +79,9 @@ export async function makeSecFixture(env: Record<string, string> = {}): Promise<
     TOOL_OUTPUT_LIMIT: '4000',
     ...env,
   });
-  const wm = new WorkspaceManager(tmp);
+  const sandbox = createBwrapSandbox({ config, dataDir: tmp, limits: TEST_LIMITS, env: {} });
+  await sandbox.ready();
+  const wm = new WorkspaceManager(tmp, { identities: sandbox.identities });
   const workspace = await wm.ensure('victim');
   const other = await wm.ensure('other');
   const home = await wm.homeFor('victim');
@@ -90,8 +92,6 @@ export async function makeSecFixture(env: Record<string, string> = {}): Promise<
   writeFileSync(path.join(other, 'secret.txt'), 'TOPSECRET-other-session');
   writeFileSync(path.join(outside, 'outside.txt'), 'TOPSECRET-outside-file');
 
-  const sandbox = createBwrapSandbox({ config, dataDir: tmp, limits: TEST_LIMITS, env: {} });
-  await sandbox.ready();
   const tools = new Map(createTools({ config, sandbox }).map((t) => [t.name, t]));
   const streamed = { bytes: 0 };
   const ctx: ToolContext = {

@@ -192,7 +192,7 @@ describe('fs tool', () => {
     const started = Date.now();
     const { searchFiles } = await import('../../src/tools/fs-search.ts');
     await expect(
-      searchFiles({ root: fx.workspace, displayRoot: '', pattern: '^(a+)+$', timeoutMs: 500 }),
+      searchFiles({ workspace: fx.workspace, path: '.', pattern: '^(a+)+$', timeoutMs: 500 }),
     ).rejects.toMatchObject({ code: 'search_timeout' });
     clearInterval(iv);
     expect(Date.now() - started).toBeLessThan(5000);

@@ -10,6 +10,7 @@
 // - The query options (policy hooks, MCP bridge, system prompt): ./query-options.ts. Public types:
 //   ./types.ts.
 import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 import { type Query, query, type SDKUserMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { Logger } from '../../observability/logger.ts';
 import { EngineError, type EngineResult, type EngineRunContext } from '../engine.ts';
@@ -20,7 +21,6 @@ import { ProcessSlots } from './process-pool.ts';
 import { buildQueryOptions } from './query-options.ts';
 import {
   claudeConfigDir,
-  ensureConfigDir,
   isClaudeSessionId,
   newClaudeSessionId,
   readStoredSessionId,
@@ -88,7 +88,13 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
     // Under the session's HOME when there is one: that directory is what a sandboxed CLI can write
     // (DATA_DIR itself is hidden from it), and it is removed with the session.
     const configDir = claudeConfigDir(ctx.env.HOME ?? config.dataDir, ctx.sessionId);
-    await ensureConfigDir(configDir);
+    // The engine's own record of the conversation id: in the server's state directory, never in
+    // CLAUDE_CONFIG_DIR (the sandboxed CLI and its commands write there).
+    const stateDir = ctx.stateDir ?? claudeConfigDir(path.join(config.dataDir, 'state'), ctx.sessionId);
+    // Inside a sandbox the CLI creates its config dir itself (process.ts): the home is the agent's,
+    // and a mkdir -p with the server's authority would follow a symlink planted there.
+    if (!opts.sandbox || opts.sandbox.kind === 'none')
+      await fsp.mkdir(configDir, { recursive: true, mode: 0o700 });
     const model = ctx.model || config.model;
     const log = logger.child({ engine: 'claude-code', runId: ctx.runId, sessionId: ctx.sessionId });
 
@@ -97,7 +103,7 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
     const stateId = ctx.engineState.claudeSessionId;
     const candidates = [
       isClaudeSessionId(stateId) ? stateId : undefined,
-      await readStoredSessionId(configDir),
+      await readStoredSessionId(stateDir),
     ].filter((id, i, all): id is string => id !== undefined && all.indexOf(id) === i);
     let previous: string | undefined;
     for (const id of candidates) {
@@ -112,7 +118,7 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
       ctx.emit({ type: 'session.notice', data: { message: transcriptLostNotice(ctx.history.length) } });
     }
 
-    const base = { ctx, access, workspace, configDir, model, log };
+    const base = { ctx, access, workspace, configDir, stateDir, model, log };
     let attempt = await runQuery({
       ...base,
       resume: canResume ? previous : undefined,
@@ -136,6 +142,7 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
     access: LlmAccess;
     workspace: string;
     configDir: string;
+    stateDir: string;
     model: string;
     log: Logger;
     resume: string | undefined;
@@ -154,7 +161,7 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
     // Fresh conversations get their id up front, recorded before the CLI starts: a run that
     // fails before returning engineState (interrupt, crash) is still resumed next time.
     const claudeSessionId = a.resume ?? newClaudeSessionId();
-    await writeStoredSessionId(a.configDir, claudeSessionId);
+    await writeStoredSessionId(a.stateDir, claudeSessionId);
 
     // --- the CLI process -----------------------------------------------------------------
     const cliEnv = buildCliEnv(ctx.env, a.access, a.configDir);
@@ -268,7 +275,7 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
     }
 
     const sessionId = mapper.claudeSessionId ?? claudeSessionId;
-    if (sessionId !== claudeSessionId) await writeStoredSessionId(a.configDir, sessionId).catch(() => {});
+    if (sessionId !== claudeSessionId) await writeStoredSessionId(a.stateDir, sessionId).catch(() => {});
 
     const r = mapper.result;
     const outcome: Outcome | undefined = r

@@ -131,6 +131,9 @@ export interface CliSpawner {
   reap(graceMs: number): Promise<void>;
 }
 
+/** `sh -c` program: create the CLI's config and scratch dirs, then become the CLI. */
+const MKDIR_THEN_EXEC = 'mkdir -p -- "$CLAUDE_CONFIG_DIR" "$CLAUDE_CODE_TMPDIR" && exec "$@"';
+
 function definedEnv(env: SpawnOptions['env']): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (typeof v === 'string') out[k] = v;
@@ -165,8 +168,13 @@ export function cliSpawner(o: CliSpawnOptions): CliSpawner {
         const hostPaths = path.isAbsolute(cmd.command) ? [{ path: path.dirname(cmd.command) }] : [];
         // Network only for the LLM proxy and the allowlisted hosts: the commands the CLI runs for the
         // model get no more network than the native engine's bash ('tools' egress).
+        // The CLI's config dir lives in the session home, which the agent can write: it is created
+        // here, inside the sandbox as the sandbox's user, never by the server (a symlink planted
+        // in the home would otherwise be followed with the server's authority).
         const wrapped = o.sandbox.wrap({
           ...cmd,
+          command: '/bin/sh',
+          args: ['-c', MKDIR_THEN_EXEC, 'claude-code', cmd.command, ...cmd.args],
           workspace: o.workspace,
           network: true,
           egress: 'tools',

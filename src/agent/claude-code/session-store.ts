@@ -4,28 +4,22 @@
 // Claude Code writes its transcripts there (`projects/<cwd-slug>/<claudeSessionId>.jsonl`), so a
 // conversation survives server restarts, stays per session, and nothing is read from or written
 // to the real `~/.claude`. The engine also records the current Claude session id in
-// `duyetbot-state.json`, so a run that fails before returning its engineState (an interrupted
-// first run, a crash) is still resumed by the next one.
+// `claude.json` in the session's STATE directory (DATA_DIR/state/<id>, the server's own), so a run
+// that fails before returning its engineState (an interrupted first run, a crash) is still resumed
+// by the next one. That record is never kept in CLAUDE_CONFIG_DIR: the sandboxed CLI and every
+// command it runs can write there, and a planted symlink or FIFO would make the server overwrite
+// a host file or hang.
 import { randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
-const STATE_FILE = 'duyetbot-state.json';
+const STATE_FILE = 'claude.json';
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** `<base>/claude/<sessionId>` (the id made file-name safe). */
 export function claudeConfigDir(base: string, sessionId: string): string {
   const safe = sessionId.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^\.+/, '_') || '_';
   return path.join(path.resolve(base), 'claude', safe);
-}
-
-export async function ensureConfigDir(dir: string): Promise<void> {
-  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-}
-
-/** Removes a session's Claude Code state (for session deletion). */
-export async function removeClaudeSessionState(dataDir: string, sessionId: string): Promise<void> {
-  await fsp.rm(claudeConfigDir(dataDir, sessionId), { recursive: true, force: true, maxRetries: 3 });
 }
 
 export function isClaudeSessionId(v: unknown): v is string {
@@ -36,9 +30,10 @@ export function newClaudeSessionId(): string {
   return randomUUID();
 }
 
-export async function readStoredSessionId(dir: string): Promise<string | undefined> {
+/** The Claude session id recorded in the server's `stateDir`, if any. */
+export async function readStoredSessionId(stateDir: string): Promise<string | undefined> {
   try {
-    const parsed: unknown = JSON.parse(await fsp.readFile(path.join(dir, STATE_FILE), 'utf8'));
+    const parsed: unknown = JSON.parse(await fsp.readFile(path.join(stateDir, STATE_FILE), 'utf8'));
     const id =
       typeof parsed === 'object' && parsed !== null
         ? (parsed as { claudeSessionId?: unknown }).claudeSessionId
@@ -49,14 +44,18 @@ export async function readStoredSessionId(dir: string): Promise<string | undefin
   }
 }
 
-export async function writeStoredSessionId(dir: string, id: string): Promise<void> {
-  const file = path.join(dir, STATE_FILE);
+export async function writeStoredSessionId(stateDir: string, id: string): Promise<void> {
+  await fsp.mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const file = path.join(stateDir, STATE_FILE);
   const tmp = `${file}.${process.pid}.tmp`;
   await fsp.writeFile(tmp, `${JSON.stringify({ claudeSessionId: id })}\n`, { mode: 0o600 });
   await fsp.rename(tmp, file);
 }
 
-/** Whether Claude Code has a transcript for `id` under `dir` (any project directory). */
+/**
+ * Whether Claude Code has a transcript for `id` under `dir` (any project directory). Metadata only
+ * (lstat, never an open): the directory is the agent's, and a link is not a transcript.
+ */
 export async function transcriptExists(dir: string, id: string): Promise<boolean> {
   if (!isClaudeSessionId(id)) return false;
   let projects: string[];
@@ -67,7 +66,7 @@ export async function transcriptExists(dir: string, id: string): Promise<boolean
   }
   for (const p of projects) {
     try {
-      const st = await fsp.stat(path.join(dir, 'projects', p, `${id}.jsonl`));
+      const st = await fsp.lstat(path.join(dir, 'projects', p, `${id}.jsonl`));
       if (st.isFile() && st.size > 0) return true;
     } catch {
       // next
