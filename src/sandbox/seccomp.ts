@@ -94,20 +94,9 @@ export const SECCOMP_DENIED: readonly SeccompDenial[] = [
     'loading kernel code or a new kernel',
   ),
   ...deny(
-    [
-      'mount',
-      'umount2',
-      'pivot_root',
-      'chroot',
-      'fsopen',
-      'fsconfig',
-      'fsmount',
-      'fspick',
-      'move_mount',
-      'open_tree',
-      'open_tree_attr',
-      'mount_setattr',
-    ],
+    // biome-ignore format: a list
+    ['mount', 'umount2', 'pivot_root', 'chroot', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'move_mount',
+      'open_tree', 'open_tree_attr', 'mount_setattr'],
     'EPERM',
     'changing the file system view bwrap built (the new mount API included: CVE-2021-41133)',
   ),
