@@ -41,6 +41,12 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   sandbox: 'bwrap' | 'none';
   sandboxNetwork: string[];
+  /** SANDBOX_SECCOMP (default on): the seccomp filter of sandboxed processes. */
+  sandboxSeccomp: boolean;
+  /** Tunnels one session's sandboxes may hold open through the egress proxy at once. */
+  sandboxEgressMaxTunnels: number;
+  /** An egress tunnel idle for this long is closed. */
+  sandboxEgressIdleMs: number;
   /** Root server: first of the host uids given to sessions (the first one is the self-test's). */
   sandboxUidBase: number;
   sandboxUidCount: number;
@@ -139,6 +145,9 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     sandbox,
     sandboxNetwork: list(env, 'SANDBOX_NETWORK_ALLOW'),
+    sandboxSeccomp: bool(env, 'SANDBOX_SECCOMP', true),
+    sandboxEgressMaxTunnels: int(env, 'SANDBOX_EGRESS_MAX_TUNNELS', 64, 1),
+    sandboxEgressIdleMs: int(env, 'SANDBOX_EGRESS_IDLE_MS', 300_000, 1000),
     sandboxUidBase,
     sandboxUidCount: int(env, 'SANDBOX_UID_COUNT', 65_536, 2),
     sandboxGid: int(env, 'SANDBOX_GID', sandboxUidBase, 1),

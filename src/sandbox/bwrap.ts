@@ -50,13 +50,9 @@ import {
   prlimitArgs,
   ulimitScript,
 } from './limits.ts';
-import {
-  type EgressProxy,
-  FORWARDER_SOURCE,
-  parseAllowList,
-  policyFor,
-  startEgressProxy,
-} from './net-policy.ts';
+import { EgressPool } from './net-egress-pool.ts';
+import { FORWARDER_SOURCE, parseAllowList, policyFor } from './net-policy.ts';
+import { buildSeccompFilter, SeccompUnsupportedError, seccompShellPrefix } from './seccomp.ts';
 import type { ProcessSpec, SandboxWrapper, WrappedCommand } from './types.ts';
 
 export { SECRET_ENV_NAMES, sanitizeEnv } from './bwrap-env.ts';
@@ -80,6 +76,8 @@ export interface BwrapInfo {
   bwrapPath: string;
   /** How the sandbox's user is made (see bwrap-args.ts): a user namespace, or a per-session uid on a root server. */
   mode: IdentityMode;
+  /** A seccomp filter is applied (seccomp.ts). */
+  seccomp: boolean;
   userns: boolean;
   cgroup: CgroupInfo;
   prlimit: boolean;
@@ -87,8 +85,6 @@ export interface BwrapInfo {
   addressSpaceBytes: number;
   /** RLIMIT_NPROC applied (only without a pids cgroup, and never effective for uid 0). */
   nproc: boolean;
-  /** Egress proxy socket on the host, when network-enabled processes have one. */
-  egressSocket: string | null;
   runtimeDir: string;
 }
 
@@ -103,8 +99,10 @@ export interface BwrapSandbox extends SandboxWrapper {
    * the same 127.0.0.1:<port>. Nothing else on the host's loopback ever is.
    */
   allowLoopbackPort(port: number): void;
-  /** Resolves once the egress proxy listens (immediately when there is none). */
+  /** Resolves once the sandbox is usable (kept for callers; gates are created on demand). */
   ready(): Promise<void>;
+  /** Open egress gates (per session and policy) and their tunnels, for metrics and tests. */
+  egressGates(): Array<{ key: string; refs: number; open: number }>;
   /** Stops the egress proxy, removes cgroups and the runtime directory. */
   close(): Promise<void>;
 }
@@ -173,6 +171,21 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
   // ----- runtime directory: synthetic passwd per home, forwarder, egress socket -------------
   const passwdFor = passwdWriter(runtimeDir);
 
+  // ----- seccomp: the syscalls a coding agent never needs are refused (seccomp.ts) ------------
+  let seccompFile: string | null = null;
+  if (opts.config.sandboxSeccomp) {
+    try {
+      seccompFile = path.join(runtimeDir, 'seccomp.bpf');
+      writeFileSync(seccompFile, buildSeccompFilter(), { mode: 0o644 });
+    } catch (err) {
+      if (!(err instanceof SeccompUnsupportedError)) throw err;
+      seccompFile = null;
+      logger?.warn(`sandbox: ${err.message}; sandboxed processes run WITHOUT a seccomp filter`);
+    }
+  } else {
+    logger?.warn('SANDBOX_SECCOMP=off: sandboxed processes run WITHOUT a seccomp filter (debuggers work)');
+  }
+
   /** The host uid a process in `workspace` runs as (drop mode): the workspace directory's owner. */
   const userOf = (ws: string): SandboxUser | null => {
     if (!identities) return null;
@@ -193,37 +206,19 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
   const allowList = opts.config.sandboxNetwork;
   const fwdFile = path.join(runtimeDir, 'netfwd.cjs');
   writeFileSync(fwdFile, FORWARDER_SOURCE, { mode: 0o644 });
-  const socketPath = path.join(runtimeDir, 'egress.sock');
-  // A second proxy for processes that run the model's commands (ProcessSpec.egress = 'tools'):
-  // the allowlist only, never "any public host".
-  const toolsSocketPath = path.join(runtimeDir, 'egress-tools.sock');
-  const proxies: EgressProxy[] = [];
-  let proxyFailed = false;
+  // Host loopback ports mirrored into network-enabled sandboxes (the LLM proxy), checked per request.
   const loopbackPorts = new Set<number>();
-  const proxyReady: Promise<void> = Promise.all([
-    startEgressProxy({
-      socketPath,
-      policy: policyFor(allowList),
-      loopbackPorts,
-      ...(logger ? { logger } : {}),
-    }),
-    startEgressProxy({
-      socketPath: toolsSocketPath,
-      policy: parseAllowList(allowList),
-      loopbackPorts,
-      ...(logger ? { logger } : {}),
-    }),
-  ]).then(
-    (ps) => {
-      proxies.push(...ps);
-    },
-    (err: unknown) => {
-      proxyFailed = true;
-      logger?.error('sandbox: egress proxy failed to start; network-enabled processes get no network', {
-        err,
-      });
-    },
-  );
+  // Egress gates, one per session and policy (net-egress-pool.ts). `git` (clone/fetch/push): the
+  // hosts of SANDBOX_NETWORK_ALLOW, or any public host when it is empty. `tools` (processes that
+  // run the model's commands, the Claude Code CLI): the allowlist only, never "any public host".
+  const egress = new EgressPool({
+    dir: path.join(runtimeDir, 'egress'),
+    policies: { git: policyFor(allowList), tools: parseAllowList(allowList) },
+    loopbackPorts,
+    maxTunnels: opts.config.sandboxEgressMaxTunnels,
+    idleTimeoutMs: opts.config.sandboxEgressIdleMs,
+    ...(logger ? { logger } : {}),
+  });
 
   // The runtime dir holds nothing secret, but do not leave it behind when the server exits.
   const onExit = () => {
@@ -235,12 +230,12 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
   const info: BwrapInfo = {
     bwrapPath,
     mode,
+    seccomp: seccompFile !== null,
     userns,
     cgroup: cgInfo,
     prlimit: prlimitPath !== null,
     addressSpaceBytes,
     nproc,
-    egressSocket: socketPath,
     runtimeDir,
   };
 
@@ -312,12 +307,14 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
       throw new SandboxUnavailableError(`sandbox: working directory "${cwd}" is outside the workspace`);
     }
 
-    // Network: never the host's. Network-enabled processes reach the egress proxy only.
+    // Network: never the host's. Network-enabled processes reach their session's egress gate only.
     const wantsNet = spec.network === true || allowList.length > 0;
     const netPrefix: string[] = [];
-    const egressSocket = spec.network === true && spec.egress !== 'tools' ? socketPath : toolsSocketPath;
-    if (wantsNet && !proxyFailed && existsSync(egressSocket)) {
-      plan.bind('--ro-bind', egressSocket, `${SANDBOX_RUN}/egress.sock`);
+    let release: (() => void) | undefined;
+    if (wantsNet) {
+      const gate = egress.acquire(ws, spec.network === true && spec.egress !== 'tools' ? 'git' : 'tools');
+      release = gate.release;
+      plan.bind('--ro-bind', gate.socketPath, `${SANDBOX_RUN}/egress.sock`);
       plan.bind('--ro-bind', fwdFile, `${SANDBOX_RUN}/netfwd.cjs`);
       netPrefix.push(nodeReal, `${SANDBOX_RUN}/netfwd.cjs`, 'serve', `${SANDBOX_RUN}/egress.sock`);
       if (loopbackPorts.size > 0) netPrefix.push('--mirror', [...loopbackPorts].join(','));
@@ -325,26 +322,26 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
 
     const args = plan.args;
     if (has('--remount-ro')) args.push('--remount-ro', '/dev', '--remount-ro', '/');
+    if (seccompFile) args.push('--seccomp', '3');
     const drop = user && setpriv ? dropPrivilegesPrefix(setpriv, user) : [];
     args.push('--chdir', cwd, '--', ...drop, ...limitPrefix(), ...netPrefix, spec.command, ...spec.args);
 
+    // A small `sh` in front of bwrap opens the seccomp program as fd 3 (afresh for every process:
+    // bwrap reads it to the end) and joins the process tree's cgroups before exec'ing bwrap.
     const slot = cgroups?.create() ?? null;
-    if (slot && slot.procsFiles.length > 0) {
-      return {
-        command: '/bin/sh',
-        args: [
-          '-c',
-          cgroupJoinScript(slot.procsFiles.length),
-          'sandbox-cgroup',
-          ...slot.procsFiles,
-          bwrapPath,
-          ...args,
-        ],
-        env: childEnv,
-        cwd: '/',
-      };
-    }
-    return { command: bwrapPath, args, env: childEnv, cwd: '/' };
+    const procs = slot?.procsFiles ?? [];
+    const done = release ? { release } : {};
+    if (!seccompFile && procs.length === 0) return { command: bwrapPath, args, env: childEnv, cwd: '/', ...done };
+    const script =
+      (seccompFile ? seccompShellPrefix(seccompFile) : '') +
+      (procs.length > 0 ? cgroupJoinScript(procs.length) : 'exec "$@"');
+    return {
+      command: '/bin/sh',
+      args: ['-c', script, 'sandbox', ...procs, bwrapPath, ...args],
+      env: childEnv,
+      cwd: '/',
+      ...done,
+    };
   };
 
   return {
@@ -357,11 +354,11 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`bad port ${port}`);
       loopbackPorts.add(port);
     },
-    ready: () => proxyReady,
+    ready: async () => {},
+    egressGates: () => egress.snapshot(),
     async close() {
       process.off('exit', onExit);
-      await proxyReady;
-      for (const p of proxies) await p.close();
+      await egress.close();
       cgroups?.close();
       rmSync(runtimeDir, { recursive: true, force: true });
     },

@@ -1,5 +1,10 @@
-// The egress proxy: runs in the server, listens on a unix socket bound into network sandboxes and
+// The egress proxy: runs in the server, listens on unix sockets bound into network sandboxes and
 // opens only checked CONNECT tunnels.
+//
+// One listening socket ("gate") per sandboxed session and policy (net-egress-pool.ts), each with
+// its own cap on open tunnels and an idle timeout on every tunnel: one session holding hundreds of
+// tunnels open used to exhaust a single shared proxy and cut every other session off — the Claude
+// Code engine's LLM traffic included.
 import { chmodSync } from 'node:fs';
 import net from 'node:net';
 import type { Logger } from '../observability/logger.ts';
@@ -18,7 +23,10 @@ export interface EgressProxyOptions {
   logger?: Logger;
   lookup?: LookupFn;
   connectTimeoutMs?: number;
-  maxConnections?: number;
+  /** Open tunnels (client connections) this socket serves at once; more are refused (503). */
+  maxTunnels?: number;
+  /** A tunnel with no traffic either way for this long is closed. */
+  idleTimeoutMs?: number;
   /**
    * Host loopback ports that sandboxes may reach (e.g. the LLM proxy of the Claude Code engine);
    * checked at each request, so ports can be added later. Only exactly `127.0.0.1:<port>`.
@@ -31,11 +39,17 @@ export interface EgressProxyOptions {
 export interface EgressProxy {
   readonly socketPath: string;
   /** Decisions so far (for tests and metrics). */
-  readonly stats: { allowed: number; refused: number };
+  readonly stats: { allowed: number; refused: number; overLimit: number; idleClosed: number };
+  /** Client connections open now. */
+  readonly open: number;
   close(): Promise<void>;
 }
 
 const MAX_HEADER = 8192;
+/** Time a client has to send its CONNECT line. */
+const HEADER_TIMEOUT_MS = 15_000;
+export const DEFAULT_MAX_TUNNELS = 64;
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 
 function reply(sock: net.Socket, status: string, body: string): void {
   sock.end(
@@ -43,17 +57,27 @@ function reply(sock: net.Socket, status: string, body: string): void {
   );
 }
 
-export function startEgressProxy(opts: EgressProxyOptions): Promise<EgressProxy> {
-  const stats = { allowed: 0, refused: 0 };
+/** Creates a gate and binds its socket synchronously (the file exists when this returns). */
+export function listenEgressSync(opts: EgressProxyOptions): EgressProxy {
+  const stats = { allowed: 0, refused: 0, overLimit: 0, idleClosed: 0 };
   const lookup = opts.lookup ?? defaultLookup;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 15_000;
-  const open = new Set<net.Socket>();
+  const maxTunnels = opts.maxTunnels ?? DEFAULT_MAX_TUNNELS;
+  const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const clients = new Set<net.Socket>();
+  const upstreams = new Set<net.Socket>();
 
   const server = net.createServer((client) => {
-    open.add(client);
-    client.on('close', () => open.delete(client));
     client.on('error', () => client.destroy());
-    client.setTimeout(15_000, () => client.destroy());
+    if (clients.size >= maxTunnels) {
+      stats.overLimit++;
+      opts.logger?.warn('sandbox egress: tunnel limit reached for this sandbox', { limit: maxTunnels });
+      reply(client, '503 Service Unavailable', `sandbox egress: at most ${maxTunnels} connections at once\n`);
+      return;
+    }
+    clients.add(client);
+    client.on('close', () => clients.delete(client));
+    client.setTimeout(HEADER_TIMEOUT_MS, () => client.destroy());
     let buf = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
@@ -71,7 +95,6 @@ export function startEgressProxy(opts: EgressProxyOptions): Promise<EgressProxy>
     };
     client.on('data', onData);
   });
-  server.maxConnections = opts.maxConnections ?? 512;
 
   const handle = async (client: net.Socket, head: string, rest: Buffer) => {
     const [method = '', authority = ''] = (head.split('\r\n')[0] ?? '').split(' ');
@@ -109,9 +132,9 @@ export function startEgressProxy(opts: EgressProxyOptions): Promise<EgressProxy>
     const upstream = opts.dial
       ? opts.dial(dest.address, dest.port)
       : net.connect({ host: dest.address, port: dest.port });
-    open.add(upstream);
+    upstreams.add(upstream);
     upstream.on('close', (hadError) => {
-      open.delete(upstream);
+      upstreams.delete(upstream);
       // A clean close has already ended the client through the pipe; destroying here could drop
       // data still being flushed.
       if (hadError || !upstream.readableEnded) client.destroy();
@@ -125,8 +148,14 @@ export function startEgressProxy(opts: EgressProxyOptions): Promise<EgressProxy>
       else client.destroy();
     });
     upstream.on('connect', () => {
-      upstream.setTimeout(0);
-      client.setTimeout(0);
+      // Idle tunnels are closed: a sandbox cannot park connections forever.
+      const idle = () => {
+        stats.idleClosed++;
+        client.destroy();
+        upstream.destroy();
+      };
+      upstream.setTimeout(idleMs, idle);
+      client.setTimeout(idleMs, idle);
       stats.allowed++;
       opts.logger?.debug('sandbox egress', { host: dest.host, address: dest.address, port: dest.port });
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -138,29 +167,35 @@ export function startEgressProxy(opts: EgressProxyOptions): Promise<EgressProxy>
     client.on('close', () => upstream.destroy());
   };
 
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.socketPath, () => {
-      server.off('error', reject);
-      // Sandboxed processes may run as another (unprivileged) uid than the server: connecting
-      // needs write permission on the socket. It lives in the server's private runtime
-      // directory; only sandboxes it is bound into can reach it.
-      try {
-        chmodSync(opts.socketPath, 0o666);
-      } catch {
-        // not fatal: same-uid sandboxes still connect
-      }
-      // Never keeps the server process alive by itself.
-      server.unref();
-      resolve({
-        socketPath: opts.socketPath,
-        stats,
-        close: () =>
-          new Promise<void>((res) => {
-            for (const s of open) s.destroy();
-            server.close(() => res());
-          }),
-      });
-    });
-  });
+  server.on('error', (err) => opts.logger?.warn('sandbox egress socket failed', { err }));
+  // For pipes, listen() binds the socket file before it returns.
+  server.listen(opts.socketPath);
+  // Sandboxed processes may run as another (unprivileged) uid than the server: connecting needs
+  // write permission on the socket. It lives in the server's private runtime directory; only the
+  // sandbox it is bound into can reach it.
+  try {
+    chmodSync(opts.socketPath, 0o666);
+  } catch {
+    // not fatal: same-uid sandboxes still connect
+  }
+  // Never keeps the server process alive by itself.
+  server.unref();
+  return {
+    socketPath: opts.socketPath,
+    stats,
+    get open() {
+      return clients.size;
+    },
+    close: () =>
+      new Promise<void>((res) => {
+        for (const s of clients) s.destroy();
+        for (const s of upstreams) s.destroy();
+        server.close(() => res());
+      }),
+  };
+}
+
+/** The same, resolving once the socket listens (kept for callers that start a proxy once). */
+export async function startEgressProxy(opts: EgressProxyOptions): Promise<EgressProxy> {
+  return listenEgressSync(opts);
 }

@@ -83,6 +83,7 @@ export function runProcess(spec: ProcessSpec, opts: RunOptions): Promise<RunResu
         windowsHide: true,
       });
     } catch (err) {
+      wrapped.release?.();
       // Invalid arguments (e.g. a NUL byte) throw synchronously instead of emitting 'error'.
       const msg = `failed to start ${wrapped.command}: ${(err as Error).message}`;
       resolve({ ...emptyResult(), output: msg, durationMs: elapsed(), spawnError: msg });
@@ -92,6 +93,7 @@ export function runProcess(spec: ProcessSpec, opts: RunOptions): Promise<RunResu
     const finish = (spawnError?: string) => {
       if (settled) return;
       settled = true;
+      wrapped.release?.();
       clearTimeout(timer);
       clearTimeout(drainTimer);
       opts.signal?.removeEventListener('abort', onAbort);

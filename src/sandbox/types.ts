@@ -33,6 +33,11 @@ export interface WrappedCommand {
   args: string[];
   env: Record<string, string>;
   cwd: string;
+  /**
+   * Frees what the sandbox holds for this process (its session's egress gate). The spawner calls
+   * it once the process has exited (or failed to start).
+   */
+  release?: () => void;
 }
 
 export interface SandboxWrapper {

@@ -451,12 +451,14 @@ describe('claude-code engine (real Claude Code CLI against the mock LLM)', () =>
       isClaudeCodeSideRequest(req) ? claudeCodeSideReply(req) : textReply('wrapped'),
     );
     const { ws } = await workspace();
-    const calls: Array<{ command: string; cwd: string; workspace: string; network?: boolean }> = [];
+    const calls: Array<{ command: string; args: string[]; cwd: string; workspace: string; network?: boolean }> =
+      [];
     const fakeBwrap: SandboxWrapper = {
       kind: 'bwrap',
       wrap(spec) {
         calls.push({
           command: spec.command,
+          args: spec.args,
           cwd: spec.cwd,
           workspace: spec.workspace,
           network: spec.network,
@@ -471,7 +473,10 @@ describe('claude-code engine (real Claude Code CLI against the mock LLM)', () =>
     const real = await import('node:fs/promises').then((f) => f.realpath(ws));
     expect(calls).toHaveLength(1);
     expect(calls[0]).toMatchObject({ cwd: real, workspace: real, network: true });
-    expect(calls[0]?.command).toMatch(/claude/);
+    // The CLI starts behind a tiny sh that creates its config dir inside the sandbox.
+    expect(calls[0]?.command).toBe('/bin/sh');
+    expect(calls[0]?.args[1]).toMatch(/^mkdir -p -- "\$CLAUDE_CONFIG_DIR"/);
+    expect(calls[0]?.args.slice(3).join(' ')).toMatch(/claude/);
     expect(pids[0]).toBeTypeOf('number');
   });
 

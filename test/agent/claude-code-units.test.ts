@@ -1,5 +1,6 @@
 // Unit tests of the claude-code engine's pure parts: tool policy, message mapping, outcome and
 // usage, history seed, process slots, CLI env, stderr lines and the sandbox spawner.
+import { existsSync } from 'node:fs';
 import { link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -504,7 +505,7 @@ describe('CLI process', () => {
     const spawner = cliSpawner({
       sandbox: fake,
       workspace: ws,
-      cliEnv: { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: 'http://x', CLAUDE_CONFIG_DIR: '/cfg' },
+      cliEnv: { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: 'http://x', CLAUDE_CONFIG_DIR: path.join(ws, 'cfg') },
       onStderr: (c) => stderr.push(c),
       onSpawn: (p) => {
         pid = p;
@@ -521,7 +522,10 @@ describe('CLI process', () => {
     expect(code).toBe(0);
     expect(pid).toBeTypeOf('number');
     expect(specs).toHaveLength(1);
-    expect(specs[0]).toMatchObject({ command: process.execPath, cwd: ws, workspace: ws, network: true });
+    // Behind a sh that creates the config dir as the sandbox's user, then becomes the CLI.
+    expect(specs[0]).toMatchObject({ command: '/bin/sh', cwd: ws, workspace: ws, network: true });
+    expect(specs[0]?.args.slice(3, 4)).toEqual([process.execPath]);
+    expect(existsSync(path.join(ws, 'cfg'))).toBe(true);
     expect(specs[0]?.env).not.toHaveProperty('UNSET');
     expect(stderr.join('')).toBe(`k:${ws}`);
     expect(spawner.pid()).toBe(pid);

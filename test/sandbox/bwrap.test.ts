@@ -60,7 +60,12 @@ describe.skipIf(!hasBwrap)('bwrap wrapper', () => {
 
   it('isolates every namespace, drops capabilities and dies with its parent', () => {
     const w = sb.wrap(spec());
-    expect(w.command).toBe(sb.info.bwrapPath);
+    // A small sh opens the seccomp program as fd 3 for bwrap (and joins cgroups when there are).
+    expect(w.command).toBe('/bin/sh');
+    expect(w.args.slice(0, 3)).toEqual(['-c', expect.stringMatching(/^exec 3<'.*seccomp\.bpf' && /), 'sandbox']);
+    expect(w.args).toContain(sb.info.bwrapPath);
+    expect(w.args.join(' ')).toContain('--seccomp 3');
+    expect(sb.info.seccomp).toBe(true);
     for (const f of [
       '--unshare-pid',
       '--unshare-ipc',

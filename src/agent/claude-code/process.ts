@@ -132,7 +132,8 @@ export interface CliSpawner {
 }
 
 /** `sh -c` program: create the CLI's config and scratch dirs, then become the CLI. */
-const MKDIR_THEN_EXEC = 'mkdir -p -- "$CLAUDE_CONFIG_DIR" "$CLAUDE_CODE_TMPDIR" && exec "$@"';
+const MKDIR_THEN_EXEC =
+  'mkdir -p -- "$CLAUDE_CONFIG_DIR" ${CLAUDE_CODE_TMPDIR:+"$CLAUDE_CODE_TMPDIR"} && exec "$@"';
 
 function definedEnv(env: SpawnOptions['env']): Record<string, string> {
   const out: Record<string, string> = {};
@@ -163,6 +164,7 @@ export function cliSpawner(o: CliSpawnOptions): CliSpawner {
       const env = definedEnv(opts.env);
       const cwd = opts.cwd ?? o.workspace;
       let cmd = { command: opts.command, args: opts.args, env, cwd };
+      let release: (() => void) | undefined;
       if (o.sandbox && o.sandbox.kind !== 'none') {
         // The CLI binary lives in the server's node_modules, which the sandbox hides: bind just its folder, read-only.
         const hostPaths = path.isAbsolute(cmd.command) ? [{ path: path.dirname(cmd.command) }] : [];
@@ -191,20 +193,29 @@ export function cliSpawner(o: CliSpawnOptions): CliSpawner {
           if (v !== undefined) keep[k] = v;
         }
         cmd = { ...wrapped, env: { ...wrapped.env, ...keep } };
+        release = wrapped.release;
       }
-      const c = spawn(cmd.command, cmd.args, {
-        cwd: cmd.cwd,
-        env: cmd.env,
-        stdio: ['pipe', 'pipe', 'pipe'],
-        detached: true,
-        signal: opts.signal,
-      });
+      let c: ChildProcessWithoutNullStreams;
+      try {
+        c = spawn(cmd.command, cmd.args, {
+          cwd: cmd.cwd,
+          env: cmd.env,
+          stdio: ['pipe', 'pipe', 'pipe'],
+          detached: true,
+          signal: opts.signal,
+        });
+      } catch (err) {
+        release?.();
+        throw err;
+      }
       child = c;
       exited = new Promise<void>((resolve) => {
         if (c.exitCode !== null || c.signalCode !== null) resolve();
         c.once('exit', () => resolve());
         c.once('error', () => resolve());
       });
+      // The sandbox's per-session egress gate is held while the CLI lives.
+      void exited.then(() => release?.());
       c.stderr.setEncoding('utf8');
       c.stderr.on('data', (d: string) => o.onStderr(d));
       c.on('error', () => {}); // reported to the SDK through its own 'error' listener
