@@ -1,6 +1,7 @@
 // Configuration: environment variables only (CONTRACT §1). Every variable is documented in README.md.
 import os from 'node:os';
 import path from 'node:path';
+import { type HostAllowList, parseHostAllowList } from './net/allow-hosts.ts';
 import type { EngineName } from './protocol/index.ts';
 
 export interface Config {
@@ -37,6 +38,11 @@ export interface Config {
   callbackMaxAgeMs: number;
   callbackRetryBaseMs: number;
   callbackRetryMaxMs: number;
+  /**
+   * CALLBACK_ALLOW_HOSTS: destinations a callbackUrl (or alert webhook) may reach although they are
+   * loopback/private/link-local/metadata — host names (exact), IPs, CIDRs. Default none.
+   */
+  callbackAllowHosts: HostAllowList;
   metricsAuth: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   sandbox: 'bwrap' | 'none';
@@ -91,6 +97,14 @@ function opt(env: Env, name: string): string | undefined {
 
 export class ConfigError extends Error {}
 
+function allowHosts(env: Env, name: string): HostAllowList {
+  try {
+    return parseHostAllowList(list(env, name), name);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
 export const DEFAULT_MODEL = 'claude-sonnet-4-6';
 
 export function loadConfig(env: Env = process.env): Config {
@@ -141,6 +155,7 @@ export function loadConfig(env: Env = process.env): Config {
     callbackMaxAgeMs: int(env, 'CALLBACK_MAX_AGE_MS', 48 * 3600_000, 1000),
     callbackRetryBaseMs: int(env, 'CALLBACK_RETRY_BASE_MS', 1_000, 10),
     callbackRetryMaxMs: int(env, 'CALLBACK_RETRY_MAX_MS', 3_600_000, 10),
+    callbackAllowHosts: allowHosts(env, 'CALLBACK_ALLOW_HOSTS'),
     metricsAuth: bool(env, 'METRICS_AUTH', false),
     logLevel,
     sandbox,

@@ -1,7 +1,8 @@
 // Verifies a callback this server sent (CONTRACT §3 and §6), for Tier 1 receivers: the HMAC
-// signature over "<timestamp>.<nonce>.POST.<path+query>.<raw body>", the ±300 s window and, with a
-// nonce store, replay. Depends only on ../security/signing.ts (no server code), so it can be copied.
-import { SIGNATURE_WINDOW_S, type VerifyFailure, verifySignature } from '../security/signing.ts';
+// signature over "callback.<timestamp>.<nonce>.POST.<path+query>.<raw body>", the ±300 s window
+// and, with a nonce store, replay. A signed request (to this server) never verifies as a callback.
+// Depends only on ../security/signing.ts (no server code), so it can be copied.
+import { SIGNATURE_WINDOW_S, type VerifyFailure, verifyCallbackSignature } from '../security/signing.ts';
 
 /** Remembers accepted nonces; `accept` returns false when the nonce was seen within `ttlMs`. */
 export interface NonceStore {
@@ -54,7 +55,7 @@ export async function verifyCallback(o: VerifyCallbackOptions): Promise<VerifyCa
   const u = new URL(o.url, 'http://callback.invalid');
   const nowMs = o.nowMs ?? Date.now();
   const nonce = header(o.headers, 'x-nonce');
-  const res = verifySignature({
+  const res = verifyCallbackSignature({
     secret: o.secret,
     timestamp: header(o.headers, 'x-timestamp'),
     nonce,

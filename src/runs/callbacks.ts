@@ -1,17 +1,24 @@
 // Delivers queued workflow callbacks (the transactional outbox): signed POSTs retried with
 // exponential backoff and jitter until a 2xx or until `callbackMaxAgeMs` has passed. State lives in
 // the store, so deliveries survive restarts; one outbox row per workflow means one delivery.
+// Each POST goes through safePost: a destination that resolves to a loopback/private/link-local/
+// metadata address (not in CALLBACK_ALLOW_HOSTS) is refused and the callback fails at once; no
+// redirect is followed; `lastError` holds only safePost's coarse error (never what answered).
 import type { Config } from '../config.ts';
+import { type HostLookup, safePost } from '../net/safe-post.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { signedHeaders } from '../security/signing.ts';
+import { callbackSignedHeaders } from '../security/signing.ts';
 import type { OutboxRecord, Store } from '../store/types.ts';
 
 export interface CallbackOptions {
   baseDelayMs: number;
   maxDelayMs: number;
+  /** Deadline of one attempt: resolution, connect, TLS and the response headers. */
   requestTimeoutMs: number;
   pollMs: number;
+  /** Host resolution (tests inject one that maps names to loopback); default dns.lookup. */
+  lookup?: HostLookup;
 }
 
 /** Delay before attempt n+1 after n failures: base·2^(n-1), capped, with ±50% jitter. */
@@ -110,23 +117,17 @@ export class CallbackDispatcher {
       headers['X-Delivery-Id'] = o.id;
       headers['X-Delivery-Attempt'] = String(attempts);
       if (this.config.signingSecret)
-        Object.assign(headers, signedHeaders(this.config.signingSecret, 'POST', o.url, o.body));
-      let error: string | undefined;
-      try {
-        const res = await fetch(o.url, {
-          method: 'POST',
-          headers,
-          body: o.body,
-          redirect: 'manual',
-          signal: AbortSignal.timeout(this.opts.requestTimeoutMs),
-        });
-        await res.body?.cancel().catch(() => {});
-        if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
-      } catch (err) {
-        error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      }
+        Object.assign(headers, callbackSignedHeaders(this.config.signingSecret, o.url, o.body));
+      const res = await safePost({
+        url: o.url,
+        body: o.body,
+        headers,
+        allow: this.config.callbackAllowHosts,
+        timeoutMs: this.opts.requestTimeoutMs,
+        ...(this.opts.lookup ? { lookup: this.opts.lookup } : {}),
+      });
       const now = Date.now();
-      if (!error) {
+      if (res.ok) {
         await this.store.updateOutbox(o.id, {
           status: 'delivered',
           attempts,
@@ -137,22 +138,25 @@ export class CallbackDispatcher {
         this.logger.info('callback delivered', { workflowId: o.workflowId, attempts });
         return;
       }
-      const expired = now - Date.parse(o.createdAt) > this.config.callbackMaxAgeMs;
+      // A refused destination (or a URL that cannot be sent to) fails at once: retrying cannot help.
+      const expired = res.permanent || now - Date.parse(o.createdAt) > this.config.callbackMaxAgeMs;
       const delay = backoffMs(attempts, this.opts);
       await this.store.updateOutbox(o.id, {
         status: expired ? 'failed' : 'pending',
         attempts,
-        lastError: error.slice(0, 500),
+        lastError: res.error, // coarse by construction: no address, errno text or response body
         nextAttemptAt: new Date(now + delay).toISOString(),
       });
       // Retry on time even when the delay is shorter than the poll interval.
       if (!expired && !this.stopped && delay < this.opts.pollMs)
         setTimeout(() => this.kick(), delay + 5).unref();
-      this.metrics.callbacks.inc({ outcome: expired ? 'gave_up' : 'retry' });
+      this.metrics.callbacks.inc({ outcome: res.permanent ? 'refused' : expired ? 'gave_up' : 'retry' });
+      // The detail (which may name an internal address) goes to the operator's log only.
       this.logger.warn('callback delivery failed', {
         workflowId: o.workflowId,
         attempts,
-        error,
+        error: res.error,
+        ...(res.detail ? { detail: res.detail } : {}),
         gaveUp: expired,
       });
     } finally {

@@ -4,6 +4,7 @@
 import type { Config } from '../config.ts';
 import { AppError, notFound } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { literalHostRefusal } from '../net/allow-hosts.ts';
 import type { Logger } from '../observability/logger.ts';
 import {
   type CreateWorkflowRequest,
@@ -64,6 +65,34 @@ export function toWorkflow(w: WorkflowRecord, outbox?: OutboxRecord): Workflow {
   };
 }
 
+/**
+ * http(s) only, and not a literal loopback/private/link-local/metadata/reserved address (any IPv4
+ * spelling, IPv6, `localhost`, `*.localhost`) unless CALLBACK_ALLOW_HOSTS lists it. Host names are
+ * judged again at delivery, after resolution (net/safe-post.ts).
+ */
+export function assertCallbackUrl(config: Pick<Config, 'callbackAllowHosts'>, raw: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new AppError('invalid_request', 'callbackUrl must be an http:// or https:// URL', {
+      details: { field: 'callbackUrl' },
+    });
+  }
+  // url.hostname is normalised: 2130706433, 0x7f000001 and 127.1 all read 127.0.0.1 here.
+  const why = literalHostRefusal(config.callbackAllowHosts, url.hostname);
+  if (why) {
+    throw new AppError(
+      'invalid_request',
+      `callbackUrl host is not allowed: it is ${why}; list it in CALLBACK_ALLOW_HOSTS to allow it`,
+      { details: { field: 'callbackUrl' } },
+    );
+  }
+}
+
 const TERMINAL: ReadonlySet<WorkflowStatus> = new Set(['completed', 'failed', 'cancelled']);
 
 export class WorkflowService implements RunHooks {
@@ -100,11 +129,7 @@ export class WorkflowService implements RunHooks {
 
   async create(req: CreateWorkflowRequest): Promise<{ workflow: Workflow; created: boolean }> {
     assertRepoUrl(this.config, req.repoUrl);
-    if (req.callbackUrl && !/^https?:\/\//i.test(req.callbackUrl)) {
-      throw new AppError('invalid_request', 'callbackUrl must be an http:// or https:// URL', {
-        details: { field: 'callbackUrl' },
-      });
-    }
+    if (req.callbackUrl) assertCallbackUrl(this.config, req.callbackUrl);
     const id = newId('wf');
     const now = new Date().toISOString();
     const priority = req.priority ?? 'medium';

@@ -1,12 +1,18 @@
-// Request signing (CONTRACT §3): a fixed vector (computed independently with openssl), the
-// verification rules, and the nonce cache that rejects replays.
+// Request and callback signing (CONTRACT §3): fixed vectors (computed independently with openssl),
+// the verification rules, the separation of the two strings (a captured callback is never a valid
+// request, and the reverse), and the nonce cache that rejects replays.
 import { describe, expect, it } from 'vitest';
 import { NonceCache } from '../../src/security/nonce-cache.ts';
 import {
+  CALLBACK_PREFIX,
+  callbackSignaturePayload,
+  callbackSignedHeaders,
   NONCE_RE,
   sign,
   signaturePayload,
+  signCallback,
   signedHeaders,
+  verifyCallbackSignature,
   verifySignature,
 } from '../../src/security/signing.ts';
 
@@ -17,6 +23,9 @@ const VECTOR = 'sha256=70bb6b9e33ca23e187a494c2a37bbbbcfce955d19307e87c89d12ec4b
 // printf '%s' '1700000000.abcdefgh.GET./api/sessions.' | openssl dgst -sha256 -hmac tier1-shared-secret
 const VECTOR_EMPTY = 'sha256=53fae394add9bcbd0139260ffbe8498e0a8a6efa39ca46e34a99c4f06a035737';
 const NOW = 1_700_000_000_000;
+const CB_BODY = '{"id":"wf_1","status":"completed"}';
+// printf '%s' 'callback.1700000000.nonce_ABC-123.POST./cb/x?y=1.<CB_BODY>' | openssl dgst -sha256 -hmac tier1-shared-secret
+const CB_VECTOR = 'sha256=18789fb2a1b7c08d2738673422e1f45569d3205fb81ed4a46a0f5a65b9247066';
 
 describe('sign', () => {
   it('matches the known vectors (string and byte bodies, method case-insensitive)', () => {
@@ -52,6 +61,64 @@ describe('sign', () => {
       nowMs: NOW,
     });
     expect(v).toEqual({ ok: true });
+  });
+});
+
+describe('callback signing', () => {
+  it('matches the known vector over "callback.<ts>.<nonce>.POST.<path+query>.<raw body>"', () => {
+    expect(callbackSignaturePayload('1700000000', 'nonce_ABC-123', '/cb/x?y=1', CB_BODY)).toBe(
+      `callback.1700000000.nonce_ABC-123.POST./cb/x?y=1.${CB_BODY}`,
+    );
+    expect(CALLBACK_PREFIX).toBe('callback.');
+    expect(signCallback(SECRET, '1700000000', 'nonce_ABC-123', '/cb/x?y=1', CB_BODY)).toBe(CB_VECTOR);
+    expect(signCallback(SECRET, '1700000000', 'nonce_ABC-123', '/cb/x?y=1', Buffer.from(CB_BODY))).toBe(
+      CB_VECTOR,
+    );
+    // the request signature over the same parts differs
+    expect(sign(SECRET, '1700000000', 'nonce_ABC-123', 'POST', '/cb/x?y=1', CB_BODY)).not.toBe(CB_VECTOR);
+  });
+
+  it('callback headers verify as a callback and never as a request; request headers never as a callback', () => {
+    const parts = {
+      secret: SECRET,
+      method: 'POST',
+      pathWithQuery: '/cb/x?y=1',
+      rawBody: CB_BODY,
+      nowMs: NOW,
+    };
+    const cb = callbackSignedHeaders(SECRET, 'https://tier1.example/cb/x?y=1', CB_BODY, NOW);
+    const asHeaders = (h: Record<string, string>) => ({
+      timestamp: h['X-Timestamp'],
+      nonce: h['X-Nonce'],
+      signature: h['X-Signature'],
+    });
+    expect(verifyCallbackSignature({ ...parts, ...asHeaders(cb) })).toEqual({ ok: true });
+    expect(verifySignature({ ...parts, ...asHeaders(cb) })).toEqual({ ok: false, reason: 'bad_signature' });
+    // not under any method either
+    for (const method of ['GET', 'PUT', 'DELETE'])
+      expect(verifySignature({ ...parts, method, ...asHeaders(cb) }).ok).toBe(false);
+    const req = signedHeaders(SECRET, 'POST', 'https://tier1.example/cb/x?y=1', CB_BODY, NOW);
+    expect(verifySignature({ ...parts, ...asHeaders(req) })).toEqual({ ok: true });
+    expect(verifyCallbackSignature({ ...parts, ...asHeaders(req) })).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
+    // a callback only verifies as a POST
+    expect(verifyCallbackSignature({ ...parts, method: 'PUT', ...asHeaders(cb) }).ok).toBe(false);
+  });
+
+  it('the known callback vector fails request verification', () => {
+    const r = verifySignature({
+      secret: SECRET,
+      timestamp: '1700000000',
+      nonce: 'nonce_ABC-123',
+      signature: CB_VECTOR,
+      method: 'POST',
+      pathWithQuery: '/cb/x?y=1',
+      rawBody: CB_BODY,
+      nowMs: NOW,
+    });
+    expect(r).toEqual({ ok: false, reason: 'bad_signature' });
   });
 });
 

@@ -25,6 +25,8 @@ describe('100 workflows across two crashes', () => {
         ANTHROPIC_BASE_URL: mock.url,
         API_KEYS: API_KEY,
         MAX_CONCURRENT_RUNS: '4',
+        // the receivers listen on loopback, which callbacks may not reach unless listed
+        CALLBACK_ALLOW_HOSTS: '127.0.0.1',
         CALLBACK_RETRY_BASE_MS: '100',
         CALLBACK_RETRY_MAX_MS: '500',
       },

@@ -150,6 +150,8 @@ describe('workflows across crashes and restarts (child process)', () => {
     await receiver.close(); // down
     const { c, api } = await start({
       SIGNING_SECRET: SECRET,
+      // the receivers listen on loopback, which callbacks may not reach unless listed
+      CALLBACK_ALLOW_HOSTS: '127.0.0.1',
       CALLBACK_RETRY_BASE_MS: '100',
       CALLBACK_RETRY_MAX_MS: '300',
     });

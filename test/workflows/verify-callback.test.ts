@@ -1,8 +1,8 @@
-// The Tier 1 helper that verifies callback signatures (and replay with a nonce store), and the
-// client's request signing against it.
+// The Tier 1 helper that verifies callback signatures (and replay with a nonce store); a signed
+// request (to the server) never verifies as a callback.
 import { describe, expect, it } from 'vitest';
 import { MemoryNonceStore, verifyCallback } from '../../src/client/verify-callback.ts';
-import { signedHeaders } from '../../src/security/signing.ts';
+import { callbackSignedHeaders, signedHeaders } from '../../src/security/signing.ts';
 
 const secret = 's3cret';
 const url = 'https://tier1.example.com/callbacks/wf?tenant=a&x=1';
@@ -11,7 +11,7 @@ const body = JSON.stringify({ id: 'wf_1', status: 'completed' });
 describe('verifyCallback', () => {
   it('accepts a signed callback (absolute URL or path, Headers or a plain record, string or bytes)', async () => {
     const now = Date.now();
-    const h = signedHeaders(secret, 'POST', url, body, now);
+    const h = callbackSignedHeaders(secret, url, body, now);
     expect(
       await verifyCallback({ secret, method: 'POST', url, headers: h, rawBody: body, nowMs: now }),
     ).toEqual({ ok: true });
@@ -34,7 +34,7 @@ describe('verifyCallback', () => {
   });
 
   it('rejects a changed body, path, query, method or secret, and missing headers', async () => {
-    const h = signedHeaders(secret, 'POST', url, body);
+    const h = callbackSignedHeaders(secret, url, body);
     const base = { secret, method: 'POST', url, headers: h, rawBody: body };
     expect(await verifyCallback({ ...base, rawBody: `${body} ` })).toEqual({
       ok: false,
@@ -58,17 +58,25 @@ describe('verifyCallback', () => {
     });
   });
 
+  it('rejects a request signed for the server (same secret, same method, path and body)', async () => {
+    const now = Date.now();
+    const asRequest = signedHeaders(secret, 'POST', url, body, now);
+    expect(
+      await verifyCallback({ secret, method: 'POST', url, headers: asRequest, rawBody: body, nowMs: now }),
+    ).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+
   it('rejects stale timestamps (±300 s) and replays with a nonce store', async () => {
     const t = Date.now();
-    const old = signedHeaders(secret, 'POST', url, body, t - 301_000);
+    const old = callbackSignedHeaders(secret, url, body, t - 301_000);
     expect(
       await verifyCallback({ secret, method: 'POST', url, headers: old, rawBody: body, nowMs: t }),
     ).toEqual({ ok: false, reason: 'stale' });
-    const future = signedHeaders(secret, 'POST', url, body, t + 301_000);
+    const future = callbackSignedHeaders(secret, url, body, t + 301_000);
     expect(
       await verifyCallback({ secret, method: 'POST', url, headers: future, rawBody: body, nowMs: t }),
     ).toEqual({ ok: false, reason: 'stale' });
-    const h = signedHeaders(secret, 'POST', url, body, t);
+    const h = callbackSignedHeaders(secret, url, body, t);
     const nonces = new MemoryNonceStore();
     expect(
       (await verifyCallback({ secret, method: 'POST', url, headers: h, rawBody: body, nowMs: t, nonces })).ok,
@@ -85,7 +93,7 @@ describe('verifyCallback', () => {
       }),
     ).toEqual({ ok: false, reason: 'replay' });
     // a failed signature does not burn the nonce
-    const h2 = signedHeaders(secret, 'POST', url, body, t);
+    const h2 = callbackSignedHeaders(secret, url, body, t);
     expect(
       (await verifyCallback({ secret, method: 'POST', url, headers: h2, rawBody: 'x', nowMs: t, nonces })).ok,
     ).toBe(false);

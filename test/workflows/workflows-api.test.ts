@@ -26,6 +26,8 @@ beforeAll(async () => {
   ({ mock, server, api } = await startWorkflowServer({
     MAX_CONCURRENT_RUNS: '1',
     SIGNING_SECRET: SECRET,
+    // the receivers listen on loopback, which callbacks may not reach unless listed
+    CALLBACK_ALLOW_HOSTS: '127.0.0.1',
     CALLBACK_RETRY_BASE_MS: '50',
     CALLBACK_RETRY_MAX_MS: '200',
   }));
