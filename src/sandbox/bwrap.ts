@@ -331,7 +331,8 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     const slot = cgroups?.create() ?? null;
     const procs = slot?.procsFiles ?? [];
     const done = release ? { release } : {};
-    if (!seccompFile && procs.length === 0) return { command: bwrapPath, args, env: childEnv, cwd: '/', ...done };
+    if (!seccompFile && procs.length === 0)
+      return { command: bwrapPath, args, env: childEnv, cwd: '/', ...done };
     const script =
       (seccompFile ? seccompShellPrefix(seccompFile) : '') +
       (procs.length > 0 ? cgroupJoinScript(procs.length) : 'exec "$@"');

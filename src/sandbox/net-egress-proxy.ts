@@ -66,8 +66,12 @@ export function listenEgressSync(opts: EgressProxyOptions): EgressProxy {
   const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const clients = new Set<net.Socket>();
   const upstreams = new Set<net.Socket>();
+  /** Every accepted socket (refused ones too), so close() never waits on a half-closed peer. */
+  const everything = new Set<net.Socket>();
 
   const server = net.createServer((client) => {
+    everything.add(client);
+    client.on('close', () => everything.delete(client));
     client.on('error', () => client.destroy());
     if (clients.size >= maxTunnels) {
       stats.overLimit++;
@@ -188,9 +192,9 @@ export function listenEgressSync(opts: EgressProxyOptions): EgressProxy {
     },
     close: () =>
       new Promise<void>((res) => {
-        for (const s of clients) s.destroy();
-        for (const s of upstreams) s.destroy();
         server.close(() => res());
+        for (const s of everything) s.destroy();
+        for (const s of upstreams) s.destroy();
       }),
   };
 }

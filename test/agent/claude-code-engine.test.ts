@@ -451,8 +451,13 @@ describe('claude-code engine (real Claude Code CLI against the mock LLM)', () =>
       isClaudeCodeSideRequest(req) ? claudeCodeSideReply(req) : textReply('wrapped'),
     );
     const { ws } = await workspace();
-    const calls: Array<{ command: string; args: string[]; cwd: string; workspace: string; network?: boolean }> =
-      [];
+    const calls: Array<{
+      command: string;
+      args: string[];
+      cwd: string;
+      workspace: string;
+      network?: boolean;
+    }> = [];
     const fakeBwrap: SandboxWrapper = {
       kind: 'bwrap',
       wrap(spec) {

@@ -505,7 +505,11 @@ describe('CLI process', () => {
     const spawner = cliSpawner({
       sandbox: fake,
       workspace: ws,
-      cliEnv: { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: 'http://x', CLAUDE_CONFIG_DIR: path.join(ws, 'cfg') },
+      cliEnv: {
+        ANTHROPIC_API_KEY: 'k',
+        ANTHROPIC_BASE_URL: 'http://x',
+        CLAUDE_CONFIG_DIR: path.join(ws, 'cfg'),
+      },
       onStderr: (c) => stderr.push(c),
       onSpawn: (p) => {
         pid = p;

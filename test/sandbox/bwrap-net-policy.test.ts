@@ -246,4 +246,44 @@ describe('egress proxy', () => {
     expect(resp).toMatch(/^HTTP\/1\.1 405/);
     expect(proxy.stats).toMatchObject({ allowed: 1, refused: 7 });
   });
+
+  it('caps the tunnels of one gate (one session) without touching another, and closes idle tunnels', async () => {
+    dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'egress-')));
+    const echo = net.createServer((s) => s.pipe(s));
+    servers.push(echo);
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
+    const echoPort = (echo.address() as net.AddressInfo).port;
+    const common = {
+      policy: parseAllowList(['registry.example.com']),
+      lookup: async () => ['93.184.216.34'],
+      dial: () => net.connect({ host: '127.0.0.1', port: echoPort }),
+      maxTunnels: 2,
+    };
+    const a = await startEgressProxy({ ...common, socketPath: path.join(dir, 'a.sock') });
+    const b = await startEgressProxy({ ...common, socketPath: path.join(dir, 'b.sock'), idleTimeoutMs: 300 });
+    try {
+      const held = [
+        await connectVia(a.socketPath, 'registry.example.com:443'),
+        await connectVia(a.socketPath, 'registry.example.com:443'),
+      ];
+      for (const h of held) expect(h.head).toMatch(/^HTTP\/1\.1 200/);
+      const third = await connectVia(a.socketPath, 'registry.example.com:443');
+      expect(third.head).toMatch(/^HTTP\/1\.1 503/);
+      third.sock.destroy();
+      expect(a.stats.overLimit).toBe(1);
+      // Another session's gate still serves.
+      const other = await connectVia(b.socketPath, 'registry.example.com:443');
+      const closed = other.sock.destroyed
+        ? Promise.resolve()
+        : new Promise<void>((r) => other.sock.once('close', () => r()));
+      expect(other.head).toMatch(/^HTTP\/1\.1 200/);
+      // ...and closes the tunnel once it has been idle.
+      await closed;
+      expect(b.stats.idleClosed).toBe(1);
+      for (const h of held) h.sock.destroy();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
 });

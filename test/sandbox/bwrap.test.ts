@@ -62,7 +62,11 @@ describe.skipIf(!hasBwrap)('bwrap wrapper', () => {
     const w = sb.wrap(spec());
     // A small sh opens the seccomp program as fd 3 for bwrap (and joins cgroups when there are).
     expect(w.command).toBe('/bin/sh');
-    expect(w.args.slice(0, 3)).toEqual(['-c', expect.stringMatching(/^exec 3<'.*seccomp\.bpf' && /), 'sandbox']);
+    expect(w.args.slice(0, 3)).toEqual([
+      '-c',
+      expect.stringMatching(/^exec 3<'.*seccomp\.bpf' && /),
+      'sandbox',
+    ]);
     expect(w.args).toContain(sb.info.bwrapPath);
     expect(w.args.join(' ')).toContain('--seccomp 3');
     expect(sb.info.seccomp).toBe(true);
@@ -221,14 +225,20 @@ describe.skipIf(!hasBwrap)('bwrap wrapper', () => {
     expect(() => sb.wrap(spec({ workspace: link, cwd: link }))).toThrow(/refusing workspace/);
   });
 
-  it("gives a 'tools' egress process the allowlist-only proxy, git the clone proxy, bash none", () => {
-    const egressSrc = (over: Partial<ProcessSpec>) =>
-      binds(sb.wrap(spec(over)).args).find((b) => b.dest.endsWith('/egress.sock'))?.src;
-    expect(egressSrc({ network: true })).toBe(path.join(sb.info.runtimeDir, 'egress.sock'));
-    expect(egressSrc({ network: true, egress: 'tools' })).toBe(
-      path.join(sb.info.runtimeDir, 'egress-tools.sock'),
-    );
+  it("gives a 'tools' egress process the allowlist-only gate, git the clone gate, bash none — per session", () => {
+    const egressSrc = (over: Partial<ProcessSpec>) => {
+      const w = sb.wrap(spec(over));
+      w.release?.();
+      return binds(w.args).find((b) => b.dest.endsWith('/egress.sock'))?.src;
+    };
+    const git = egressSrc({ network: true });
+    const tools = egressSrc({ network: true, egress: 'tools' });
+    expect(git).toMatch(new RegExp(`^${sb.info.runtimeDir}/egress/[0-9a-f]+\\.sock$`));
+    expect(tools).toMatch(new RegExp(`^${sb.info.runtimeDir}/egress/[0-9a-f]+\\.sock$`));
+    expect(tools).not.toBe(git);
+    expect(egressSrc({ network: true })).toBe(git); // the same session's gate is reused
     expect(egressSrc({})).toBeUndefined(); // no allowlist: a tool process gets no network at all
+    expect(sb.egressGates().map((g) => g.key)).toEqual(expect.arrayContaining([`git:${ws}`, `tools:${ws}`]));
   });
 
   it('binds requested host paths only when safe', () => {
@@ -266,6 +276,7 @@ describe.skipIf(!hasBwrap)('bwrap wrapper', () => {
 
   it('routes network-enabled processes through the egress forwarder', () => {
     const w = sb.wrap(spec({ network: true }));
+    w.release?.();
     expect(binds(w.args).some((x) => x.dest === '/run/duyetbot/egress.sock')).toBe(true);
     expect(w.args.join(' ')).toContain(
       '/run/duyetbot/netfwd.cjs serve /run/duyetbot/egress.sock bash -c true',
