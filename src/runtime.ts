@@ -28,8 +28,8 @@ import {
 import type { SandboxWrapper } from './sandbox/types.ts';
 import { WorkspaceManager } from './sandbox/workspace.ts';
 import { LlmProxy } from './security/llm-proxy.ts';
-import { createApp } from './server/app.ts';
 import { AccessGuard } from './server/access-guard.ts';
+import { createApp } from './server/app.ts';
 import { API_SECURITY, apiGuard, documentSecurity, storeNonceChecker, upgradeAuth } from './server/auth.ts';
 import type { HealthCheck, ServerDeps } from './server/deps.ts';
 import { type Listening, listen } from './server/http.ts';
@@ -270,7 +270,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     security: API_SECURITY,
   });
   const timers: NodeJS.Timeout[] = [];
-  const ws = createWsGateway(deps, upgradeAuth(guard), { audit });
+  const ws = createWsGateway(deps, upgradeAuth(guard), { audit, now: opts.rateLimitClock });
 
   const runtime: Runtime = {
     config,

@@ -14,7 +14,7 @@ import { AppError } from '../errors.ts';
 import type { AuditLog } from '../observability/audit.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { ANONYMOUS, type AuthRequest, Authenticator, AuthFailure, type NonceChecker } from './auth.ts';
+import { ANONYMOUS, Authenticator, AuthFailure, type AuthRequest, type NonceChecker } from './auth.ts';
 import { type ClientAddress, clientAddress } from './client-address.ts';
 import { RateLimiter, type TakeResult } from './rate-limit.ts';
 

@@ -35,7 +35,15 @@ export interface UpgradeAuth {
   take?(credential: string): TakeResult;
 }
 
-export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth, opts: { audit?: AuditLog } = {}) {
+export function createWsGateway(
+  deps: ServerDeps,
+  auth: UpgradeAuth,
+  opts: {
+    audit?: AuditLog /** Clock of the per-connection frame bucket (tests). */;
+    now?: () => number;
+  } = {},
+) {
+  const now = opts.now ?? Date.now;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
   const alive = new WeakSet<WebSocket>();
 
@@ -116,7 +124,10 @@ export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth, opts: { aud
     };
     const fail = (code: string, message: string, sessionId?: string) =>
       send({ type: 'error', code, message, ...(sessionId ? { sessionId } : {}) });
-    const freeFrames = new TokenBucket({ perMinute: FREE_FRAMES_PER_S * 60, burst: FREE_FRAMES_BURST });
+    const freeFrames = new TokenBucket(
+      { perMinute: FREE_FRAMES_PER_S * 60, burst: FREE_FRAMES_BURST },
+      now(),
+    );
     /** Takes a token for a frame that does work; answers `rate_limited` and returns false when there is none. */
     const admitWork = (sessionId: string): boolean => {
       const t = auth.take?.(credential);
@@ -131,7 +142,7 @@ export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth, opts: { aud
 
     const onMessage = async (raw: RawData, isBinary: boolean) => {
       // Frames that do no work cost no credential token, but a flood of them is not answered.
-      const free = () => freeFrames.take().ok;
+      const free = () => freeFrames.take(now()).ok;
       if (isBinary) {
         if (free()) fail('invalid_request', 'binary frames are not supported; send JSON text');
         return;
