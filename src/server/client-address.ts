@@ -30,10 +30,12 @@ function forwardedEntry(raw: string): string | undefined {
 function trustList(trusted: string[]): BlockList {
   const list = new BlockList();
   for (const entry of trusted) {
-    const [addr, bits] = entry.split('/');
-    const ip = normalizeIp(addr);
-    if (!ip) throw new Error(`not an IP address: ${entry}`);
-    const type = isIP(ip) === 4 ? 'ipv4' : 'ipv6';
+    const [addr = '', bits] = entry.split('/');
+    // A single address is compared as peers are (mapped IPv4 as IPv4); a subnet as written.
+    const ip = bits === undefined ? normalizeIp(addr) : addr.toLowerCase();
+    const family = ip ? isIP(ip) : 0;
+    if (!ip || family === 0) throw new Error(`TRUST_PROXY: not an IP address or CIDR: ${entry}`);
+    const type = family === 4 ? 'ipv4' : 'ipv6';
     if (bits === undefined) list.addAddress(ip, type);
     else list.addSubnet(ip, Number(bits), type);
   }
