@@ -4,7 +4,8 @@
 // Backpressure, end to end: `onEvent` may return a promise (the consumer's write), and the next
 // event is delivered only when it has settled; the next page is read from the store only when the
 // previous one has been delivered. So a consumer that does not read costs one page, not the
-// session's history.
+// session's history — and pages are sized by bytes (estimated from the previous page, starting
+// small), so a page of 64 KB deltas is as short as one of small events is long.
 //
 // Live events arrive from the EventLog whenever they are published, however busy the consumer is.
 // They are held (in seq order) up to `maxHeld`; beyond that the held ones are dropped and the
@@ -21,8 +22,13 @@ import type { Event } from '../protocol/index.ts';
 import type { Store } from '../store/types.ts';
 import type { EventLog } from './event-log.ts';
 
-/** Events per store read during catch-up: the most a non-reading consumer makes us hold. */
+/** Most events per store read during catch-up. */
 const PAGE = 200;
+/** Estimated bytes per store read: what a consumer that does not read makes us hold. */
+const PAGE_BYTES = 512 * 1024;
+/** Events of the first read (sizes unknown yet), and the fewest per read. */
+const FIRST_PAGE = 16;
+const MIN_PAGE = 4;
 /** Live events held for a busy consumer before they are dropped (and re-read from the store). */
 const MAX_HELD = 1_000;
 
@@ -41,8 +47,17 @@ export interface FollowOptions {
   onEvent: (event: Event) => void | Promise<void>;
   /** A store read or the consumer failed; the follower has stopped. */
   onError?: (err: unknown) => void;
+  /** Most events per store read (default PAGE); reads are shorter when events are big. */
   pageSize?: number;
   maxHeld?: number;
+}
+
+/** A cheap estimate of an event's serialized size (its strings dominate). */
+function approxBytes(e: Event): number {
+  let n = 128;
+  for (const v of Object.values(e.data))
+    n += typeof v === 'string' ? v.length : (JSON.stringify(v)?.length ?? 0);
+  return n;
 }
 
 export function followEvents(opts: FollowOptions): EventFollower {
@@ -56,6 +71,7 @@ export function followEvents(opts: FollowOptions): EventFollower {
   /** Live events were dropped: the next step is a store read. */
   let dropped = false;
   let wake: (() => void) | null = null;
+  let limit = Math.min(pageSize, FIRST_PAGE);
 
   const unsubscribe = opts.eventLog.subscribe(sessionId, (e) => {
     if (closed || e.seq <= last || dropped) return;
@@ -78,12 +94,17 @@ export function followEvents(opts: FollowOptions): EventFollower {
     // Cleared BEFORE the read: whatever is dropped from now on is re-read by the next round.
     dropped = false;
     for (;;) {
-      const page = await store.listEvents(sessionId, last, pageSize);
+      const asked = limit;
+      const page = await store.listEvents(sessionId, last, asked);
+      if (page.length > 0) {
+        const avg = page.reduce((n, e) => n + approxBytes(e), 0) / page.length;
+        limit = Math.max(Math.min(MIN_PAGE, pageSize), Math.min(pageSize, Math.floor(PAGE_BYTES / avg)));
+      }
       for (const e of page) {
         if (closed) return;
         await deliver(e);
       }
-      if (page.length < pageSize || closed) return;
+      if (page.length < asked || closed) return;
     }
   };
 

@@ -18,8 +18,10 @@ const SID = 'ses_follow';
 let dir: string;
 let store: SqliteStore;
 let log: EventLog;
-/** How many pages the follower read, and after which seq. */
+/** The `after` of every page the follower read. */
 let reads: number[];
+/** The `limit` of every page the follower read. */
+let limits: number[];
 const followers: EventFollower[] = [];
 
 beforeEach(async () => {
@@ -29,6 +31,7 @@ beforeEach(async () => {
   await store.createSession(newSession(SID));
   log = new EventLog({ store, logger: silentLogger });
   reads = [];
+  limits = [];
 });
 afterEach(async () => {
   for (const f of followers.splice(0)) f.close();
@@ -41,15 +44,16 @@ afterEach(async () => {
 const countingStore = () => ({
   listEvents: (sessionId: string, after: number, limit: number) => {
     reads.push(after);
+    limits.push(limit);
     return store.listEvents(sessionId, after, limit);
   },
 });
 
-async function seed(n: number): Promise<void> {
+async function seed(n: number, pad = ''): Promise<void> {
   for (let i = 0; i < n; i += 500) {
     const batch = Array.from({ length: Math.min(500, n - i) }, (_, j) => ({
       type: 'session.notice' as const,
-      data: { message: `stored ${i + j + 1}` },
+      data: { message: `stored ${i + j + 1}${pad}` },
     }));
     await store.appendEvents(SID, batch);
   }
@@ -131,19 +135,39 @@ describe('followEvents', () => {
     );
     await c.until(() => c.got.length === 1);
     await settle();
-    // A consumer that does not read: one page read, one event handed over, nothing else.
+    // A consumer that does not read: one (small) page read, one event handed over, nothing else.
     expect(reads).toEqual([0]);
     expect(c.got.length).toBe(1);
     c.release(150);
     await c.until(() => c.got.length === 151);
     await settle();
     expect(c.got.length).toBe(151);
-    expect(reads).toEqual([0, 100]); // the second page only once the first was consumed
+    // Every read started where the consumer had got to: never a page ahead of it.
+    expect(Math.max(...reads)).toBeLessThan(151);
+    expect(reads.every((after, i) => i === 0 || after > reads[i - 1]!)).toBe(true);
+    expect(Math.max(...limits)).toBeLessThanOrEqual(100);
     c.release();
     await c.until(() => c.got.length === 5_000);
     await settle();
     expect(seqs(c.got)).toEqual(range(1, 5_000));
-    expect(reads.length).toBe(51); // 50 full pages and the short one that ends the catch-up
+    expect(reads.length).toBeLessThan(60); // pages of (up to) 100, not one read per event
+  });
+
+  it('sizes pages by bytes: big events are read a few at a time', async () => {
+    await seed(300, 'x'.repeat(64 * 1024));
+    const c = gatedConsumer();
+    followers.push(
+      followEvents({ store: countingStore(), eventLog: log, sessionId: SID, after: 0, onEvent: c.onEvent }),
+    );
+    await c.until(() => c.got.length === 1);
+    await settle();
+    expect(limits).toEqual([16]); // sizes unknown: a small first page
+    c.release();
+    await c.until(() => c.got.length === 300);
+    await settle();
+    expect(seqs(c.got)).toEqual(range(1, 300));
+    // ~64 KB each: about 512 KB per read from then on
+    expect(Math.max(...limits.slice(1))).toBeLessThanOrEqual(8);
   });
 
   it('drops live events past maxHeld for a busy consumer and re-reads them from the store', async () => {
