@@ -1,4 +1,5 @@
 // Configuration: environment variables only (CONTRACT §1). Every variable is documented in README.md.
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { type HostAllowList, parseHostAllowList } from './net/allow-hosts.ts';
@@ -65,6 +66,18 @@ export interface Config {
   authFailuresPerMinute: number;
   maxWsPerCredential: number;
   claudeMaxProcesses: number;
+  /** Trusted reverse proxies (IPs/CIDRs): behind one, the client address comes from X-Forwarded-For. */
+  trustProxy: string[];
+  /** Deadline for receiving a whole request (headers and body); SSE responses are not affected. */
+  requestTimeoutMs: number;
+  /** Deadline for receiving a request's headers (≤ requestTimeoutMs). */
+  headersTimeoutMs: number;
+  /** Cap on open client connections (HTTP, SSE and WebSocket together); 0 = no cap. */
+  maxConnections: number;
+  /** Bytes of `tool.output` stored/streamed per tool call; the rest is dropped with a notice. */
+  toolStreamLimitBytes: number;
+  /** Bytes of `tool.output` stored/streamed per run (all tool calls together). */
+  runStreamLimitBytes: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -105,6 +118,17 @@ function allowHosts(env: Env, name: string): HostAllowList {
   }
 }
 
+/** `1.2.3.4`, `::1`, `10.0.0.0/8`, `fd00::/8` (syntax only; used to validate TRUST_PROXY). */
+function isIpOrCidr(s: string): boolean {
+  const [addr, bits, ...rest] = s.split('/');
+  if (rest.length > 0 || addr === undefined) return false;
+  const family = net.isIP(addr);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
+
 export const DEFAULT_MODEL = 'claude-sonnet-4-6';
 
 export function loadConfig(env: Env = process.env): Config {
@@ -121,6 +145,18 @@ export function loadConfig(env: Env = process.env): Config {
   const sandboxUidBase = int(env, 'SANDBOX_UID_BASE', 1_000_000, 1000);
   if (sandboxUidBase + int(env, 'SANDBOX_UID_COUNT', 65_536, 2) > 2 ** 31)
     throw new ConfigError('SANDBOX_UID_BASE + SANDBOX_UID_COUNT must stay below 2^31');
+  const requestTimeoutMs = int(env, 'REQUEST_TIMEOUT_MS', 30_000, 100);
+  const headersTimeoutMs = int(env, 'HEADERS_TIMEOUT_MS', Math.min(20_000, requestTimeoutMs), 100);
+  if (headersTimeoutMs > requestTimeoutMs)
+    throw new ConfigError(
+      `HEADERS_TIMEOUT_MS (${headersTimeoutMs}) must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs})`,
+    );
+  const toolStreamLimitBytes = int(env, 'TOOL_STREAM_LIMIT_BYTES', 1024 ** 2, 1024);
+  const runStreamLimitBytes = int(env, 'RUN_STREAM_LIMIT_BYTES', 32 * 1024 ** 2, 1024);
+  const trustProxy = list(env, 'TRUST_PROXY');
+  const badProxy = trustProxy.find((p) => !isIpOrCidr(p));
+  if (badProxy !== undefined)
+    throw new ConfigError(`TRUST_PROXY must be a comma list of IP addresses or CIDRs, got "${badProxy}"`);
   return {
     port: int(env, 'PORT', 3003),
     host: opt(env, 'HOST') ?? '127.0.0.1',
@@ -173,5 +209,11 @@ export function loadConfig(env: Env = process.env): Config {
     authFailuresPerMinute: int(env, 'AUTH_FAILURES_PER_MINUTE', 30, 1),
     maxWsPerCredential: int(env, 'MAX_WS_PER_CREDENTIAL', 100, 1),
     claudeMaxProcesses: int(env, 'CLAUDE_MAX_PROCESSES', 8, 1),
+    trustProxy,
+    requestTimeoutMs,
+    headersTimeoutMs,
+    maxConnections: int(env, 'MAX_CONNECTIONS', 10_000),
+    toolStreamLimitBytes,
+    runStreamLimitBytes,
   };
 }

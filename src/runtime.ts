@@ -29,15 +29,9 @@ import {
 import type { SandboxWrapper } from './sandbox/types.ts';
 import { WorkspaceManager } from './sandbox/workspace.ts';
 import { LlmProxy } from './security/llm-proxy.ts';
+import { AccessGuard } from './server/access-guard.ts';
 import { createApp } from './server/app.ts';
-import {
-  AccessGuard,
-  API_SECURITY,
-  apiGuard,
-  documentSecurity,
-  storeNonceChecker,
-  upgradeAuth,
-} from './server/auth.ts';
+import { API_SECURITY, apiGuard, documentSecurity, storeNonceChecker, upgradeAuth } from './server/auth.ts';
 import type { HealthCheck, ServerDeps } from './server/deps.ts';
 import { type Listening, listen } from './server/http.ts';
 import { auditActions, auditRoutes } from './server/routes/audit.ts';
@@ -58,6 +52,8 @@ export interface RuntimeOptions {
   engines?: Partial<Record<EngineName, Engine>>;
   /** Callback retry timing (tests shorten it). */
   callbacks?: ConstructorParameters<typeof CallbackDispatcher>[0]['options'];
+  /** The clock of the rate limits (tests move it instead of sleeping). */
+  rateLimitClock?: () => number;
 }
 
 export interface Runtime {
@@ -71,6 +67,8 @@ export interface Runtime {
   workflows: WorkflowService;
   audit: AuditLog;
   callbacks: CallbackDispatcher;
+  /** Authentication, rate limits and failure throttling of /api and /ws. */
+  guard: AccessGuard;
   app: OpenAPIHono;
   listening?: Listening;
   start(): Promise<Listening>;
@@ -254,10 +252,17 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   metrics.registry.gauge('agent_uptime_seconds', 'Process uptime', () =>
     Math.round((Date.now() - startedAt) / 1000),
   );
-  const guard = new AccessGuard({ config, audit, logger, metrics, acceptNonce: storeNonceChecker(store) });
+  const guard = new AccessGuard({
+    config,
+    audit,
+    logger,
+    metrics,
+    acceptNonce: storeNonceChecker(store),
+    now: opts.rateLimitClock,
+  });
   const app = createApp(deps, {
-    apiMiddleware: [apiGuard(guard), auditActions(audit)],
-    metricsMiddleware: config.metricsAuth ? [apiGuard(guard)] : [],
+    apiMiddleware: [apiGuard(guard, config.maxBodyBytes), auditActions(audit)],
+    metricsMiddleware: config.metricsAuth ? [apiGuard(guard, config.maxBodyBytes)] : [],
     routes: [
       workflowRoutes(deps, workflows),
       auditRoutes(store),
@@ -266,7 +271,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     security: API_SECURITY,
   });
   const timers: NodeJS.Timeout[] = [];
-  const ws = createWsGateway(deps, upgradeAuth(guard), { audit });
+  const ws = createWsGateway(deps, upgradeAuth(guard), { audit, now: opts.rateLimitClock });
 
   const runtime: Runtime = {
     config,
@@ -279,9 +284,12 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     workflows,
     callbacks,
     audit,
+    guard,
     app,
     async start() {
       await mcp?.start();
+      // Nonces of an earlier process stay (a restart must not reopen the replay window); expired ones go.
+      await store.pruneNonces(new Date().toISOString());
       await workflows.reconcile();
       if (broadcaster && !(await broadcaster.ready(5_000)))
         logger.warn('redis not reachable yet; live events of other instances are delayed until it is');
@@ -302,6 +310,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
         host: config.host,
         port: config.port,
         onUpgrade: ws.handleUpgrade,
+        limits: config,
+        logger,
       });
       return runtime.listening;
     },
@@ -314,6 +324,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       await broadcaster?.close();
       await ws.close();
       await runtime.listening?.close();
+      guard.close();
       for (const e of Object.values(engines)) await e?.close?.();
       await mcp?.close();
       await llmProxy?.close();

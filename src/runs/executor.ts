@@ -13,6 +13,7 @@ import { RunScope } from '../tools/run-scope.ts';
 import type { Tool } from '../tools/types.ts';
 import type { EventLog } from './event-log.ts';
 import type { RunHooks, RunOutcome } from './hooks.ts';
+import { OutputBudget } from './output-budget.ts';
 import type { WorkspacePreparer } from './workspace-preparer.ts';
 
 export type StopReason = 'cancel' | 'drain' | 'timeout' | 'lease_lost' | 'quota' | undefined;
@@ -70,10 +71,27 @@ export class RunExecutor {
     this.d.metrics.runsStarted.inc({ engine: session.engine });
     const started = Date.now();
 
+    // Streamed tool output is capped per call and per run (what is stored and sent, not the result).
+    const budget = new OutputBudget({
+      perCallBytes: config.toolStreamLimitBytes,
+      perRunBytes: config.runStreamLimitBytes,
+    });
     const emit = (ev: EngineEvent) => {
+      if (ev.type === 'tool.output') {
+        const chunk = budget.admit(ev.data.toolUseId, ev.data.stream, ev.data.chunk);
+        if (chunk === undefined) return;
+        ev = { type: 'tool.output', data: { ...ev.data, chunk } };
+      }
       if (ev.type === 'tool.completed') {
         this.d.metrics.toolCalls.inc({ tool: ev.data.name, outcome: ev.data.isError ? 'error' : 'ok' });
         this.d.metrics.toolDuration.observe(ev.data.durationMs / 1000, { tool: ev.data.name });
+        const notice = budget.finish(ev.data.toolUseId);
+        if (notice)
+          eventLog.emit(session.id, {
+            runId: run.id,
+            type: 'tool.output',
+            data: { toolUseId: ev.data.toolUseId, ...notice },
+          });
       }
       eventLog.emit(session.id, { runId: run.id, type: ev.type, data: ev.data as Record<string, unknown> });
     };

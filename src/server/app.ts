@@ -1,8 +1,7 @@
 // The HTTP application: middleware, routes and the OpenAPI document, all from the same schemas.
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import { AppError } from '../errors.ts';
+import { bufferBody, closeIfBodyUnread, requestFraming } from './body.ts';
 import type { ServerDeps } from './deps.ts';
 import { handleError, notFoundHandler } from './errors.ts';
 import { registerHealthRoutes } from './routes/health.ts';
@@ -23,6 +22,8 @@ export interface AppExtensions {
 export function createApp(deps: ServerDeps, ext: AppExtensions = {}): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
 
+  // First, so it sees every answer: one sent before the body was read closes the connection.
+  app.use('*', closeIfBodyUnread());
   app.use('*', async (c, next) => {
     const start = performance.now();
     await next();
@@ -30,27 +31,11 @@ export function createApp(deps: ServerDeps, ext: AppExtensions = {}): OpenAPIHon
     deps.metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
     deps.metrics.httpDuration.observe((performance.now() - start) / 1000, { method: c.req.method, route });
   });
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: deps.config.maxBodyBytes,
-      onError: () => {
-        throw new AppError('payload_too_large', `request body exceeds ${deps.config.maxBodyBytes} bytes`);
-      },
-    }),
-  );
-  // JSON bodies only: a wrong content type is a client error, not something to guess about.
-  app.use('/api/*', async (c, next) => {
-    if (['POST', 'PUT', 'PATCH'].includes(c.req.method)) {
-      const ct = c.req.header('Content-Type') ?? '';
-      const len = c.req.header('Content-Length');
-      if (!ct.toLowerCase().startsWith('application/json') && !(len === '0' || len === undefined)) {
-        throw new AppError('invalid_request', 'Content-Type must be application/json');
-      }
-    }
-    await next();
-  });
+  // Headers-only checks (declared size, JSON content type), then auth, then the bounded body read:
+  // no body is read before its request is authenticated (a signed one's is read by the check).
+  app.use('/api/*', requestFraming(deps.config.maxBodyBytes));
   for (const mw of ext.apiMiddleware ?? []) app.use('/api/*', mw);
+  app.use('/api/*', bufferBody(deps.config.maxBodyBytes));
   for (const mw of ext.metricsMiddleware ?? []) app.use('/metrics', mw);
 
   registerHealthRoutes(app, deps);

@@ -1,35 +1,35 @@
-// Authentication and admission for /api/*, /ws (and /metrics with METRICS_AUTH=true), CONTRACT §3:
-// bearer keys (`Authorization: Bearer <key>`, or `?token=<key>` on /ws only) or HMAC-signed
-// requests (X-Timestamp, X-Nonce, X-Signature; 300 s window; nonces not accepted twice).
+// Authentication for /api/*, /ws (and /metrics with METRICS_AUTH=true), CONTRACT §3: bearer keys
+// (`Authorization: Bearer <key>`, or `?token=<key>` on /ws only) or HMAC-signed requests
+// (X-Timestamp, X-Nonce, X-Signature; 300 s window; a nonce is never accepted twice in 600 s).
 //
-// Order of checks for every request: per-address throttle of failed attempts → per-address rate
-// limit → credentials → per-credential rate limit. The address limits run before the credential
-// check so that guessing keys is throttled. Failures are audited (`auth.failed`, actor
-// `ip:<address>`) without the presented secret.
+// A signed request is checked cheapest first: the three headers, the timestamp window, the nonce
+// and signature formats — and only then is its body read (bounded, see body.ts) and the HMAC
+// computed. A bearer request's body is never read here.
 //
-// With neither API_KEYS nor SIGNING_SECRET the server is loopback-only (enforced at start-up),
-// open, and unlimited: every request is `anonymous`.
+// Limits, failure throttling and auditing are the AccessGuard's (access-guard.ts). With neither
+// API_KEYS nor SIGNING_SECRET the server is loopback-only (enforced at start-up), open, and
+// unlimited: every request is `anonymous`.
 //
-// Nonces: an in-process NonceCache by default (the single SQLite instance); on PostgreSQL the
-// store's shared `nonces` table (storeNonceChecker), so a replay sent to another instance is caught.
+// Nonces live in the store's `nonces` table on both dialects (storeNonceChecker): shared by the
+// instances on PostgreSQL, and on SQLite they survive a restart — a captured request is not
+// accepted again within the window by a restarted server either.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
-import type { AuditLog } from '../observability/audit.ts';
-import type { Logger } from '../observability/logger.ts';
-import type { Metrics } from '../observability/metrics.ts';
 import { NonceCache } from '../security/nonce-cache.ts';
 import {
+  NONCE_RE,
   type RawBody,
   SIGNATURE_WINDOW_S,
   type VerifyFailure,
   verifySignature,
 } from '../security/signing.ts';
 import type { Store } from '../store/types.ts';
-import { RateLimiter } from './rate-limit.ts';
+import type { AccessGuard } from './access-guard.ts';
+import { readBody } from './body.ts';
 import type { UpgradeAuth } from './ws.ts';
 
 export function authConfigured(config: Pick<Config, 'apiKeys' | 'signingSecret'>): boolean {
@@ -80,7 +80,7 @@ export interface AuthRequest {
   /** The request target exactly as sent (path and query): what the signature covers. */
   pathWithQuery: string;
   header(name: string): string | undefined;
-  /** The raw body; only read for signed requests. */
+  /** The raw body; only read for signed requests whose headers pass the cheap checks. */
   rawBody(): Promise<RawBody>;
   /** `?token=` — accepted on /ws only, so only the upgrade path passes it. */
   queryToken?: string;
@@ -95,20 +95,39 @@ export const NONCE_TTL_MS = SIGNATURE_WINDOW_S * 2 * 1000;
  */
 export type NonceChecker = (nonce: string) => boolean | Promise<boolean>;
 
-/** The in-process checker: enough for one instance (the embedded SQLite store). */
+/** An in-process checker: forgets everything on restart (unit tests, embedded uses). */
 export function memoryNonceChecker(): NonceChecker {
   const cache = new NonceCache(NONCE_TTL_MS);
   return (nonce) => cache.accept(nonce);
 }
 
 /**
- * The checker for `store`: the shared `nonces` table on PostgreSQL (several instances share the
- * database, so each must see the others' nonces), the in-process cache on SQLite (one instance;
- * no write per signed request).
+ * The server's checker: the store's `nonces` table, on SQLite as on PostgreSQL — the record must
+ * outlive the process (a restart within the window must not reopen it to replays) and be seen by
+ * every instance. One small write per accepted signed request; the store deletes expired rows.
  */
-export function storeNonceChecker(store: Pick<Store, 'dialect' | 'acceptNonce'>): NonceChecker {
-  if (store.dialect !== 'postgres') return memoryNonceChecker();
+export function storeNonceChecker(store: Pick<Store, 'acceptNonce'>): NonceChecker {
   return (nonce) => store.acceptNonce(nonce, new Date(Date.now() + NONCE_TTL_MS).toISOString());
+}
+
+const TIMESTAMP_RE = /^\d{1,12}$/;
+const SIGNATURE_RE = /^sha256=[0-9a-f]{64}$/i;
+
+/**
+ * The checks of a signed request that need neither its body nor the secret (the same rules, in
+ * the same order, as verifySignature): run before the body is read, so a request that cannot be
+ * valid costs no body read and no HMAC.
+ */
+export function precheckSignedHeaders(
+  h: { timestamp?: string; nonce?: string; signature?: string },
+  nowMs = Date.now(),
+): VerifyFailure | undefined {
+  if (!h.timestamp || !h.nonce || !h.signature) return 'missing_headers';
+  if (!TIMESTAMP_RE.test(h.timestamp)) return 'bad_timestamp';
+  if (Math.abs(Math.floor(nowMs / 1000) - Number(h.timestamp)) > SIGNATURE_WINDOW_S) return 'stale';
+  if (!NONCE_RE.test(h.nonce)) return 'bad_nonce';
+  if (!SIGNATURE_RE.test(h.signature)) return 'bad_signature';
+  return undefined;
 }
 
 /** Verifies credentials; knows nothing about limits or audit. */
@@ -139,9 +158,12 @@ export class Authenticator {
     const signature = req.header('x-signature');
     if (signature !== undefined && this.secret) {
       const nonce = req.header('x-nonce');
+      const timestamp = req.header('x-timestamp');
+      const early = precheckSignedHeaders({ timestamp, nonce, signature });
+      if (early) throw new AuthFailure('signature', early);
       const res = verifySignature({
         secret: this.secret,
-        timestamp: req.header('x-timestamp'),
+        timestamp,
         nonce,
         signature,
         method: req.method,
@@ -168,146 +190,6 @@ export class Authenticator {
   }
 }
 
-export interface AdmitRequest extends AuthRequest {
-  /** Client address (the socket's peer). */
-  ip: string;
-  /** Path without the query (the query may carry a token); used in audit records. */
-  path: string;
-  transport: 'http' | 'ws';
-}
-
-const rateLimited = (message: string, retryAfterS: number) =>
-  new AppError('rate_limited', message, { retryAfterS });
-
-/** Authentication + rate limits + WebSocket connection caps + auditing of failures. */
-export class AccessGuard {
-  readonly authenticator: Authenticator;
-  private perIp: RateLimiter;
-  private perCredential: RateLimiter;
-  private failures: RateLimiter;
-  private wsOpen = new Map<string, number>();
-  private maxWs: number;
-  private audit?: AuditLog;
-  private logger?: Logger;
-  private metrics?: Pick<Metrics, 'authFailures'>;
-
-  constructor(opts: {
-    config: Pick<
-      Config,
-      | 'apiKeys'
-      | 'signingSecret'
-      | 'rateLimitPerMinute'
-      | 'rateLimitBurst'
-      | 'rateLimitIpPerMinute'
-      | 'authFailuresPerMinute'
-      | 'maxWsPerCredential'
-    >;
-    audit?: AuditLog;
-    logger?: Logger;
-    /** `agent_auth_failures_total{reason}`: the 401 reasons, and `rate_limited` for 429s. */
-    metrics?: Pick<Metrics, 'authFailures'>;
-    /** Replay check of signed requests (see storeNonceChecker); default an in-process cache. */
-    acceptNonce?: NonceChecker;
-  }) {
-    const c = opts.config;
-    this.authenticator = new Authenticator(c, opts.acceptNonce);
-    this.perCredential = new RateLimiter({ perMinute: c.rateLimitPerMinute, burst: c.rateLimitBurst });
-    const ipFactor = c.rateLimitIpPerMinute / c.rateLimitPerMinute;
-    this.perIp = new RateLimiter({
-      perMinute: c.rateLimitIpPerMinute,
-      burst: Math.max(1, Math.round(c.rateLimitBurst * ipFactor)),
-    });
-    this.failures = new RateLimiter({ perMinute: c.authFailuresPerMinute, burst: c.authFailuresPerMinute });
-    this.maxWs = c.maxWsPerCredential;
-    this.audit = opts.audit;
-    this.logger = opts.logger;
-    this.metrics = opts.metrics;
-  }
-
-  get enabled(): boolean {
-    return this.authenticator.enabled;
-  }
-
-  /** Returns the credential id, or throws 401 `unauthorized` / 429 `rate_limited`. */
-  async admit(req: AdmitRequest): Promise<string> {
-    if (!this.enabled) return ANONYMOUS;
-    const now = Date.now();
-    const blocked = this.failures.check(req.ip, now);
-    if (!blocked.ok) {
-      throw this.limited(
-        'too many failed authentication attempts from this address; retry later',
-        blocked.retryAfterS,
-      );
-    }
-    const ip = this.perIp.take(req.ip, now);
-    if (!ip.ok) throw this.limited('too many requests from this address', ip.retryAfterS);
-    let credential: string;
-    try {
-      credential = await this.authenticator.authenticate(req);
-    } catch (err) {
-      if (err instanceof AuthFailure) {
-        this.failures.take(req.ip);
-        this.recordFailure(req, err);
-      }
-      throw err;
-    }
-    const cred = this.perCredential.take(credential, now);
-    if (!cred.ok) throw this.limited('rate limit exceeded for this credential', cred.retryAfterS);
-    return credential;
-  }
-
-  private limited(message: string, retryAfterS: number): AppError {
-    this.metrics?.authFailures.inc({ reason: 'rate_limited' });
-    return rateLimited(message, retryAfterS);
-  }
-
-  /** Counts a WebSocket connection against its credential's cap; throws 429 when full. */
-  acquireWs(credential: string): void {
-    if (!this.enabled) return;
-    const n = this.wsOpen.get(credential) ?? 0;
-    if (n >= this.maxWs)
-      throw this.limited(`at most ${this.maxWs} concurrent WebSocket connections per credential`, 10);
-    this.wsOpen.set(credential, n + 1);
-  }
-
-  releaseWs(credential: string): void {
-    const n = this.wsOpen.get(credential);
-    if (n === undefined) return;
-    if (n <= 1) this.wsOpen.delete(credential);
-    else this.wsOpen.set(credential, n - 1);
-  }
-
-  wsConnections(credential: string): number {
-    return this.wsOpen.get(credential) ?? 0;
-  }
-
-  private recordFailure(req: AdmitRequest, err: AuthFailure): void {
-    const details = {
-      method: req.method,
-      path: req.path,
-      transport: req.transport,
-      scheme: err.scheme,
-      reason: err.reason,
-    };
-    this.metrics?.authFailures.inc({ reason: err.reason });
-    this.logger?.warn('authentication failed', { ip: req.ip, ...details });
-    void this.audit?.record({
-      actor: `ip:${req.ip}`,
-      action: 'auth.failed',
-      target: req.path,
-      outcome: 'denied',
-      details,
-    });
-  }
-}
-
-/** The peer address of a request (IPv4-mapped IPv6 shown as IPv4). */
-export function clientIp(incoming: IncomingMessage | undefined): string {
-  const addr = incoming?.socket?.remoteAddress;
-  if (!addr) return 'unknown';
-  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
-}
-
 export function setCredential(c: Context, credential: string): void {
   c.set('credential' as never, credential as never);
 }
@@ -318,8 +200,11 @@ export function getCredential(c: Context): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** Hono middleware for /api/* (and /metrics when METRICS_AUTH=true). */
-export function apiGuard(guard: AccessGuard): MiddlewareHandler {
+/**
+ * Hono middleware for /api/* (and /metrics when METRICS_AUTH=true). A signed request's body is
+ * read here (at most `maxBodyBytes`) once its headers pass the cheap checks.
+ */
+export function apiGuard(guard: AccessGuard, maxBodyBytes: number): MiddlewareHandler {
   return async (c, next) => {
     const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
     let pathWithQuery = incoming?.url;
@@ -331,17 +216,17 @@ export function apiGuard(guard: AccessGuard): MiddlewareHandler {
       method: c.req.method,
       pathWithQuery,
       path: c.req.path,
-      ip: clientIp(incoming),
+      ip: guard.addressOf(incoming),
       transport: 'http',
       header: (n) => c.req.header(n),
-      rawBody: async () => new Uint8Array(await c.req.arrayBuffer()),
+      rawBody: () => readBody(c, maxBodyBytes),
     });
     setCredential(c, credential);
     await next();
   };
 }
 
-/** Admission for the /ws upgrade, with the per-credential connection cap. */
+/** Admission for the /ws upgrade (connection cap per credential) and for its work frames. */
 export function upgradeAuth(guard: AccessGuard): UpgradeAuth {
   return {
     authenticate: async (req: IncomingMessage) => {
@@ -354,7 +239,7 @@ export function upgradeAuth(guard: AccessGuard): UpgradeAuth {
         method: req.method ?? 'GET',
         pathWithQuery: req.url ?? '/ws',
         path: url.pathname,
-        ip: clientIp(req),
+        ip: guard.addressOf(req),
         transport: 'ws',
         header,
         rawBody: async () => '',
@@ -364,6 +249,7 @@ export function upgradeAuth(guard: AccessGuard): UpgradeAuth {
       return credential;
     },
     release: (credential: string) => guard.releaseWs(credential),
+    take: (credential: string) => guard.take(credential),
   };
 }
 

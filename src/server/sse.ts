@@ -3,7 +3,6 @@ import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { AppError } from '../errors.ts';
-import type { Event } from '../protocol/index.ts';
 import { followEvents } from '../runs/event-stream.ts';
 import type { ServerDeps } from './deps.ts';
 
@@ -33,45 +32,47 @@ export async function serveEvents(c: Context, deps: ServerDeps, sessionId: strin
   }
   deps.metrics.sseStreams.inc();
   return streamSSE(c, async (stream) => {
-    // Events are queued and written one at a time so a slow client never reorders them.
-    const queue: Event[] = [];
-    let wake: (() => void) | null = null;
+    // Each event is written before the follower delivers the next (or reads the next page): a
+    // client that does not read holds up its own stream, not the server's memory.
+    let finished: () => void = () => {};
+    const done = new Promise<void>((r) => {
+      finished = r;
+    });
     let failed: unknown = null;
+    let writing = false;
     const follower = followEvents({
       store: deps.store,
       eventLog: deps.eventLog,
       sessionId,
       after,
-      onEvent: (e) => {
-        queue.push(e);
-        wake?.();
+      onEvent: async (e) => {
+        writing = true;
+        try {
+          await stream.writeSSE({ id: String(e.seq), event: e.type, data: JSON.stringify(e) });
+        } finally {
+          writing = false;
+        }
+        if (stream.aborted) finished();
       },
       onError: (err) => {
         failed = err;
-        wake?.();
+        finished();
       },
     });
+    // A comment now and then keeps proxies from closing an idle stream; skipped while a write is
+    // pending (the connection is evidently not idle, and the comments would queue up).
+    let beating = false;
     const heartbeat = setInterval(() => {
-      void stream.write(': keep-alive\n\n').catch(() => {});
+      if (writing || beating) return;
+      beating = true;
+      void stream.write(': keep-alive\n\n').finally(() => {
+        beating = false;
+      });
     }, HEARTBEAT_MS);
-    let closed = false;
-    stream.onAbort(() => {
-      closed = true;
-      wake?.();
-    });
+    stream.onAbort(() => finished());
     try {
-      while (!closed && !failed) {
-        const next = queue.shift();
-        if (!next) {
-          await new Promise<void>((r) => {
-            wake = r;
-          });
-          wake = null;
-          continue;
-        }
-        await stream.writeSSE({ id: String(next.seq), event: next.type, data: JSON.stringify(next) });
-      }
-      if (failed) deps.logger.warn('SSE stream ended by a store error', { sessionId, err: failed });
+      await done;
+      if (failed) deps.logger.warn('SSE stream ended by an error', { sessionId, err: failed });
     } finally {
       clearInterval(heartbeat);
       follower.close();

@@ -1,5 +1,13 @@
 // WebSocket /ws (CONTRACT §8) on the `ws` library. One connection may follow several sessions;
 // each subscription replays stored events after `after` and then streams live ones.
+//
+// Limits: frames that do work (`message`, `subscribe`, `interrupt`) take a token from the same
+// per-credential bucket as HTTP requests — over it the frame is answered with a `rate_limited`
+// error and not executed, and the connection stays open. Other frames (`ping`, `unsubscribe`,
+// invalid ones) are free but bounded per connection: beyond FREE_FRAMES_PER_S they are ignored.
+// A subscription sends its next event only once the socket has room (bufferedAmount below
+// SEND_LOW_WATER), so catch-up waits for a slow reader; a connection whose buffer still passes
+// MAX_BUFFERED_BYTES is closed (it can resume with after=<last seq>).
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
@@ -8,19 +16,34 @@ import type { AuditLog } from '../observability/audit.ts';
 import { WsClientMessage, type WsServerMessage } from '../protocol/index.ts';
 import { type EventFollower, followEvents } from '../runs/event-stream.ts';
 import type { ServerDeps } from './deps.ts';
+import { type TakeResult, TokenBucket } from './rate-limit.ts';
 
 const MAX_FRAME_BYTES = 256 * 1024;
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** Below this many buffered bytes an event is sent without waiting for the socket. */
+const SEND_LOW_WATER = 1024 * 1024;
 const PING_MS = 30_000;
 const MAX_SUBSCRIPTIONS = 100;
+const FREE_FRAMES_PER_S = 10;
+const FREE_FRAMES_BURST = 50;
 
 export interface UpgradeAuth {
   /** Returns the credential id the connection belongs to, or throws an AppError (401/429). */
   authenticate(req: IncomingMessage): Promise<string>;
   release?(credential: string): void;
+  /** A token of the credential's rate limit for a frame that does work; absent = unlimited. */
+  take?(credential: string): TakeResult;
 }
 
-export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth, opts: { audit?: AuditLog } = {}) {
+export function createWsGateway(
+  deps: ServerDeps,
+  auth: UpgradeAuth,
+  opts: {
+    audit?: AuditLog /** Clock of the per-connection frame bucket (tests). */;
+    now?: () => number;
+  } = {},
+) {
+  const now = opts.now ?? Date.now;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
   const alive = new WeakSet<WebSocket>();
 
@@ -73,28 +96,67 @@ export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth, opts: { aud
     alive.add(ws);
     ws.on('pong', () => alive.add(ws));
     const subs = new Map<string, EventFollower>();
-    const send = (msg: WsServerMessage) => {
-      if (ws.readyState !== ws.OPEN) return;
+    const closed = new Promise<void>((r) => ws.once('close', () => r()));
+    const send = (msg: WsServerMessage): boolean => {
+      if (ws.readyState !== ws.OPEN) return false;
       if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
         // A consumer this slow would make us hold its backlog in memory; it can resume from the store.
         ws.close(1013, 'slow consumer: reconnect and subscribe with after=<last seq>');
-        return;
+        return false;
       }
       ws.send(JSON.stringify(msg));
+      return true;
+    };
+    /** Sends an event; resolves once the socket has room for the next (or the connection is gone). */
+    const sendEvent = (msg: WsServerMessage): Promise<void> => {
+      if (ws.readyState !== ws.OPEN) return Promise.resolve();
+      if (ws.bufferedAmount < SEND_LOW_WATER) {
+        send(msg);
+        return Promise.resolve();
+      }
+      if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+        send(msg); // closes the connection
+        return Promise.resolve();
+      }
+      // The callback runs when this frame has been handed to the kernel, i.e. the backlog drained.
+      const written = new Promise<void>((r) => ws.send(JSON.stringify(msg), () => r()));
+      return Promise.race([written, closed]);
     };
     const fail = (code: string, message: string, sessionId?: string) =>
       send({ type: 'error', code, message, ...(sessionId ? { sessionId } : {}) });
+    const freeFrames = new TokenBucket(
+      { perMinute: FREE_FRAMES_PER_S * 60, burst: FREE_FRAMES_BURST },
+      now(),
+    );
+    /** Takes a token for a frame that does work; answers `rate_limited` and returns false when there is none. */
+    const admitWork = (sessionId: string): boolean => {
+      const t = auth.take?.(credential);
+      if (!t || t.ok) return true;
+      fail(
+        'rate_limited',
+        `rate limit exceeded for this credential; retry in ${t.retryAfterS} s (nothing was done)`,
+        sessionId,
+      );
+      return false;
+    };
 
     const onMessage = async (raw: RawData, isBinary: boolean) => {
-      if (isBinary) return fail('invalid_request', 'binary frames are not supported; send JSON text');
+      // Frames that do no work cost no credential token, but a flood of them is not answered.
+      const free = () => freeFrames.take(now()).ok;
+      if (isBinary) {
+        if (free()) fail('invalid_request', 'binary frames are not supported; send JSON text');
+        return;
+      }
       let parsed: unknown;
       try {
         parsed = JSON.parse(raw.toString());
       } catch {
-        return fail('invalid_request', 'frame is not valid JSON');
+        if (free()) fail('invalid_request', 'frame is not valid JSON');
+        return;
       }
       const res = WsClientMessage.safeParse(parsed);
       if (!res.success) {
+        if (!free()) return;
         const type =
           typeof parsed === 'object' && parsed !== null ? (parsed as { type?: unknown }).type : undefined;
         const sid =
@@ -111,12 +173,17 @@ export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth, opts: { aud
         );
       }
       const msg = res.data;
+      if (msg.type === 'ping' || msg.type === 'unsubscribe') {
+        if (!free()) return;
+      } else if (!admitWork(msg.sessionId)) return;
       try {
         switch (msg.type) {
           case 'ping':
-            return send({ type: 'pong' });
+            send({ type: 'pong' });
+            return;
           case 'subscribe': {
             const session = await deps.sessions.get(msg.sessionId);
+            if (ws.readyState !== ws.OPEN) return; // closed meanwhile: a follower now would never be closed
             subs.get(msg.sessionId)?.close();
             if (!subs.has(msg.sessionId) && subs.size >= MAX_SUBSCRIPTIONS) {
               return fail(
@@ -133,7 +200,7 @@ export function createWsGateway(deps: ServerDeps, auth: UpgradeAuth, opts: { aud
                 eventLog: deps.eventLog,
                 sessionId: msg.sessionId,
                 after: msg.after ?? 0,
-                onEvent: (event) => send({ type: 'event', event }),
+                onEvent: (event) => sendEvent({ type: 'event', event }),
                 onError: () =>
                   fail(
                     'internal',

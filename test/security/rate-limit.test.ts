@@ -1,43 +1,44 @@
-// Rate limits and connection caps (CONTRACT §4): per credential, per address before the auth
-// check (so guessing keys is throttled), WebSocket connections per credential; health exempt.
+// Rate limits and connection caps (CONTRACT §4): per credential (HTTP requests and WebSocket work
+// frames share one bucket), failed attempts throttled per client address AFTER the credential
+// check (valid credentials behind a busy address still pass), the client address behind a trusted
+// proxy, WebSocket connections per credential; health exempt. The limiters run on a clock the
+// tests move, so nothing here sleeps.
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { sign } from '../../src/security/signing.ts';
 import { api, json, startTestServer, type TestServer, waitFor } from '../helpers/server.ts';
-import { WsClient } from '../helpers/ws-client.ts';
+import { type Frame, WsClient } from '../helpers/ws-client.ts';
 
 const KEY = 'rate-limit-test-key-0123456789';
 const KEY2 = 'rate-limit-test-key-abcdefghij';
+const SECRET = 'rate-limit-test-signing-secret';
 const bearer = (k = KEY) => ({ Authorization: `Bearer ${k}` });
 type ErrorBody = { error: { code: string; message: string } };
 
+/** A clock for the rate limits that only moves when the test says so. */
+function testClock() {
+  let t = Date.now();
+  return {
+    now: () => t,
+    advance(ms: number) {
+      t += ms;
+    },
+  };
+}
+
 const servers: TestServer[] = [];
-async function start(env: Record<string, string>): Promise<TestServer> {
-  const s = await startTestServer({ API_KEYS: `${KEY},${KEY2}`, ...env });
+async function start(env: Record<string, string>, clock = testClock()): Promise<TestServer> {
+  const s = await startTestServer(
+    { API_KEYS: `${KEY},${KEY2}`, SIGNING_SECRET: SECRET, ...env },
+    { rateLimitClock: clock.now },
+  );
   servers.push(s);
   return s;
 }
 afterAll(async () => {
   for (const s of servers) await s.close();
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Sends requests until one is refused with 429; counts the 200s before it and the time taken. */
-async function untilThrottled(
-  send: () => Promise<Response>,
-  max = 100,
-): Promise<{ ok: number; elapsedMs: number; throttled: Response }> {
-  const t0 = performance.now();
-  let ok = 0;
-  for (let n = 0; n < max; n++) {
-    const r = await send();
-    if (r.status === 429) return { ok, elapsedMs: performance.now() - t0, throttled: r };
-    expect(r.status).toBe(200);
-    await r.arrayBuffer();
-    ok++;
-  }
-  throw new Error(`no 429 after ${max} requests`);
-}
 
 async function expect429(res: Response): Promise<number> {
   expect(res.status).toBe(429);
@@ -48,82 +49,177 @@ async function expect429(res: Response): Promise<number> {
   return retryAfter;
 }
 
+async function expectStatus(res: Response, status: number): Promise<void> {
+  expect(res.status).toBe(status);
+  await res.arrayBuffer();
+}
+
+const get = (server: TestServer, headers: Record<string, string> = {}) =>
+  api(server.url, 'GET', '/api/sessions', undefined, headers);
+
+function signedGet(server: TestServer, p = '/api/sessions'): Promise<Response> {
+  const ts = String(Math.floor(Date.now() / 1000));
+  const nonce = randomBytes(12).toString('base64url');
+  return fetch(server.url + p, {
+    headers: { 'X-Timestamp': ts, 'X-Nonce': nonce, 'X-Signature': sign(SECRET, ts, nonce, 'GET', p, '') },
+  });
+}
+
 describe('per-credential rate limit', () => {
   it('a burst over the limit → 429 with Retry-After; other credentials and /health unaffected; recovers', async () => {
-    const server = await start({
-      RATE_LIMIT_PER_MINUTE: '60',
-      RATE_LIMIT_BURST: '5',
-      RATE_LIMIT_IP_PER_MINUTE: '6000',
-    });
-    // 5 in the bucket, one more per second: on a slow machine a token may come back mid-burst.
-    const burst = await untilThrottled(() => api(server.url, 'GET', '/api/sessions', undefined, bearer()));
-    expect(burst.ok).toBeGreaterThanOrEqual(5);
-    expect(burst.ok).toBeLessThanOrEqual(5 + Math.ceil(burst.elapsedMs / 1000));
-    const retryAfter = await expect429(burst.throttled);
-    expect(retryAfter).toBeLessThanOrEqual(2);
+    const clock = testClock();
+    const server = await start(
+      { RATE_LIMIT_PER_MINUTE: '60', RATE_LIMIT_BURST: '5', RATE_LIMIT_IP_PER_MINUTE: '6000' },
+      clock,
+    );
+    for (let i = 0; i < 5; i++) await expectStatus(await get(server, bearer()), 200);
+    expect(await expect429(await get(server, bearer()))).toBe(1); // one token per second
     // POSTs count too, and are refused before doing anything
     await expect429(await api(server.url, 'POST', '/api/sessions', {}, bearer()));
     // another key has its own bucket
-    expect((await api(server.url, 'GET', '/api/sessions', undefined, bearer(KEY2))).status).toBe(200);
+    await expectStatus(await get(server, bearer(KEY2)), 200);
     // health routes are exempt
     for (let i = 0; i < 30; i++) expect((await fetch(`${server.url}/health/live`)).status).toBe(200);
     // the WebSocket upgrade is counted against the same credential
     await expect(WsClient.connect(`${server.wsUrl}/ws`, bearer())).rejects.toThrow('HTTP 429');
-    // one token per second comes back
-    await sleep(retryAfter * 1000 + 100);
-    expect((await api(server.url, 'GET', '/api/sessions', undefined, bearer())).status).toBe(200);
+    clock.advance(1_000);
+    await expectStatus(await get(server, bearer()), 200);
+    await expect429(await get(server, bearer()));
     expect((await fetch(`${server.url}/health`)).status).toBe(200);
   });
 });
 
-describe('per-address limits before the auth check', () => {
-  it('throttles key guessing: after N failures even a correct key gets 429 until the bucket refills', async () => {
+describe('failed attempts are throttled per address, after the credential check', () => {
+  it('past AUTH_FAILURES_PER_MINUTE failures get 429, while valid keys and signatures from the same address still pass', async () => {
+    const clock = testClock();
     // 10 failures per minute per address: a bucket of 10, one more every 6 s
-    const server = await start({ AUTH_FAILURES_PER_MINUTE: '10' });
-    let failures = 0;
-    let throttled: Response | undefined;
-    for (let i = 0; i < 40 && !throttled; i++) {
-      const r = await api(server.url, 'GET', '/api/sessions', undefined, bearer(`guess-${i}`));
-      if (r.status === 429) throttled = r;
-      else {
-        expect(r.status).toBe(401);
-        await r.arrayBuffer();
-        failures++;
-      }
+    const server = await start({ AUTH_FAILURES_PER_MINUTE: '10', RATE_LIMIT_PER_MINUTE: '100000' }, clock);
+    for (let i = 0; i < 10; i++) {
+      const r = await get(server, { ...bearer(`guess-${i}`), 'X-Forwarded-For': '198.51.100.9' });
+      expect(r.status).toBe(401);
+      await r.arrayBuffer();
     }
-    expect(failures).toBeGreaterThanOrEqual(10);
-    expect(failures).toBeLessThan(15); // only what refilled while guessing
-    const retryAfter = await expect429(throttled!);
-    expect(retryAfter).toBeLessThanOrEqual(6);
-    // throttled before the credential check: the right key does not get through either
-    await expect429(await api(server.url, 'GET', '/api/sessions', undefined, bearer()));
-    await expect(WsClient.connect(`${server.wsUrl}/ws`, bearer())).rejects.toThrow('HTTP 429');
+    const refused = 24;
+    for (let i = 0; i < refused; i += 3) {
+      expect(await expect429(await get(server, bearer(`guess-more-${i}`)))).toBeLessThanOrEqual(6);
+      await expect429(await get(server));
+      expect(await rawUpgrade(server.url, { Authorization: `Bearer nope-${i}` })).toMatch(/^HTTP\/1\.1 429/);
+    }
+    // A NAT'ed office: the valid keys behind the same address are not locked out.
+    await expectStatus(await get(server, bearer()), 200);
+    await expectStatus(await get(server, bearer(KEY2)), 200);
+    await expectStatus(await signedGet(server), 200);
+    const ws = await WsClient.connect(`${server.wsUrl}/ws`, bearer());
+    await ws.close();
     expect((await fetch(`${server.url}/health`)).status).toBe(200);
-    // once a token has come back the right key works again
-    await sleep(6_100);
-    expect((await api(server.url, 'GET', '/api/sessions', undefined, bearer())).status).toBe(200);
-    // throttled requests are not audited one by one (the log cannot be flooded): only real failures
+    // 6 s later one failure is allowed again (and answered as what it is)
+    clock.advance(6_000);
+    await expectStatus(await get(server, bearer('guess-late')), 401);
+    await expect429(await get(server, bearer('guess-later')));
+    // Throttled failures are not audited one by one: 11 real failures, and one summary with the count.
+    server.runtime.guard.flushThrottled();
     await server.runtime.audit.flush();
-    const audit = await server.runtime.store.listAudit({ limit: 1000, action: 'auth.failed' });
-    expect(audit.items.length).toBe(failures);
+    const failed = await server.runtime.store.listAudit({ limit: 1000, action: 'auth.failed' });
+    expect(failed.items.length).toBe(11);
+    // Without TRUST_PROXY, X-Forwarded-For is the client's word and is ignored.
+    expect(new Set(failed.items.map((r) => r.actor))).toEqual(new Set(['ip:127.0.0.1']));
+    const summaries = await server.runtime.store.listAudit({ limit: 1000, action: 'auth.throttled' });
+    expect(summaries.items.map((r) => [r.actor, r.details.count])).toEqual([['ip:127.0.0.1', refused + 1]]);
   });
 
-  it('limits all requests from one address, whatever credentials they carry', async () => {
+  it('RATE_LIMIT_IP_PER_MINUTE applies to failed traffic only', async () => {
     const server = await start({
       RATE_LIMIT_PER_MINUTE: '600',
       RATE_LIMIT_BURST: '100',
-      RATE_LIMIT_IP_PER_MINUTE: '60',
+      RATE_LIMIT_IP_PER_MINUTE: '60', // per-address bucket: 100 × 60/600 = 10
+      AUTH_FAILURES_PER_MINUTE: '1000',
     });
-    // per-address bucket: 100 × 60/600 = 10, one more per second
-    let i = 0;
-    const burst = await untilThrottled(() =>
-      api(server.url, 'GET', '/api/sessions', undefined, bearer(i++ % 2 ? KEY : KEY2)),
+    for (let i = 0; i < 30; i++) await expectStatus(await get(server, bearer(i % 2 ? KEY : KEY2)), 200);
+    for (let i = 0; i < 10; i++) await expectStatus(await get(server), 401);
+    await expect429(await get(server));
+    await expect429(await get(server, bearer('wrong')));
+    await expectStatus(await get(server, bearer()), 200);
+  });
+
+  it('behind TRUST_PROXY the client address is the right-most untrusted X-Forwarded-For entry', async () => {
+    const server = await start({
+      TRUST_PROXY: '127.0.0.0/8, ::1',
+      AUTH_FAILURES_PER_MINUTE: '3',
+      RATE_LIMIT_PER_MINUTE: '100000',
+    });
+    const from = (xff: string, headers: Record<string, string> = {}) =>
+      get(server, { 'X-Forwarded-For': xff, ...headers });
+    for (let i = 0; i < 3; i++) await expectStatus(await from('203.0.113.7'), 401);
+    await expect429(await from('203.0.113.7'));
+    // another client behind the same proxy has its own bucket
+    await expectStatus(await from('203.0.113.8'), 401);
+    // what the client itself wrote (left of the proxy's entry) changes nothing
+    await expect429(await from('198.51.100.1, 203.0.113.7'));
+    // proxies in the chain are skipped; a trusted hop's garbage is blamed on that hop
+    await expect429(await from('203.0.113.7, 127.0.0.9'));
+    await expectStatus(await from('not-an-address'), 401);
+    await expectStatus(await from('203.0.113.7', bearer()), 200);
+    await server.runtime.audit.flush();
+    const actors = (await server.runtime.store.listAudit({ limit: 100, action: 'auth.failed' })).items.map(
+      (r) => r.actor,
     );
-    expect(burst.ok).toBeGreaterThanOrEqual(10);
-    expect(burst.ok).toBeLessThanOrEqual(10 + Math.ceil(burst.elapsedMs / 1000));
-    await expect429(burst.throttled);
-    await expect429(await api(server.url, 'GET', '/api/sessions')); // unauthenticated: refused before auth
-    expect((await fetch(`${server.url}/health/ready`)).status).toBe(200);
+    expect(actors.sort()).toEqual(
+      ['ip:127.0.0.1', 'ip:203.0.113.7', 'ip:203.0.113.7', 'ip:203.0.113.7', 'ip:203.0.113.8'].sort(),
+    );
+  });
+});
+
+describe('WebSocket frames', () => {
+  const open: WsClient[] = [];
+  afterEach(async () => {
+    for (const ws of open.splice(0)) await ws.close();
+  });
+  const replies = (ws: WsClient, type: string) => ws.frames.filter((f) => f.type === type);
+
+  it('message/subscribe/interrupt take tokens from the credential bucket shared with HTTP; over it → rate_limited, nothing done, connection open', async () => {
+    const clock = testClock();
+    const server = await start({ RATE_LIMIT_PER_MINUTE: '60', RATE_LIMIT_BURST: '10' }, clock);
+    const s = await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', {}, bearer())); // 1 token
+    const ws = await WsClient.connect(`${server.wsUrl}/ws`, bearer()); // 1 token
+    open.push(ws);
+    for (let i = 0; i < 12; i++) ws.send({ type: 'message', sessionId: s.id, content: `work ${i}` });
+    await ws.waitFor((f) => f.filter((x) => x.type === 'accepted' || x.type === 'error').length === 12);
+    expect(replies(ws, 'accepted').length).toBe(8);
+    const limited = replies(ws, 'error');
+    expect(limited.length).toBe(4);
+    for (const e of limited) expect(e).toMatchObject({ code: 'rate_limited', sessionId: s.id });
+    expect((await server.runtime.store.listRuns(s.id)).length).toBe(8);
+    // the same bucket: HTTP is refused too
+    await expect429(await get(server, bearer()));
+    // subscribe and interrupt are work as well; the connection stays usable
+    ws.send({ type: 'subscribe', sessionId: s.id });
+    ws.send({ type: 'interrupt', sessionId: s.id });
+    ws.send({ type: 'ping' });
+    await ws.waitFor((f) => f.some((x) => x.type === 'pong') && replies(ws, 'error').length === 6);
+    expect(replies(ws, 'subscribed')).toEqual([]);
+    expect(replies(ws, 'interrupted')).toEqual([]);
+    expect(ws.closed).toBe(false);
+    clock.advance(1_000);
+    ws.send({ type: 'subscribe', sessionId: s.id });
+    await ws.waitFor((f) => f.some((x) => x.type === 'subscribed'));
+  });
+
+  it('ping and other free frames are bounded per connection: beyond the burst they are ignored', async () => {
+    const clock = testClock();
+    const server = await start({ RATE_LIMIT_PER_MINUTE: '100000' }, clock);
+    const ws = await WsClient.connect(`${server.wsUrl}/ws`, bearer());
+    open.push(ws);
+    for (let i = 0; i < 200; i++) ws.send(i % 4 === 3 ? '{not json' : { type: 'ping' });
+    // a work frame after them: its answer comes after every answer to the frames before it
+    ws.send({ type: 'subscribe', sessionId: 'ses_marker' });
+    await ws.waitFor((f) => f.some((x: Frame) => x.sessionId === 'ses_marker'));
+    const answered = ws.frames.filter((f) => f.type === 'pong' || f.code === 'invalid_request').length;
+    expect(answered).toBe(50); // the per-connection burst; the clock did not move
+    expect(replies(ws, 'pong').length).toBe(38); // 12 of the first 50 were the invalid ones
+    clock.advance(1_000);
+    ws.send({ type: 'ping' });
+    await ws.waitFor((f) => f.filter((x) => x.type === 'pong').length === 39);
+    expect(ws.closed).toBe(false);
   });
 });
 
