@@ -24,6 +24,8 @@ export function safeConfigArgs(config: Pick<Config, 'allowFileRepos'>): string[]
     ['core.hooksPath', '/dev/null'],
     ['core.fsmonitor', 'false'],
     ['core.sshCommand', 'ssh -o BatchMode=yes'],
+    // The argument syntax git uses for that command (a repository could claim putty/tortoiseplink).
+    ['ssh.variant', 'ssh'],
     ['core.pager', 'cat'],
     ['pager.log', 'false'],
     ['core.editor', 'true'],
@@ -38,6 +40,9 @@ export function safeConfigArgs(config: Pick<Config, 'allowFileRepos'>): string[]
     ['protocol.file.allow', config.allowFileRepos ? 'always' : 'never'],
     ['submodule.recurse', 'false'],
     ['fetch.recurseSubmodules', 'false'],
+    // A recursive push runs git in each submodule, whose own config nobody checked (and with the
+    // push credential in its env).
+    ['push.recurseSubmodules', 'no'],
     ['commit.gpgSign', 'false'],
     ['tag.gpgSign', 'false'],
     ['push.gpgSign', 'false'],
@@ -96,11 +101,15 @@ const UNSAFE_KEYS: Array<{ re: RegExp; why: string }> = [
     re: /^remote\..+\.(uploadpack|receivepack|vcs)$/,
     why: 'runs a command for local transports / remote helpers',
   },
+  { re: /^remote\..+\.(proxy|proxyauthmethod)$/, why: "sends the remote's traffic through a proxy" },
+  // protocol.<name>.allow beats our protocol.allow=never for every name we do not override.
+  { re: /^protocol\..+\.allow$/, why: 'enables transports (remote helpers) the server disallows' },
+  { re: /^trailer\..+\.(command|cmd)$/, why: 'runs a command' },
   { re: /^gpg\.(.+\.)?program$/, why: 'runs a command' },
   { re: /^gpg\.ssh\.defaultkeycommand$/, why: 'runs a command' },
   // A pushed token travels in an http header: no proxies or TLS changes chosen by the repository.
   {
-    re: /^http\.(.+\.)?(proxy|sslverify|sslcainfo|sslcapath|sslbackend|sslcert|sslkey|pinnedpubkey|curloptresolve|extraheader|emptyauth|cookiefile)$/,
+    re: /^http\.(.+\.)?(proxy[a-z]*|ssl[a-z]*|pinnedpubkey|curloptresolve|extraheader|emptyauth|cookiefile|savecookies|delegation)$/,
     why: 'changes where or how credentials are sent',
   },
 ];

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { noSandbox } from '../../src/sandbox/types.ts';
@@ -25,22 +26,28 @@ const git = (cwd: string, ...args: string[]) =>
   }).trim();
 
 let fx: Fixture;
+// Local repositories live under FILE_REPO_ROOTS, outside DATA_DIR (which holds only workspaces).
+let repos: string;
 let origin: string;
 let tool: ReturnType<typeof createGitTool>;
 
 beforeEach(async () => {
-  fx = await makeFixture();
-  origin = path.join(fx.tmp, 'origin.git');
-  git(fx.tmp, 'init', '-q', '--bare', '-b', 'main', origin);
-  const seed = path.join(fx.tmp, 'seed');
-  git(fx.tmp, 'init', '-q', '-b', 'main', seed);
+  repos = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'tools-repos-')));
+  fx = await makeFixture({ FILE_REPO_ROOTS: repos });
+  origin = path.join(repos, 'origin.git');
+  git(repos, 'init', '-q', '--bare', '-b', 'main', origin);
+  const seed = path.join(repos, 'seed');
+  git(repos, 'init', '-q', '-b', 'main', seed);
   await fsp.writeFile(path.join(seed, 'README.md'), '# demo\n');
   git(seed, 'add', '-A');
   git(seed, 'commit', '-q', '-m', 'initial');
   git(seed, 'push', '-q', origin, 'main');
   tool = createGitTool({ config: fx.config, sandbox: noSandbox });
 });
-afterEach(() => fx.cleanup());
+afterEach(async () => {
+  await fx.cleanup();
+  rmSync(repos, { recursive: true, force: true });
+});
 
 const g = (input: Record<string, unknown>) => run(tool, input, fx.ctx);
 const code = async (p: Promise<unknown>) => {
@@ -254,33 +261,29 @@ describe('git tool', () => {
 
 describe('cloneRepository', () => {
   it('prepares a session workspace and refuses a non-empty destination', async () => {
-    const dest = path.join(fx.tmp, 'workspaces', 'fresh');
-    const res = await cloneRepository({
-      config: fx.config,
-      sandbox: noSandbox,
-      repoUrl: origin,
-      dest,
-      env: fx.ctx.env,
-    });
-    expect(res.branch).toBe('main');
-    expect(res.sha).toBe(git(origin, 'rev-parse', 'main'));
-    // --no-local: objects are copied, never hard-linked to the source repository.
-    const objects = execFileSync('find', [path.join(dest, '.git/objects'), '-type', 'f', '-links', '+1'], {
-      encoding: 'utf8',
-    });
-    expect(objects.trim()).toBe('');
-    await expect(
-      cloneRepository({ config: fx.config, sandbox: noSandbox, repoUrl: origin, dest, env: fx.ctx.env }),
-    ).rejects.toMatchObject({ code: 'destination_not_empty' });
-    await expect(
+    const ws = path.join(fx.tmp, 'workspaces', 'fresh');
+    mkdirSync(ws);
+    const clone = (over: Record<string, unknown> = {}) =>
       cloneRepository({
         config: fx.config,
         sandbox: noSandbox,
         repoUrl: origin,
-        branch: 'nope',
-        dest: `${dest}2`,
+        workspace: ws,
+        dest: '.',
         env: fx.ctx.env,
-      }),
-    ).rejects.toMatchObject({ code: 'clone_failed' });
+        ...over,
+      });
+    const res = await clone();
+    expect(res.branch).toBe('main');
+    expect(res.sha).toBe(git(origin, 'rev-parse', 'main'));
+    // --no-local: objects are copied, never hard-linked to the source repository.
+    const objects = execFileSync('find', [path.join(ws, '.git/objects'), '-type', 'f', '-links', '+1'], {
+      encoding: 'utf8',
+    });
+    expect(objects.trim()).toBe('');
+    await expect(clone()).rejects.toMatchObject({ code: 'destination_not_empty' });
+    await expect(clone({ branch: 'nope', dest: 'sub' })).rejects.toMatchObject({ code: 'clone_failed' });
+    await expect(clone({ dest: '../escape' })).rejects.toMatchObject({ code: 'path_outside_workspace' });
+    await expect(clone({ dest: '/tmp/x' })).rejects.toMatchObject({ code: 'path_outside_workspace' });
   });
 });
