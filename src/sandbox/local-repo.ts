@@ -50,6 +50,14 @@ export function localRepoPath(url: string, cwd: string): { path: string } | { re
   return { path: path.resolve(cwd, url) };
 }
 
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 export interface LocalRepoPolicy {
   /** Judges one repository URL; `local: false` means a network URL (already checked by repo-url). */
   check(url: string, ctx: LocalRepoContext): LocalRepoCheck;
@@ -77,7 +85,6 @@ export function createLocalRepoPolicy(config: LocalRepoConfig): LocalRepoPolicy 
     let real: string;
     try {
       real = realpathSync(lexical.path);
-      if (!statSync(real).isDirectory()) return { ok: false, reason: `${url} is not a directory` };
     } catch {
       return { ok: false, reason: `local repository ${url} does not exist` };
     }
@@ -85,6 +92,8 @@ export function createLocalRepoPolicy(config: LocalRepoConfig): LocalRepoPolicy 
     if (isInside(ws, real)) return { ok: true, local: true, path: real, inWorkspace: true };
     const why = hostPaths.unsafeRepository(real, ws);
     if (why) return { ok: false, reason: `local repository ${url} (${real}) ${why}` };
+    // Only a directory: a file (a `gitdir: …` file) would lead git to a repository nobody checked.
+    if (!isDirectory(real)) return { ok: false, reason: `local repository ${url} is not a directory` };
     const origin = originPath(ctx);
     if (origin !== null && (real === origin || real === path.join(origin, '.git'))) {
       return { ok: true, local: true, path: real, inWorkspace: false };
