@@ -206,6 +206,13 @@ describe('git tool', () => {
     ['gpg.program', 'evil'],
     ['http.proxy', 'http://attacker:8080'],
     ['http.https://github.com/.sslVerify', 'false'],
+    ['http.sslCipherList', 'NULL'],
+    ['http.proxyAuthMethod', 'basic'],
+    ['http.https://github.com/.proxySSLCert', '/tmp/x'],
+    ['remote.origin.proxy', 'http://127.0.0.1:9'],
+    ['remote.origin.proxyAuthMethod', 'basic'],
+    ['protocol.fd.allow', 'always'],
+    ['trailer.x.command', 'touch /tmp/pwned'],
   ])('refuses a repository whose config sets %s', async (key, value) => {
     await g({ operation: 'clone', repoUrl: origin });
     git(fx.workspace, 'config', key, value);
@@ -241,6 +248,49 @@ describe('git tool', () => {
     expect(await code(g({ operation: 'log', ref: '--output=/tmp/x' }))).toBe('invalid_input');
     expect(await code(g({ operation: 'add', paths: ['../x'] }))).toBe('path_outside_workspace');
     expect(await code(g({ operation: 'push', remote: 'nope' }))).toBe('unknown_remote');
+  });
+
+  it('never pushes submodules: a recursive push would run git in a repository nobody checked', async () => {
+    // A submodule with a commit its remote lacks, whose own config runs a command on push.
+    const subOrigin = path.join(repos, 'sub.git');
+    git(repos, 'clone', '-q', '--bare', origin, subOrigin);
+    await g({ operation: 'clone', repoUrl: origin });
+    git(fx.workspace, 'submodule', '-q', 'add', subOrigin, 'sub');
+    git(fx.workspace, 'commit', '-qm', 'add sub');
+    const sub = path.join(fx.workspace, 'sub');
+    await fsp.writeFile(path.join(sub, 'x.txt'), 'x');
+    git(sub, 'add', '.');
+    git(sub, 'commit', '-qm', 'unpushed');
+    git(fx.workspace, 'commit', '-qam', 'bump sub');
+    const marker = path.join(repos, `pwned-${randomBytes(6).toString('hex')}`);
+    git(sub, 'config', 'remote.origin.receivepack', `touch ${marker}; git-receive-pack`);
+    git(fx.workspace, 'config', 'push.recurseSubmodules', 'on-demand');
+    const push = await g({ operation: 'push' });
+    // Already neutralised by -c submodule.recurse=false; push.recurseSubmodules=no and
+    // --no-recurse-submodules keep it so should either change.
+    expect(existsSync(marker)).toBe(false);
+    expect(push.isError, push.output).toBe(false);
+    expect(git(subOrigin, 'log', '-1', '--format=%s', 'main')).toBe('initial');
+  });
+
+  it('refuses local remotes outside FILE_REPO_ROOTS and the origin, also without the sandbox', async () => {
+    await g({ operation: 'clone', repoUrl: origin });
+    const stray = path.join(fx.tmp, '..', `stray-${randomBytes(4).toString('hex')}.git`);
+    git(repos, 'clone', '-q', '--bare', origin, stray);
+    try {
+      git(fx.workspace, 'remote', 'add', 'stray', stray);
+      await expect(g({ operation: 'push', remote: 'stray' })).rejects.toMatchObject({
+        code: 'invalid_repo_url',
+      });
+      await expect(g({ operation: 'pull', remote: 'stray' })).rejects.toMatchObject({
+        code: 'invalid_repo_url',
+      });
+      // Allowed as the session's origin.
+      const asOrigin = await run(tool, { operation: 'push', remote: 'stray' }, { ...fx.ctx, origin: stray });
+      expect(asOrigin.isError, asOrigin.output).toBe(false);
+    } finally {
+      rmSync(stray, { recursive: true, force: true });
+    }
   });
 
   it('refuses to push to a remote URL the server may not contact', async () => {
