@@ -62,7 +62,7 @@ function spawnGit(
   return runProcess(
     {
       command: 'git',
-      args: gitArgs(ctx.config, args),
+      args: gitArgs(ctx.config, args, { network: o.network ?? false }),
       cwd,
       workspace,
       env: {
@@ -250,7 +250,9 @@ export async function cloneRepository(opts: CloneOptions): Promise<CloneResult> 
   });
   if (!source.ok) throw new ToolError('invalid_repo_url', `Repository URL refused: ${source.reason}`);
   // --no-local: a local-path clone would otherwise hard-link the source's objects into the workspace.
-  const args = ['clone', '--no-local', '--no-recurse-submodules'];
+  // --no-checkout: the files are checked out below by a process without network or credentials,
+  // after the config check (a filter driver raced into the new .git/config gets nothing).
+  const args = ['clone', '--no-local', '--no-recurse-submodules', '--no-checkout'];
   if (opts.branch) args.push('--branch', opts.branch);
   args.push('--', opts.repoUrl, dest);
   const res = await spawnGit(
@@ -275,5 +277,11 @@ export async function cloneRepository(opts: CloneOptions): Promise<CloneResult> 
   const repo = await openRepository(path.join(workspace, dest), opts);
   const branch = (await repo.run(['symbolic-ref', '--quiet', '--short', 'HEAD'])).output.trim();
   const sha = (await repo.run(['rev-parse', '--verify', '--quiet', 'HEAD'])).output.trim();
+  if (sha) {
+    // After `clone --no-checkout` the index is empty: a plain checkout fills the work tree.
+    const co = await repo.run(['checkout', '-q'], { onOutput: opts.onOutput });
+    if (co.exitCode !== 0)
+      throw new ToolError('clone_failed', `git checkout ${failure(co)}: ${co.output.trim()}`);
+  }
   return { repoUrl: opts.repoUrl, branch, sha, output: res.output.trim() };
 }

@@ -19,7 +19,7 @@ type GitConfig = Pick<Config, 'allowFileRepos' | 'gitAuthorName' | 'gitAuthorEma
  * - `uploadpack.packObjectsHook`: honoured only from protected (system/global/command) config,
  *   which GIT_CONFIG_NOSYSTEM + GIT_CONFIG_GLOBAL=/dev/null already empty.
  */
-export function safeConfigArgs(config: Pick<Config, 'allowFileRepos'>): string[] {
+export function safeConfigArgs(config: Pick<Config, 'allowFileRepos'>, opts: GitProcessKind = {}): string[] {
   const pairs: Array<[string, string]> = [
     ['core.hooksPath', '/dev/null'],
     ['core.fsmonitor', 'false'],
@@ -36,8 +36,16 @@ export function safeConfigArgs(config: Pick<Config, 'allowFileRepos'>): string[]
     ['protocol.allow', 'never'],
     ['protocol.https.allow', 'always'],
     ['protocol.ssh.allow', 'always'],
+    // Named as well as covered by protocol.allow: a local protocol.<name>.allow beats the default,
+    // not the same key given here.
     ['protocol.ext.allow', 'never'],
-    ['protocol.file.allow', config.allowFileRepos ? 'always' : 'never'],
+    ['protocol.fd.allow', 'never'],
+    ['protocol.git.allow', 'never'],
+    ['protocol.http.allow', 'never'],
+    // A process with network (and maybe the push credential in its env) never uses the local
+    // transport, which would run another repository's hooks in it: a remote URL switched to a local
+    // path after the checks (a parallel bash) fails instead.
+    ['protocol.file.allow', config.allowFileRepos && !opts.network ? 'always' : 'never'],
     ['submodule.recurse', 'false'],
     ['fetch.recurseSubmodules', 'false'],
     // A recursive push runs git in each submodule, whose own config nobody checked (and with the
@@ -50,13 +58,25 @@ export function safeConfigArgs(config: Pick<Config, 'allowFileRepos'>): string[]
     ['core.quotePath', 'false'],
     ['color.ui', 'false'],
     ['advice.detachedHead', 'false'],
+    // No background gc/maintenance started by our commands (work the run did not ask for).
+    ['gc.auto', '0'],
+    ['maintenance.auto', 'false'],
   ];
   return pairs.flatMap(([k, v]) => ['-c', `${k}=${v}`]);
 }
 
+export interface GitProcessKind {
+  /** The process gets network access (clone/fetch/push to a network remote). */
+  network?: boolean;
+}
+
 /** `git --no-pager -c … <extraArgs>`: the argv for one git command (without the `git`). */
-export function gitArgs(config: Pick<Config, 'allowFileRepos'>, extraArgs: string[]): string[] {
-  return ['--no-pager', ...safeConfigArgs(config), ...extraArgs];
+export function gitArgs(
+  config: Pick<Config, 'allowFileRepos'>,
+  extraArgs: string[],
+  opts: GitProcessKind = {},
+): string[] {
+  return ['--no-pager', ...safeConfigArgs(config, opts), ...extraArgs];
 }
 
 // Names an inherited env might carry that change what git runs or where it looks.

@@ -208,11 +208,17 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
     const branch = input.branch ?? (await currentBranch(repo));
     checkRefName(branch);
     const target = await repo.remote(remote, 'fetch');
-    const res = await repo.run(
-      ['pull', '--no-rebase', '--no-edit', '--no-recurse-submodules', remote, branch],
-      { ...target.options, onOutput: ctx.onOutput },
-    );
-    return toResult(res);
+    // `git pull` in two processes: the fetch has the network (and maybe the credential) and touches
+    // no work tree; the merge, which may run checkout filters, has neither.
+    const fetched = await repo.run(['fetch', '--no-recurse-submodules', remote, branch], {
+      ...target.options,
+      onOutput: ctx.onOutput,
+    });
+    if (fetched.exitCode !== 0) return toResult(fetched);
+    const merged = await repo.run(['merge', '--no-edit', '--no-verify', 'FETCH_HEAD'], {
+      onOutput: ctx.onOutput,
+    });
+    return toResult({ ...merged, output: `${fetched.output}${merged.output}` });
   }
 
   async function execute(input: GitInput, ctx: ToolContext): Promise<ToolResult> {

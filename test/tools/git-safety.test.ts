@@ -31,6 +31,9 @@ describe('gitArgs', () => {
       expect(flags).toContain(f);
     }
     expect(gitArgs({ allowFileRepos: true }, [])).toContain('protocol.file.allow=always');
+    // A process with network never uses the local transport (another repository's hooks).
+    expect(gitArgs({ allowFileRepos: true }, [], { network: true })).toContain('protocol.file.allow=never');
+    for (const p of ['fd', 'git', 'http', 'ext']) expect(args).toContain(`protocol.${p}.allow=never`);
     expect(args.join(' ')).not.toContain('ghp_TESTTOKEN');
   });
 });
