@@ -160,6 +160,18 @@ describe.skipIf(!HAS_BWRAP)('local remotes in the sandbox', () => {
       }
       expect(refsOf(target), k).toBe(before);
     }
+    // The server's own checkout and its .git (refs there move with other work: look for ours only).
+    for (const [i, target] of [SERVER_DIR, path.join(SERVER_DIR, '.git')].entries()) {
+      const add = await fx.bash(`cd work && git remote add s${i} '${target}' && echo ok`);
+      expect(add.output).toContain('ok');
+      expect(
+        await code(fx.git({ operation: 'push', path: 'work', remote: `s${i}`, branch: `pwned-s${i}` })),
+      ).toBe('invalid_repo_url');
+      expect(await code(fx.git({ operation: 'pull', path: 'work', remote: `s${i}`, branch: 'main' }))).toBe(
+        'invalid_repo_url',
+      );
+      expect(hostGit(SERVER_DIR, 'for-each-ref', `refs/heads/pwned-s${i}`)).toBe('');
+    }
   });
 
   it('refuses a push when any push URL is refused: a second pushurl, insteadOf, pushInsteadOf', async () => {
