@@ -21,6 +21,8 @@ export interface Config {
   mcpAuthToken?: string;
   maxConcurrentRuns: number;
   allowFileRepos: boolean;
+  /** Real directories under which local repositories may be cloned/fetched/pulled/pushed (besides a session's own origin). */
+  fileRepoRoots: string[];
   gitAuthorName: string;
   gitAuthorEmail: string;
   githubToken?: string;
@@ -103,6 +105,13 @@ function list(env: Env, name: string): string[] {
     .map((s) => s.trim())
     .filter(Boolean);
 }
+/** Comma-separated absolute directories, normalised (symlinks are resolved where they are used). */
+function dirList(env: Env, name: string): string[] {
+  return list(env, name).map((d) => {
+    if (!path.isAbsolute(d)) throw new ConfigError(`${name} entries must be absolute paths, got "${d}"`);
+    return path.resolve(d);
+  });
+}
 function opt(env: Env, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v === '' ? undefined : v;
@@ -173,6 +182,7 @@ export function loadConfig(env: Env = process.env): Config {
     mcpAuthToken: opt(env, 'MCP_AUTH_TOKEN'),
     maxConcurrentRuns: int(env, 'MAX_CONCURRENT_RUNS', Math.max(2, os.availableParallelism() * 4), 1),
     allowFileRepos: bool(env, 'ALLOW_FILE_REPOS', false),
+    fileRepoRoots: dirList(env, 'FILE_REPO_ROOTS'),
     gitAuthorName: opt(env, 'GIT_AUTHOR_NAME') ?? 'duyetbot',
     gitAuthorEmail: opt(env, 'GIT_AUTHOR_EMAIL') ?? 'duyetbot@users.noreply.github.com',
     githubToken: opt(env, 'GITHUB_TOKEN'),

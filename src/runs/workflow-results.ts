@@ -3,7 +3,7 @@
 import type { Config } from '../config.ts';
 import type { WorkflowResult } from '../protocol/index.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
-import { runGit } from '../tools/git-exec.ts';
+import { type GitRepository, openRepository } from '../tools/git-exec.ts';
 
 export interface GitFactsOptions {
   config: Config;
@@ -13,25 +13,30 @@ export interface GitFactsOptions {
   baseSha?: string;
 }
 
-async function git(args: string[], o: GitFactsOptions): Promise<string | undefined> {
-  const res = await runGit(args, {
-    config: o.config,
-    sandbox: o.sandbox,
-    workspace: o.workspace,
-    cwd: o.workspace,
-    env: o.env,
-    timeoutMs: 30_000,
-  });
+async function git(repo: GitRepository, args: string[]): Promise<string | undefined> {
+  const res = await repo.run(args);
   return res.exitCode === 0 ? res.output : undefined;
 }
 
+/**
+ * Reads the facts through `openRepository`, which refuses a workspace whose repository lies outside
+ * it or whose config names commands (a filter driver the agent configured would otherwise run here,
+ * after the run): that throws, and the caller reports no facts.
+ */
 export async function gitFacts(
   o: GitFactsOptions,
 ): Promise<Pick<WorkflowResult, 'changedFiles' | 'commits'>> {
   if (!o.baseSha || !/^[0-9a-f]{40,64}$/.test(o.baseSha)) return {};
-  const log = await git(['log', '--no-color', '--format=%H%x1f%s', `${o.baseSha}..HEAD`], o);
-  const diff = await git(['diff', '--no-ext-diff', '--no-textconv', '--name-only', o.baseSha], o);
-  const untracked = await git(['ls-files', '--others', '--exclude-standard'], o);
+  const repo = await openRepository(o.workspace, {
+    config: o.config,
+    sandbox: o.sandbox,
+    workspace: o.workspace,
+    env: o.env,
+    timeoutMs: 30_000,
+  });
+  const log = await git(repo, ['log', '--no-color', '--format=%H%x1f%s', `${o.baseSha}..HEAD`]);
+  const diff = await git(repo, ['diff', '--no-ext-diff', '--no-textconv', '--name-only', o.baseSha]);
+  const untracked = await git(repo, ['ls-files', '--others', '--exclude-standard']);
   const commits = (log ?? '')
     .split('\n')
     .filter((l) => l.includes('\x1f'))

@@ -89,7 +89,11 @@ export class WorkspacePreparer {
           sandbox: this.sandbox,
           repoUrl: session.repoUrl,
           branch: session.branch,
-          dest: dir,
+          // Into the empty workspace root, created by git inside the sandbox; the session's own
+          // repoUrl is its origin (a local one is allowed when it is not a protected place).
+          workspace: dir,
+          dest: '.',
+          origin: session.repoUrl,
           env,
           signal,
         });

@@ -1,9 +1,8 @@
 // Host-path policy for the bwrap sandbox: which host directories may be bound, and which never.
-import { realpathSync, statSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../config.ts';
 import type { ProcessSpec } from './types.ts';
 
 export function isInside(root: string, target: string): boolean {
@@ -26,24 +25,30 @@ export interface HostPathPolicy {
   unsafeBind(p: string): string | null;
   /** Why `p` (outside the workspace) is part of DATA_DIR: other sessions, the database, the audit log. */
   otherSession(p: string, ws: string): string | null;
-  /** Local clone source (ALLOW_FILE_REPOS): read-only, when it is a safe directory. */
-  localCloneSource(spec: ProcessSpec): string | null;
+  /**
+   * Why the real path `real` may not be used as a local repository (clone source, fetch/push
+   * remote) by a run whose workspace is `ws`, or null. Stricter than `unsafeBind`: besides
+   * everything that contains a protected place, nothing INSIDE the server's checkout, DATA_DIR
+   * (except `ws` itself), /root, /home, the server's cwd or its user's home.
+   */
+  unsafeRepository(real: string, ws: string): string | null;
+  /** Why `spec.hostPaths` entry `real` must not be bound for this process, or null. */
+  hostPathRefusal(real: string, spec: ProcessSpec): string | null;
 }
 
 /** The paths a sandbox must never see: DATA_DIR, the server's checkout, homes, system directories. */
-export function createHostPathPolicy(
-  rawDataDir: string,
-  config: Pick<Config, 'allowFileRepos'>,
-): HostPathPolicy {
+export function createHostPathPolicy(rawDataDir: string): HostPathPolicy {
   const dataDir = realOrResolve(rawDataDir);
   const serverDir = realOrResolve(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..'));
+  const cwd = realOrResolve(process.cwd());
+  const home = realOrResolve(os.homedir());
   const protectedPaths = [
     dataDir,
     path.join(dataDir, 'workspaces'),
     path.join(dataDir, 'homes'),
     serverDir,
-    realOrResolve(process.cwd()),
-    realOrResolve(os.homedir()),
+    cwd,
+    home,
     '/root',
     '/home',
     '/run',
@@ -68,6 +73,16 @@ export function createHostPathPolicy(
     '/boot',
     '/run',
   ];
+  // A repository anywhere below these is refused too (the server's own .git, another session's
+  // workspace, a user's dotfiles repository), not only a directory that contains them.
+  const noRepositoryBelow = [
+    { dir: serverDir, what: "the server's checkout" },
+    { dir: cwd, what: "the server's working directory" },
+    { dir: home, what: "the server user's home" },
+    { dir: '/root', what: '/root' },
+    { dir: '/home', what: '/home' },
+    // A server started in / (or a user whose home is /) must not refuse every path.
+  ].filter((e) => e.dir !== '/');
 
   const unsafeBind = (p: string): string | null => {
     if (!path.isAbsolute(p)) return 'not an absolute path';
@@ -84,31 +99,21 @@ export function createHostPathPolicy(
   const otherSession = (p: string, ws: string): string | null =>
     isInside(dataDir, p) && !isInside(ws, p) ? `is inside DATA_DIR (${dataDir})` : null;
 
-  const localCloneSource = (spec: ProcessSpec): string | null => {
-    if (!config.allowFileRepos || path.basename(spec.command) !== 'git' || !spec.args.includes('clone'))
-      return null;
-    const dd = spec.args.lastIndexOf('--');
-    const url = dd === -1 ? undefined : spec.args[dd + 1];
-    if (!url) return null;
-    let p: string;
-    if (url.startsWith('file://')) {
-      try {
-        p = fileURLToPath(url);
-      } catch {
-        return null;
-      }
-    } else if (path.isAbsolute(url)) p = url;
-    else if (url.startsWith('./') || url.startsWith('../')) p = path.resolve(spec.cwd, url);
-    else return null;
-    const real = realOrResolve(p);
-    try {
-      if (!statSync(real).isDirectory()) return null;
-    } catch {
-      return null;
+  const unsafeRepository = (real: string, ws: string): string | null => {
+    const why = unsafeBind(real) ?? otherSession(real, realOrResolve(ws));
+    if (why) return why;
+    for (const { dir, what } of noRepositoryBelow) {
+      if (isInside(dir, real)) return `is inside ${what} (${dir})`;
     }
-    if (unsafeBind(real) !== null || otherSession(real, spec.workspace) !== null) return null;
-    return real;
+    return null;
   };
 
-  return { dataDir, unsafeBind, otherSession, localCloneSource };
+  // Tools bind host paths for git only for local remotes: those get the repository rule. Anything
+  // else (the Claude Code CLI's folder in node_modules, read-only) the plain bind rule.
+  const hostPathRefusal = (real: string, spec: ProcessSpec): string | null =>
+    path.basename(spec.command) === 'git'
+      ? unsafeRepository(real, spec.workspace)
+      : (unsafeBind(real) ?? otherSession(real, spec.workspace));
+
+  return { dataDir, unsafeBind, otherSession, unsafeRepository, hostPathRefusal };
 }

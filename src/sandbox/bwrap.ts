@@ -151,7 +151,7 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
   const prlimitPath = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p)) ?? null;
 
   // ----- paths a sandbox must never see --------------------------------------------------
-  const { unsafeBind, otherSession, localCloneSource } = createHostPathPolicy(opts.dataDir, opts.config);
+  const { unsafeBind, hostPathRefusal } = createHostPathPolicy(opts.dataDir);
 
   // ----- static part of the command line (same for every process) -------------------------
   const runtimeDir = makeRuntimeDir();
@@ -293,12 +293,11 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
       childEnv.TMPDIR = '/tmp';
     }
 
-    const src = localCloneSource(spec);
-    if (src && !isInside(ws, src)) plan.bind('--ro-bind', src, src);
+    // Local repositories (git clone/fetch/push with ALLOW_FILE_REPOS) arrive here as hostPaths too.
     for (const hp of spec.hostPaths ?? []) {
       const real = realOrResolve(hp.path);
       if (isInside(ws, real) || !existsSync(real)) continue;
-      const why = unsafeBind(real) ?? otherSession(real, ws);
+      const why = hostPathRefusal(real, spec);
       if (why) throw new SandboxUnavailableError(`sandbox: refusing host path "${hp.path}": it ${why}`);
       plan.bind(hp.writable ? '--bind' : '--ro-bind', real, real);
     }

@@ -11,7 +11,7 @@ import { resolveInWorkspace } from '../sandbox/path-guard.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
 import { createGitHubClient, parseGitHubRemote, REPO, redactUrl } from './gh-api.ts';
 import { createGhOperations } from './gh-ops.ts';
-import { assertRepoInWorkspace, type GitRunOptions, runGit } from './git-exec.ts';
+import { type GitRepository, openRepository } from './git-exec.ts';
 import { type Tool, type ToolContext, ToolError, type ToolResult } from './types.ts';
 
 export { parseGitHubRemote } from './gh-api.ts';
@@ -77,7 +77,7 @@ export function createGhTool(deps: { config: Config; sandbox: SandboxWrapper }):
   // ---- workspace defaults (repository, current branch) ----
 
   interface Local {
-    o: GitRunOptions;
+    repo: GitRepository;
   }
   const localCache = new WeakMap<GhInput, Promise<Local>>();
 
@@ -88,16 +88,14 @@ export function createGhTool(deps: { config: Config; sandbox: SandboxWrapper }):
         const dir = await resolveInWorkspace(ctx.workspace, input.path ?? '.');
         if (!(await fsp.stat(dir)).isDirectory())
           throw new ToolError('invalid_input', `"${input.path}" is not a directory`);
-        const o: GitRunOptions = {
+        const repo = await openRepository(dir, {
           config,
           sandbox,
           workspace: ctx.workspace,
-          cwd: dir,
           env: ctx.env,
           signal: ctx.signal,
-        };
-        const top = await assertRepoInWorkspace(dir, o);
-        return { o: { ...o, cwd: top } };
+        });
+        return { repo };
       })();
       localCache.set(input, p);
     }
@@ -111,13 +109,13 @@ export function createGhTool(deps: { config: Config; sandbox: SandboxWrapper }):
         throw new ToolError('invalid_input', `"repo" must be "owner/name", got "${input.repo}"`);
       return r;
     }
-    const { o } = await local(input, ctx).catch((err: unknown) => {
+    const { repo } = await local(input, ctx).catch((err: unknown) => {
       throw new ToolError(
         'no_repository',
         `Give "repo" ("owner/name"): the workspace is not a git repository with an origin remote (${(err as Error).message})`,
       );
     });
-    const res = await runGit(['remote', 'get-url', 'origin'], o);
+    const res = await repo.run(['remote', 'get-url', 'origin']);
     const url = res.output.trim();
     if (res.exitCode !== 0 || !url) {
       throw new ToolError(
@@ -136,13 +134,13 @@ export function createGhTool(deps: { config: Config; sandbox: SandboxWrapper }):
   }
 
   async function currentBranch(input: GhInput, ctx: ToolContext): Promise<string> {
-    const { o } = await local(input, ctx).catch((err: unknown) => {
+    const { repo } = await local(input, ctx).catch((err: unknown) => {
       throw new ToolError(
         'no_branch',
         `Give "head": cannot read the current branch (${(err as Error).message})`,
       );
     });
-    const res = await runGit(['symbolic-ref', '--quiet', '--short', 'HEAD'], o);
+    const res = await repo.run(['symbolic-ref', '--quiet', '--short', 'HEAD']);
     const name = res.output.trim();
     if (res.exitCode !== 0 || !name) throw new ToolError('no_branch', 'Give "head": HEAD is detached');
     return name;

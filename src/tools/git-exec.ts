@@ -1,29 +1,47 @@
-// Running git for the server: always through the process runner with the git-safety flags and
-// env, plus the checks that pin a repository inside its workspace. Also the session clone.
+// Running git for the server. Two entry points and no other:
+//   - `openRepository(dir)`: pins an EXISTING repository inside the workspace and checks its config
+//     (git-safety.ts) before handing out the only way to run git there (`repo.run`);
+//   - `cloneRepository()`: makes a NEW repository, where there is no config to check yet.
+// Every git process goes through the process runner (the sandbox) with the git-safety flags and env.
+// The runner itself is not exported, so no caller can run git in an agent's repository unchecked.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.ts';
+import { createLocalRepoPolicy } from '../sandbox/local-repo.ts';
 import { isInside } from '../sandbox/path-guard.ts';
 import { type RunResult, runProcess } from '../sandbox/process-runner.ts';
-import { checkRepoUrl } from '../sandbox/repo-url.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
 import { assertSafeRepoConfig, gitArgs, gitEnv, pushCredentialEnv } from './git-safety.ts';
 import { ToolError } from './types.ts';
 
 export type GitDeps = Pick<
   Config,
-  'allowFileRepos' | 'gitAuthorName' | 'gitAuthorEmail' | 'githubToken' | 'bashTimeoutMs' | 'toolOutputLimit'
+  | 'allowFileRepos'
+  | 'fileRepoRoots'
+  | 'dataDir'
+  | 'gitAuthorName'
+  | 'gitAuthorEmail'
+  | 'githubToken'
+  | 'bashTimeoutMs'
+  | 'toolOutputLimit'
 >;
 
-export interface GitRunOptions {
+/** Who runs git, confined where, with which env. */
+export interface GitContext {
   config: GitDeps;
   sandbox: SandboxWrapper;
+  /** The workspace root: the git process's confinement (resolved to its real path here). */
   workspace: string;
-  cwd: string;
   env: Record<string, string>;
   signal?: AbortSignal;
-  /** Network access (clone/fetch/push); also the only case where credentials may be added. */
+  /** The session's `repoUrl`: besides FILE_REPO_ROOTS, the only local repository a run may use. */
+  origin?: string;
+  /** Default timeout of each git process (BASH_TIMEOUT_MS otherwise). */
+  timeoutMs?: number;
+}
+
+export interface GitCommandOptions {
+  /** Network access (clone/fetch/push to a network remote); also the only case for credentials. */
   network?: boolean;
   /** Extra env for this one process (push credentials). */
   extraEnv?: Record<string, string>;
@@ -34,40 +52,67 @@ export interface GitRunOptions {
   timeoutMs?: number;
 }
 
-export function runGit(args: string[], o: GitRunOptions): Promise<RunResult> {
+function spawnGit(
+  args: string[],
+  ctx: GitContext,
+  workspace: string,
+  cwd: string,
+  o: GitCommandOptions = {},
+): Promise<RunResult> {
   return runProcess(
     {
       command: 'git',
-      args: gitArgs(o.config, args),
-      cwd: o.cwd,
-      workspace: o.workspace,
-      env: { ...gitEnv(o.config, o.env), GIT_CEILING_DIRECTORIES: path.dirname(o.workspace), ...o.extraEnv },
+      args: gitArgs(ctx.config, args, { network: o.network ?? false }),
+      cwd,
+      workspace,
+      env: {
+        ...gitEnv(ctx.config, ctx.env),
+        GIT_CEILING_DIRECTORIES: path.dirname(workspace),
+        ...o.extraEnv,
+      },
       network: o.network ?? false,
-      ...(o.hostPaths ? { hostPaths: o.hostPaths } : {}),
+      ...(o.hostPaths?.length ? { hostPaths: o.hostPaths } : {}),
     },
     {
-      sandbox: o.sandbox,
-      timeoutMs: o.timeoutMs ?? o.config.bashTimeoutMs,
-      signal: o.signal,
+      sandbox: ctx.sandbox,
+      timeoutMs: o.timeoutMs ?? ctx.timeoutMs ?? ctx.config.bashTimeoutMs,
+      signal: ctx.signal,
       onOutput: o.onOutput,
-      outputLimit: o.config.toolOutputLimit,
+      outputLimit: ctx.config.toolOutputLimit,
       stdin: o.stdin,
     },
   );
 }
 
-/** Runs git and returns trimmed stdout+stderr, throwing ToolError(code) on a non-zero exit. */
-export async function gitOrThrow(args: string[], o: GitRunOptions, code = 'git_failed'): Promise<string> {
-  const res = await runGit(args, o);
-  if (res.exitCode !== 0) {
-    const why = res.timedOut
-      ? 'timed out'
-      : res.aborted
-        ? 'was cancelled'
-        : `exited with ${res.exitCode ?? res.signal}`;
-    throw new ToolError(code, `git ${args[0]} ${why}: ${res.output.trim()}`);
-  }
-  return res.output.trim();
+function failure(res: RunResult): string {
+  return res.timedOut
+    ? 'timed out'
+    : res.aborted
+      ? 'was cancelled'
+      : `exited with ${res.exitCode ?? res.signal}`;
+}
+
+/** What a fetch or push through a remote needs: its checked URLs and the process options for them. */
+export interface RemoteTarget {
+  urls: string[];
+  options: Pick<GitCommandOptions, 'network' | 'extraEnv' | 'hostPaths'>;
+}
+
+/** A repository that passed the workspace and config checks; `run` is the only way to run git in it. */
+export interface GitRepository {
+  /** Real path of the work tree's top level (inside the workspace). */
+  readonly top: string;
+  /** Real path of the workspace root. */
+  readonly workspace: string;
+  run(args: string[], o?: GitCommandOptions): Promise<RunResult>;
+  /** Runs git and returns trimmed output, throwing ToolError(code) on a non-zero exit. */
+  runOrThrow(args: string[], o?: GitCommandOptions, code?: string): Promise<string>;
+  /**
+   * Every URL git would use for `remote` (all push URLs — each `pushurl`, or each `url` when there is
+   * none — or the fetch URLs, after insteadOf/pushInsteadOf), each checked against the URL policy
+   * and the local-repository policy; refused with ToolError('invalid_repo_url').
+   */
+  remote(name: string, direction: 'fetch' | 'push'): Promise<RemoteTarget>;
 }
 
 async function realOrSelf(p: string): Promise<string> {
@@ -78,72 +123,94 @@ async function realOrSelf(p: string): Promise<string> {
   }
 }
 
+const REMOTE = /^(?!-)[A-Za-z0-9._-]{1,100}$/;
+
 /**
- * Confirms `repoDir` is inside a git repository whose work tree AND git dirs are inside the
- * workspace (a `.git` file or symlink could point at a repository elsewhere on the host), then
- * that its config is safe. Returns the work tree's top level.
+ * Opens the repository containing `dir`: its work tree AND git dirs must be inside the workspace (a
+ * `.git` file or symlink could point at a repository elsewhere on the host), and its config must not
+ * name commands (assertSafeRepoConfig). The check and the later commands are separate processes, so
+ * the `-c` overrides of git-safety.ts stay the first line of defence against a config changed in
+ * between (notes/git-edges.md).
  */
-export async function assertRepoInWorkspace(repoDir: string, o: GitRunOptions): Promise<string> {
-  const base = { ...o, cwd: repoDir, network: false, onOutput: undefined, extraEnv: undefined };
-  const res = await runGit(['rev-parse', '--show-toplevel', '--absolute-git-dir', '--git-common-dir'], base);
+export async function openRepository(dir: string, ctx: GitContext): Promise<GitRepository> {
+  const workspace = await fsp.realpath(ctx.workspace);
+  const res = await spawnGit(
+    ['rev-parse', '--show-toplevel', '--absolute-git-dir', '--git-common-dir'],
+    ctx,
+    workspace,
+    dir,
+  );
   if (res.exitCode !== 0) {
     throw new ToolError(
       'not_a_repository',
       `Not a git repository (inside the workspace): ${res.output.trim()}`,
     );
   }
-  const [top = '', gitDir = '', common = ''] = res.output.trim().split('\n');
-  const dirs = [top, gitDir, path.resolve(repoDir, common)];
-  for (const d of dirs) {
-    if (!d || !isInside(o.workspace, await realOrSelf(d))) {
+  const [topRaw = '', gitDir = '', common = ''] = res.output.trim().split('\n');
+  for (const d of [topRaw, gitDir, path.resolve(dir, common)]) {
+    if (!d || !isInside(workspace, await realOrSelf(d))) {
       throw new ToolError(
         'path_outside_workspace',
         `The repository's directories resolve outside the workspace (${d})`,
       );
     }
   }
-  await assertSafeRepoConfig(repoDir, {
-    config: o.config,
-    sandbox: o.sandbox,
-    workspace: o.workspace,
-    env: o.env,
-    signal: o.signal,
+  const top = await realOrSelf(topRaw);
+  await assertSafeRepoConfig(top, {
+    config: ctx.config,
+    sandbox: ctx.sandbox,
+    workspace,
+    env: ctx.env,
+    signal: ctx.signal,
   });
-  return realOrSelf(top);
-}
+  const localRepos = createLocalRepoPolicy(ctx.config);
 
-/**
- * The directory of a local remote (`file://…` or an absolute path; only with ALLOW_FILE_REPOS), which
- * the sandbox must bind for fetch/pull (read) or push (write). Network remotes need nothing.
- */
-export function localRemotePaths(
-  config: Pick<Config, 'allowFileRepos'>,
-  url: string,
-  writable: boolean,
-): Array<{ path: string; writable: boolean }> | undefined {
-  if (!config.allowFileRepos) return undefined;
-  let p: string | undefined;
-  if (url.startsWith('file://')) {
-    try {
-      p = fileURLToPath(url);
-    } catch {
-      return undefined;
+  const run = (args: string[], o?: GitCommandOptions) => spawnGit(args, ctx, workspace, top, o);
+  const runOrThrow = async (args: string[], o?: GitCommandOptions, code = 'git_failed') => {
+    const r = await run(args, o);
+    if (r.exitCode !== 0) throw new ToolError(code, `git ${args[0]} ${failure(r)}: ${r.output.trim()}`);
+    return r.output.trim();
+  };
+
+  const remote = async (name: string, direction: 'fetch' | 'push'): Promise<RemoteTarget> => {
+    if (!REMOTE.test(name)) throw new ToolError('invalid_input', `Invalid remote name "${name}"`);
+    const args = ['remote', 'get-url', '--all', ...(direction === 'push' ? ['--push'] : []), name];
+    const urls = (await runOrThrow(args, {}, 'unknown_remote')).split('\n').filter((u) => u !== '');
+    if (urls.length === 0) throw new ToolError('unknown_remote', `Remote "${name}" has no URL`);
+    const hostPaths: Array<{ path: string; writable: boolean }> = [];
+    let network = 0;
+    for (const url of urls) {
+      const c = localRepos.check(url, { workspace, cwd: top, origin: ctx.origin });
+      if (!c.ok) throw new ToolError('invalid_repo_url', `Remote "${name}" URL refused: ${c.reason}`);
+      if (!c.local) network++;
+      else if (!c.inWorkspace) hostPaths.push({ path: c.path, writable: direction === 'push' });
     }
-  } else if (path.isAbsolute(url)) p = url;
-  return p ? [{ path: p, writable }] : undefined;
+    // Local transports run the other repository's hooks inside this process's sandbox: never with
+    // network. A remote that mixes local and network URLs would need both.
+    if (network > 0 && network < urls.length) {
+      throw new ToolError(
+        'invalid_repo_url',
+        `Remote "${name}" mixes local and network URLs; use separate remotes`,
+      );
+    }
+    const extraEnv = urls.map((u) => pushCredentialEnv(ctx.config, u)).find((e) => Object.keys(e).length > 0);
+    return {
+      urls,
+      options: network > 0 ? { network: true, extraEnv: extraEnv ?? {} } : { network: false, hostPaths },
+    };
+  };
+
+  return { top, workspace, run, runOrThrow, remote };
 }
 
-export interface CloneOptions {
-  config: GitDeps;
-  sandbox: SandboxWrapper;
+export interface CloneOptions extends GitContext {
   repoUrl: string;
   branch?: string;
-  /** Absolute destination; created if missing, must be empty. */
+  /**
+   * Workspace-relative destination (`.` = the workspace root). Git creates it inside the sandbox
+   * and refuses one that exists and is not empty; the server never creates or reads it itself.
+   */
   dest: string;
-  env: Record<string, string>;
-  signal?: AbortSignal;
-  /** Confinement root for the git process; defaults to `dest`. */
-  workspace?: string;
   onOutput?: (stream: 'stdout' | 'stderr', chunk: string) => void;
 }
 
@@ -163,42 +230,58 @@ export function checkRefName(name: string, what = 'branch'): void {
   }
 }
 
-/** Clones `repoUrl` into `dest` with the same URL and config rules as the git tool. */
+/** Clones `repoUrl` into `dest` (inside the workspace) with the same URL and config rules as the git tool. */
 export async function cloneRepository(opts: CloneOptions): Promise<CloneResult> {
-  const check = checkRepoUrl(opts.repoUrl, { allowFileRepos: opts.config.allowFileRepos });
-  if (!check.ok) throw new ToolError('invalid_repo_url', `Repository URL refused: ${check.reason}`);
   if (opts.branch !== undefined) checkRefName(opts.branch);
-  await fsp.mkdir(opts.dest, { recursive: true, mode: 0o700 });
-  const dest = await fsp.realpath(opts.dest);
-  if ((await fsp.readdir(dest)).length > 0) {
-    throw new ToolError('destination_not_empty', `Clone destination "${opts.dest}" is not empty`);
+  const workspace = await fsp.realpath(opts.workspace);
+  // Lexical only: the caller has run the path guard on the requested path; whatever the agent swaps
+  // in later is met by git inside the sandbox, where only the workspace exists.
+  const dest = path.normalize(opts.dest);
+  if (path.isAbsolute(dest) || dest === '..' || dest.startsWith(`..${path.sep}`)) {
+    throw new ToolError(
+      'path_outside_workspace',
+      `Clone destination "${opts.dest}" is outside the workspace`,
+    );
   }
-  const workspace = opts.workspace ? await fsp.realpath(opts.workspace) : dest;
-  const o: GitRunOptions = {
-    config: opts.config,
-    sandbox: opts.sandbox,
+  const source = createLocalRepoPolicy(opts.config).check(opts.repoUrl, {
     workspace,
-    cwd: dest,
-    env: opts.env,
-    signal: opts.signal,
-    onOutput: opts.onOutput,
-  };
-  // --no-local: a local-path clone would otherwise hard-link the source's objects into the workspace.
-  const args = ['clone', '--no-local', '--no-recurse-submodules'];
-  if (opts.branch) args.push('--branch', opts.branch);
-  args.push('--', opts.repoUrl, '.');
-  const res = await runGit(args, {
-    ...o,
-    network: true,
-    extraEnv: pushCredentialEnv(opts.config, opts.repoUrl),
+    cwd: workspace,
+    origin: opts.origin,
   });
+  if (!source.ok) throw new ToolError('invalid_repo_url', `Repository URL refused: ${source.reason}`);
+  // --no-local: a local-path clone would otherwise hard-link the source's objects into the workspace.
+  // --no-checkout: the files are checked out below by a process without network or credentials,
+  // after the config check (a filter driver raced into the new .git/config gets nothing).
+  const args = ['clone', '--no-local', '--no-recurse-submodules', '--no-checkout'];
+  if (opts.branch) args.push('--branch', opts.branch);
+  args.push('--', opts.repoUrl, dest);
+  const res = await spawnGit(
+    args,
+    opts,
+    workspace,
+    workspace,
+    source.local
+      ? {
+          network: false,
+          hostPaths: source.inWorkspace ? [] : [{ path: source.path }],
+          onOutput: opts.onOutput,
+        }
+      : { network: true, extraEnv: pushCredentialEnv(opts.config, opts.repoUrl), onOutput: opts.onOutput },
+  );
   if (res.exitCode !== 0) {
-    const why = res.timedOut ? 'timed out' : res.aborted ? 'was cancelled' : `failed (exit ${res.exitCode})`;
-    throw new ToolError('clone_failed', `git clone ${why}: ${res.output.trim()}`);
+    if (/already exists and is not an empty directory/.test(res.output)) {
+      throw new ToolError('destination_not_empty', `Clone destination "${opts.dest}" is not empty`);
+    }
+    throw new ToolError('clone_failed', `git clone ${failure(res)}: ${res.output.trim()}`);
   }
-  await assertRepoInWorkspace(dest, o);
-  const quiet = { ...o, onOutput: undefined };
-  const branch = (await runGit(['symbolic-ref', '--quiet', '--short', 'HEAD'], quiet)).output.trim();
-  const sha = (await runGit(['rev-parse', '--verify', '--quiet', 'HEAD'], quiet)).output.trim();
+  const repo = await openRepository(path.join(workspace, dest), opts);
+  const branch = (await repo.run(['symbolic-ref', '--quiet', '--short', 'HEAD'])).output.trim();
+  const sha = (await repo.run(['rev-parse', '--verify', '--quiet', 'HEAD'])).output.trim();
+  if (sha) {
+    // After `clone --no-checkout` the index is empty: a plain checkout fills the work tree.
+    const co = await repo.run(['checkout', '-q'], { onOutput: opts.onOutput });
+    if (co.exitCode !== 0)
+      throw new ToolError('clone_failed', `git checkout ${failure(co)}: ${co.output.trim()}`);
+  }
   return { repoUrl: opts.repoUrl, branch, sha, output: res.output.trim() };
 }

@@ -19,11 +19,13 @@ type GitConfig = Pick<Config, 'allowFileRepos' | 'gitAuthorName' | 'gitAuthorEma
  * - `uploadpack.packObjectsHook`: honoured only from protected (system/global/command) config,
  *   which GIT_CONFIG_NOSYSTEM + GIT_CONFIG_GLOBAL=/dev/null already empty.
  */
-export function safeConfigArgs(config: Pick<Config, 'allowFileRepos'>): string[] {
+export function safeConfigArgs(config: Pick<Config, 'allowFileRepos'>, opts: GitProcessKind = {}): string[] {
   const pairs: Array<[string, string]> = [
     ['core.hooksPath', '/dev/null'],
     ['core.fsmonitor', 'false'],
     ['core.sshCommand', 'ssh -o BatchMode=yes'],
+    // The argument syntax git uses for that command (a repository could claim putty/tortoiseplink).
+    ['ssh.variant', 'ssh'],
     ['core.pager', 'cat'],
     ['pager.log', 'false'],
     ['core.editor', 'true'],
@@ -34,10 +36,21 @@ export function safeConfigArgs(config: Pick<Config, 'allowFileRepos'>): string[]
     ['protocol.allow', 'never'],
     ['protocol.https.allow', 'always'],
     ['protocol.ssh.allow', 'always'],
+    // Named as well as covered by protocol.allow: a local protocol.<name>.allow beats the default,
+    // not the same key given here.
     ['protocol.ext.allow', 'never'],
-    ['protocol.file.allow', config.allowFileRepos ? 'always' : 'never'],
+    ['protocol.fd.allow', 'never'],
+    ['protocol.git.allow', 'never'],
+    ['protocol.http.allow', 'never'],
+    // A process with network (and maybe the push credential in its env) never uses the local
+    // transport, which would run another repository's hooks in it: a remote URL switched to a local
+    // path after the checks (a parallel bash) fails instead.
+    ['protocol.file.allow', config.allowFileRepos && !opts.network ? 'always' : 'never'],
     ['submodule.recurse', 'false'],
     ['fetch.recurseSubmodules', 'false'],
+    // A recursive push runs git in each submodule, whose own config nobody checked (and with the
+    // push credential in its env).
+    ['push.recurseSubmodules', 'no'],
     ['commit.gpgSign', 'false'],
     ['tag.gpgSign', 'false'],
     ['push.gpgSign', 'false'],
@@ -45,13 +58,25 @@ export function safeConfigArgs(config: Pick<Config, 'allowFileRepos'>): string[]
     ['core.quotePath', 'false'],
     ['color.ui', 'false'],
     ['advice.detachedHead', 'false'],
+    // No background gc/maintenance started by our commands (work the run did not ask for).
+    ['gc.auto', '0'],
+    ['maintenance.auto', 'false'],
   ];
   return pairs.flatMap(([k, v]) => ['-c', `${k}=${v}`]);
 }
 
+export interface GitProcessKind {
+  /** The process gets network access (clone/fetch/push to a network remote). */
+  network?: boolean;
+}
+
 /** `git --no-pager -c … <extraArgs>`: the argv for one git command (without the `git`). */
-export function gitArgs(config: Pick<Config, 'allowFileRepos'>, extraArgs: string[]): string[] {
-  return ['--no-pager', ...safeConfigArgs(config), ...extraArgs];
+export function gitArgs(
+  config: Pick<Config, 'allowFileRepos'>,
+  extraArgs: string[],
+  opts: GitProcessKind = {},
+): string[] {
+  return ['--no-pager', ...safeConfigArgs(config, opts), ...extraArgs];
 }
 
 // Names an inherited env might carry that change what git runs or where it looks.
@@ -96,11 +121,15 @@ const UNSAFE_KEYS: Array<{ re: RegExp; why: string }> = [
     re: /^remote\..+\.(uploadpack|receivepack|vcs)$/,
     why: 'runs a command for local transports / remote helpers',
   },
+  { re: /^remote\..+\.(proxy|proxyauthmethod)$/, why: "sends the remote's traffic through a proxy" },
+  // protocol.<name>.allow beats our protocol.allow=never for every name we do not override.
+  { re: /^protocol\..+\.allow$/, why: 'enables transports (remote helpers) the server disallows' },
+  { re: /^trailer\..+\.(command|cmd)$/, why: 'runs a command' },
   { re: /^gpg\.(.+\.)?program$/, why: 'runs a command' },
   { re: /^gpg\.ssh\.defaultkeycommand$/, why: 'runs a command' },
   // A pushed token travels in an http header: no proxies or TLS changes chosen by the repository.
   {
-    re: /^http\.(.+\.)?(proxy|sslverify|sslcainfo|sslcapath|sslbackend|sslcert|sslkey|pinnedpubkey|curloptresolve|extraheader|emptyauth|cookiefile)$/,
+    re: /^http\.(.+\.)?(proxy[a-z]*|ssl[a-z]*|pinnedpubkey|curloptresolve|extraheader|emptyauth|cookiefile|savecookies|delegation)$/,
     why: 'changes where or how credentials are sent',
   },
 ];

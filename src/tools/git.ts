@@ -6,18 +6,14 @@ import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { isInside, resolveInWorkspace } from '../sandbox/path-guard.ts';
 import type { RunResult } from '../sandbox/process-runner.ts';
-import { checkRepoUrl } from '../sandbox/repo-url.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
 import {
-  assertRepoInWorkspace,
   checkRefName,
   cloneRepository,
-  type GitRunOptions,
-  gitOrThrow,
-  localRemotePaths,
-  runGit,
+  type GitContext,
+  type GitRepository,
+  openRepository,
 } from './git-exec.ts';
-import { pushCredentialEnv } from './git-safety.ts';
 import { type Tool, type ToolContext, ToolError, type ToolResult } from './types.ts';
 
 export { cloneRepository } from './git-exec.ts';
@@ -68,7 +64,6 @@ export const gitInput = z.object({
 });
 export type GitInput = z.infer<typeof gitInput>;
 
-const REMOTE = /^(?!-)[A-Za-z0-9._-]{1,100}$/;
 // Revisions and ranges (HEAD~2, origin/main, a..b) but nothing option-like or with spaces.
 const REV = /^(?!-)[A-Za-z0-9._/~^@{}+-]{1,200}$/;
 
@@ -91,34 +86,27 @@ function toResult(res: RunResult, empty = '(no output)', meta?: Record<string, u
   return meta && ok ? { output, isError: !ok, meta } : { output, isError: !ok };
 }
 
-interface RepoCtx {
-  top: string;
-  o: GitRunOptions;
-}
-
 export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper }): Tool<GitInput> {
   const { config, sandbox } = deps;
 
-  const baseOptions = (ctx: ToolContext, cwd: string): GitRunOptions => ({
+  const gitContext = (ctx: ToolContext): GitContext => ({
     config,
     sandbox,
     workspace: ctx.workspace,
-    cwd,
     env: ctx.env,
     signal: ctx.signal,
+    ...(ctx.origin ? { origin: ctx.origin } : {}),
   });
 
-  async function openRepo(input: GitInput, ctx: ToolContext): Promise<RepoCtx> {
+  async function openRepo(input: GitInput, ctx: ToolContext): Promise<GitRepository> {
     const dir = await resolveInWorkspace(ctx.workspace, input.path ?? '.');
     if (!(await fsp.stat(dir)).isDirectory())
       throw new ToolError('invalid_input', `"${input.path}" is not a directory`);
-    const o = baseOptions(ctx, dir);
-    const top = await assertRepoInWorkspace(dir, o);
-    return { top, o: { ...o, cwd: top } };
+    return openRepository(dir, gitContext(ctx));
   }
 
   /** Workspace-relative paths → paths relative to the repository top, each through the path guard. */
-  async function pathspecs(paths: string[], repo: RepoCtx, ctx: ToolContext): Promise<string[]> {
+  async function pathspecs(paths: string[], repo: GitRepository, ctx: ToolContext): Promise<string[]> {
     const out: string[] = [];
     for (const p of paths) {
       const abs = await resolveInWorkspace(ctx.workspace, p, { allowMissing: true, followFinal: false });
@@ -129,8 +117,8 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
     return out;
   }
 
-  async function currentBranch(repo: RepoCtx): Promise<string> {
-    const res = await runGit(['symbolic-ref', '--quiet', '--short', 'HEAD'], repo.o);
+  async function currentBranch(repo: GitRepository): Promise<string> {
+    const res = await repo.run(['symbolic-ref', '--quiet', '--short', 'HEAD']);
     const name = res.output.trim();
     if (res.exitCode !== 0 || !name) {
       throw new ToolError('detached_head', 'HEAD is detached; check out a branch (or pass "branch") first');
@@ -138,23 +126,16 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
     return name;
   }
 
-  /** Remote name → its URL, refused when the URL is not one the server may contact. */
-  async function remoteUrl(repo: RepoCtx, remote: string, push: boolean): Promise<string> {
-    if (!REMOTE.test(remote)) throw new ToolError('invalid_input', `Invalid remote name "${remote}"`);
-    const args = push ? ['remote', 'get-url', '--push', remote] : ['remote', 'get-url', remote];
-    const url = await gitOrThrow(args, repo.o, 'unknown_remote');
-    const check = checkRepoUrl(url, { allowFileRepos: config.allowFileRepos });
-    if (!check.ok) throw new ToolError('invalid_repo_url', `Remote "${remote}" URL refused: ${check.reason}`);
-    return url;
-  }
-
   async function clone(input: GitInput, ctx: ToolContext): Promise<ToolResult> {
     const repoUrl = need(input.repoUrl, 'repoUrl', 'clone');
-    let dest: string;
+    // The path guard is the first refusal (a symlink out of the workspace, `..`); the server never
+    // creates or lists the destination itself: git does, inside the sandbox.
+    let rel: string;
     if (input.path !== undefined) {
-      dest = await resolveInWorkspace(ctx.workspace, input.path, { allowMissing: true });
+      const dest = await resolveInWorkspace(ctx.workspace, input.path, { allowMissing: true });
+      rel = path.relative(ctx.workspace, dest) || '.';
     } else if ((await fsp.readdir(ctx.workspace)).length === 0) {
-      dest = ctx.workspace;
+      rel = '.';
     } else {
       // Like git: the last URL component without `.git`.
       const name =
@@ -166,20 +147,16 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
       if (!/^[A-Za-z0-9._-]+$/.test(name) || name.startsWith('.')) {
         throw new ToolError('invalid_input', 'The workspace is not empty; give "path" for the clone');
       }
-      dest = await resolveInWorkspace(ctx.workspace, name, { allowMissing: true });
+      const dest = await resolveInWorkspace(ctx.workspace, name, { allowMissing: true });
+      rel = path.relative(ctx.workspace, dest) || '.';
     }
     const res = await cloneRepository({
-      config,
-      sandbox,
+      ...gitContext(ctx),
       repoUrl,
       branch: input.branch,
-      dest,
-      env: ctx.env,
-      signal: ctx.signal,
-      workspace: ctx.workspace,
+      dest: rel,
       onOutput: ctx.onOutput,
     });
-    const rel = path.relative(ctx.workspace, dest) || '.';
     const head = res.sha ? `at ${res.sha.slice(0, 12)}` : '(empty repository)';
     return {
       output: `Cloned ${repoUrl} into ${rel} (branch ${res.branch || '?'}, ${head})`,
@@ -188,11 +165,11 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
     };
   }
 
-  async function commit(input: GitInput, repo: RepoCtx): Promise<ToolResult> {
+  async function commit(input: GitInput, repo: GitRepository): Promise<ToolResult> {
     const message = need(input.message, 'message', 'commit');
     if (!message.trim()) throw new ToolError('invalid_input', 'The commit message is empty');
-    if (input.all) await gitOrThrow(['add', '-A'], repo.o);
-    const staged = await runGit(['diff', '--cached', '--quiet', '--no-ext-diff', '--no-textconv'], repo.o);
+    if (input.all) await repo.runOrThrow(['add', '-A']);
+    const staged = await repo.run(['diff', '--cached', '--quiet', '--no-ext-diff', '--no-textconv']);
     if (staged.exitCode === 0) {
       return {
         output: input.all
@@ -202,16 +179,13 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
       };
     }
     // --no-verify on top of core.hooksPath=/dev/null; the message goes through stdin, not argv.
-    const res = await runGit(['commit', '--no-verify', '--no-gpg-sign', '-F', '-'], {
-      ...repo.o,
-      stdin: message,
-    });
+    const res = await repo.run(['commit', '--no-verify', '--no-gpg-sign', '-F', '-'], { stdin: message });
     if (res.exitCode !== 0) return toResult(res);
-    const sha = await gitOrThrow(['rev-parse', 'HEAD'], repo.o);
+    const sha = await repo.runOrThrow(['rev-parse', 'HEAD']);
     return toResult(res, '', { commit: { sha, message } });
   }
 
-  async function push(input: GitInput, repo: RepoCtx, ctx: ToolContext): Promise<ToolResult> {
+  async function push(input: GitInput, repo: GitRepository, ctx: ToolContext): Promise<ToolResult> {
     const remote = input.remote ?? 'origin';
     const current = await currentBranch(repo).catch((err) => {
       if (input.branch) return undefined;
@@ -219,37 +193,32 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
     });
     const branch = input.branch ?? current!;
     checkRefName(branch);
-    const url = await remoteUrl(repo, remote, true);
+    // Every URL the push would go to (each pushurl, after pushInsteadOf), each checked.
+    const target = await repo.remote(remote, 'push');
     const src = branch === current ? 'HEAD' : `refs/heads/${branch}`;
-    const args = ['push', '--no-verify'];
+    const args = ['push', '--no-verify', '--no-recurse-submodules'];
     if ((input.setUpstream ?? true) && branch === current) args.push('--set-upstream');
     args.push(remote, `${src}:refs/heads/${branch}`);
-    const res = await runGit(args, {
-      ...repo.o,
-      network: true,
-      extraEnv: pushCredentialEnv(config, url),
-      hostPaths: localRemotePaths(config, url, true),
-      onOutput: ctx.onOutput,
-    });
+    const res = await repo.run(args, { ...target.options, onOutput: ctx.onOutput });
     return toResult(res, '', { push: { remote, branch } });
   }
 
-  async function pull(input: GitInput, repo: RepoCtx, ctx: ToolContext): Promise<ToolResult> {
+  async function pull(input: GitInput, repo: GitRepository, ctx: ToolContext): Promise<ToolResult> {
     const remote = input.remote ?? 'origin';
     const branch = input.branch ?? (await currentBranch(repo));
     checkRefName(branch);
-    const url = await remoteUrl(repo, remote, false);
-    const res = await runGit(
-      ['pull', '--no-rebase', '--no-edit', '--no-recurse-submodules', remote, branch],
-      {
-        ...repo.o,
-        network: true,
-        extraEnv: pushCredentialEnv(config, url),
-        hostPaths: localRemotePaths(config, url, false),
-        onOutput: ctx.onOutput,
-      },
-    );
-    return toResult(res);
+    const target = await repo.remote(remote, 'fetch');
+    // `git pull` in two processes: the fetch has the network (and maybe the credential) and touches
+    // no work tree; the merge, which may run checkout filters, has neither.
+    const fetched = await repo.run(['fetch', '--no-recurse-submodules', remote, branch], {
+      ...target.options,
+      onOutput: ctx.onOutput,
+    });
+    if (fetched.exitCode !== 0) return toResult(fetched);
+    const merged = await repo.run(['merge', '--no-edit', '--no-verify', 'FETCH_HEAD'], {
+      onOutput: ctx.onOutput,
+    });
+    return toResult({ ...merged, output: `${fetched.output}${merged.output}` });
   }
 
   async function execute(input: GitInput, ctx: ToolContext): Promise<ToolResult> {
@@ -260,7 +229,7 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
     const lit = ['--literal-pathspecs'];
     switch (input.operation) {
       case 'status':
-        return toResult(await runGit(['status'], repo.o));
+        return toResult(await repo.run(['status']));
       case 'diff': {
         const args = [...lit, 'diff', '--no-ext-diff', '--no-textconv'];
         if (input.staged) args.push('--staged');
@@ -268,7 +237,7 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
           checkRev(input.ref);
           args.push(input.ref);
         }
-        return toResult(await runGit([...args, '--', ...specs], repo.o), '(no changes)');
+        return toResult(await repo.run([...args, '--', ...specs]), '(no changes)');
       }
       case 'log': {
         const args = [...lit, 'log', '--no-ext-diff', '--no-textconv', '--no-show-signature'];
@@ -277,14 +246,14 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
           checkRev(input.ref);
           args.push(input.ref);
         }
-        return toResult(await runGit([...args, '--', ...specs], repo.o), '(no commits)');
+        return toResult(await repo.run([...args, '--', ...specs]), '(no commits)');
       }
       case 'add': {
         if (!input.all && specs.length === 0)
           throw new ToolError('invalid_input', 'git add needs "paths" or all: true');
-        const res = await runGit(input.all ? ['add', '-A'] : [...lit, 'add', '--', ...specs], repo.o);
+        const res = await repo.run(input.all ? ['add', '-A'] : [...lit, 'add', '--', ...specs]);
         if (res.exitCode !== 0) return toResult(res);
-        return toResult(await runGit(['status', '--short'], repo.o), '(nothing staged)');
+        return toResult(await repo.run(['status', '--short']), '(nothing staged)');
       }
       case 'commit':
         return commit(input, repo);
@@ -294,14 +263,14 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
         return pull(input, repo, ctx);
       case 'branch': {
         if (!input.branch)
-          return toResult(await runGit(['branch', '--list', '-a', '-vv'], repo.o), '(no branches)');
+          return toResult(await repo.run(['branch', '--list', '-a', '-vv']), '(no branches)');
         checkRefName(input.branch);
         const args = ['branch', input.branch];
         if (input.ref) {
           checkRev(input.ref);
           args.push(input.ref);
         }
-        const res = await runGit(args, repo.o);
+        const res = await repo.run(args);
         return res.exitCode === 0
           ? { output: `Created branch ${input.branch}`, isError: false }
           : toResult(res);
@@ -313,7 +282,7 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
             checkRev(input.ref);
             args.push(input.ref);
           }
-          return toResult(await runGit([...args, '--', ...specs], repo.o), 'Restored.');
+          return toResult(await repo.run([...args, '--', ...specs]), 'Restored.');
         }
         const target = need(input.branch ?? (input.create ? undefined : input.ref), 'branch', 'checkout');
         const args = ['checkout'];
@@ -328,7 +297,7 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
           checkRev(target);
           args.push(target);
         }
-        return toResult(await runGit([...args, '--'], repo.o));
+        return toResult(await repo.run([...args, '--']));
       }
     }
   }

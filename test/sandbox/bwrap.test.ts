@@ -255,6 +255,24 @@ describe.skipIf(!hasBwrap)('bwrap wrapper', () => {
       expect(() => sb.wrap(spec({ hostPaths: [{ path: path.join(tmp, 'workspaces', 'other') }] }))).toThrow(
         /DATA_DIR/,
       );
+      // git binds host paths only for local repositories: nothing INSIDE a protected place either
+      // (the server's own .git, its node_modules, /root, /home), even read-only.
+      const git = (p: string, writable = false) =>
+        sb.wrap(spec({ command: 'git', args: ['fetch'], hostPaths: [{ path: p, writable }] }));
+      expect(binds(git(outside, true).args)).toContainEqual({ kind: '--bind', src: outside, dest: outside });
+      const inside = [path.join(serverDir, 'node_modules'), path.join(serverDir, 'src'), os.homedir()];
+      for (const d of ['/root', '/home']) if (existsSync(d)) inside.push(d);
+      for (const bad of inside) {
+        expect(() => git(bad), bad).toThrow(/refusing host path/);
+        expect(() => git(bad, true), bad).toThrow(/refusing host path/);
+      }
+      // Other processes keep the plain rule: the Claude Code CLI's folder in node_modules, read-only.
+      const cli = path.join(serverDir, 'node_modules');
+      expect(binds(sb.wrap(spec({ hostPaths: [{ path: cli }] })).args)).toContainEqual({
+        kind: '--ro-bind',
+        src: cli,
+        dest: cli,
+      });
     } finally {
       rmSync(outside, { recursive: true, force: true });
     }

@@ -20,6 +20,8 @@ beforeAll(async () => {
   writeFileSync(path.join(origin, 'README.md'), '# demo\n');
   g('add', '.');
   g('-c', 'user.name=t', '-c', 'user.email=t@e', 'commit', '-qm', 'init');
+  // The session's own repository: the one local repository allowed outside FILE_REPO_ROOTS.
+  fx.ctx.origin = `file://${origin}`;
 });
 afterAll(() => fx?.cleanup());
 

@@ -25,10 +25,15 @@ describe('gitArgs', () => {
       'protocol.ext.allow=never',
       'protocol.file.allow=never',
       'submodule.recurse=false',
+      'push.recurseSubmodules=no',
+      'ssh.variant=ssh',
     ]) {
       expect(flags).toContain(f);
     }
     expect(gitArgs({ allowFileRepos: true }, [])).toContain('protocol.file.allow=always');
+    // A process with network never uses the local transport (another repository's hooks).
+    expect(gitArgs({ allowFileRepos: true }, [], { network: true })).toContain('protocol.file.allow=never');
+    for (const p of ['fd', 'git', 'http', 'ext']) expect(args).toContain(`protocol.${p}.allow=never`);
     expect(args.join(' ')).not.toContain('ghp_TESTTOKEN');
   });
 });
@@ -90,5 +95,49 @@ describe('findUnsafeConfig', () => {
     expect(entries).toHaveLength(6);
     expect(entries[4]).toEqual({ scope: 'worktree', key: 'diff.Foo.textconv', value: 'x\ny' });
     expect(findUnsafeConfig(entries).map((e) => e.key)).toEqual(['filter.x.smudge', 'diff.Foo.textconv']);
+  });
+});
+
+describe('the refusal list', () => {
+  const unsafe = (key: string) => findUnsafeConfig([{ scope: 'local', key, value: 'x' }]).length > 0;
+  it('refuses keys that run commands or redirect traffic, in any case and subsection', () => {
+    for (const key of [
+      'remote.origin.proxy',
+      'remote.Up.Stream.proxyAuthMethod',
+      'http.proxy',
+      'http.proxyAuthMethod',
+      'http.https://github.com/.proxySSLCert',
+      'http.proxySSLKey',
+      'http.sslVerify',
+      'http.sslCipherList',
+      'http.sslVersion',
+      'http.https://github.com/x/.curloptResolve',
+      'http.delegation',
+      'http.saveCookies',
+      'protocol.fd.allow',
+      'protocol.hg.allow',
+      'trailer.sign.command',
+      'trailer.sign.cmd',
+      'remote.origin.receivepack',
+      'core.gitProxy',
+    ]) {
+      expect(unsafe(key), key).toBe(true);
+    }
+  });
+  it('leaves ordinary settings alone (insteadOf is expanded and checked per URL instead)', () => {
+    for (const key of [
+      'remote.origin.url',
+      'remote.origin.pushurl',
+      'remote.origin.fetch',
+      'url.https://github.com/.insteadOf',
+      'url./srv/x/.pushInsteadOf',
+      'protocol.version',
+      'http.postBuffer',
+      'http.lowSpeedLimit',
+      'trailer.sign.key',
+      'user.name',
+    ]) {
+      expect(unsafe(key), key).toBe(false);
+    }
   });
 });

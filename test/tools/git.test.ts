@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { noSandbox } from '../../src/sandbox/types.ts';
@@ -25,22 +26,28 @@ const git = (cwd: string, ...args: string[]) =>
   }).trim();
 
 let fx: Fixture;
+// Local repositories live under FILE_REPO_ROOTS, outside DATA_DIR (which holds only workspaces).
+let repos: string;
 let origin: string;
 let tool: ReturnType<typeof createGitTool>;
 
 beforeEach(async () => {
-  fx = await makeFixture();
-  origin = path.join(fx.tmp, 'origin.git');
-  git(fx.tmp, 'init', '-q', '--bare', '-b', 'main', origin);
-  const seed = path.join(fx.tmp, 'seed');
-  git(fx.tmp, 'init', '-q', '-b', 'main', seed);
+  repos = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'tools-repos-')));
+  fx = await makeFixture({ FILE_REPO_ROOTS: repos });
+  origin = path.join(repos, 'origin.git');
+  git(repos, 'init', '-q', '--bare', '-b', 'main', origin);
+  const seed = path.join(repos, 'seed');
+  git(repos, 'init', '-q', '-b', 'main', seed);
   await fsp.writeFile(path.join(seed, 'README.md'), '# demo\n');
   git(seed, 'add', '-A');
   git(seed, 'commit', '-q', '-m', 'initial');
   git(seed, 'push', '-q', origin, 'main');
   tool = createGitTool({ config: fx.config, sandbox: noSandbox });
 });
-afterEach(() => fx.cleanup());
+afterEach(async () => {
+  await fx.cleanup();
+  rmSync(repos, { recursive: true, force: true });
+});
 
 const g = (input: Record<string, unknown>) => run(tool, input, fx.ctx);
 const code = async (p: Promise<unknown>) => {
@@ -199,6 +206,13 @@ describe('git tool', () => {
     ['gpg.program', 'evil'],
     ['http.proxy', 'http://attacker:8080'],
     ['http.https://github.com/.sslVerify', 'false'],
+    ['http.sslCipherList', 'NULL'],
+    ['http.proxyAuthMethod', 'basic'],
+    ['http.https://github.com/.proxySSLCert', '/tmp/x'],
+    ['remote.origin.proxy', 'http://127.0.0.1:9'],
+    ['remote.origin.proxyAuthMethod', 'basic'],
+    ['protocol.fd.allow', 'always'],
+    ['trailer.x.command', 'touch /tmp/pwned'],
   ])('refuses a repository whose config sets %s', async (key, value) => {
     await g({ operation: 'clone', repoUrl: origin });
     git(fx.workspace, 'config', key, value);
@@ -236,6 +250,49 @@ describe('git tool', () => {
     expect(await code(g({ operation: 'push', remote: 'nope' }))).toBe('unknown_remote');
   });
 
+  it('never pushes submodules: a recursive push would run git in a repository nobody checked', async () => {
+    // A submodule with a commit its remote lacks, whose own config runs a command on push.
+    const subOrigin = path.join(repos, 'sub.git');
+    git(repos, 'clone', '-q', '--bare', origin, subOrigin);
+    await g({ operation: 'clone', repoUrl: origin });
+    git(fx.workspace, 'submodule', '-q', 'add', subOrigin, 'sub');
+    git(fx.workspace, 'commit', '-qm', 'add sub');
+    const sub = path.join(fx.workspace, 'sub');
+    await fsp.writeFile(path.join(sub, 'x.txt'), 'x');
+    git(sub, 'add', '.');
+    git(sub, 'commit', '-qm', 'unpushed');
+    git(fx.workspace, 'commit', '-qam', 'bump sub');
+    const marker = path.join(repos, `pwned-${randomBytes(6).toString('hex')}`);
+    git(sub, 'config', 'remote.origin.receivepack', `touch ${marker}; git-receive-pack`);
+    git(fx.workspace, 'config', 'push.recurseSubmodules', 'on-demand');
+    const push = await g({ operation: 'push' });
+    // Already neutralised by -c submodule.recurse=false; push.recurseSubmodules=no and
+    // --no-recurse-submodules keep it so should either change.
+    expect(existsSync(marker)).toBe(false);
+    expect(push.isError, push.output).toBe(false);
+    expect(git(subOrigin, 'log', '-1', '--format=%s', 'main')).toBe('initial');
+  });
+
+  it('refuses local remotes outside FILE_REPO_ROOTS and the origin, also without the sandbox', async () => {
+    await g({ operation: 'clone', repoUrl: origin });
+    const stray = path.join(fx.tmp, '..', `stray-${randomBytes(4).toString('hex')}.git`);
+    git(repos, 'clone', '-q', '--bare', origin, stray);
+    try {
+      git(fx.workspace, 'remote', 'add', 'stray', stray);
+      await expect(g({ operation: 'push', remote: 'stray' })).rejects.toMatchObject({
+        code: 'invalid_repo_url',
+      });
+      await expect(g({ operation: 'pull', remote: 'stray' })).rejects.toMatchObject({
+        code: 'invalid_repo_url',
+      });
+      // Allowed as the session's origin.
+      const asOrigin = await run(tool, { operation: 'push', remote: 'stray' }, { ...fx.ctx, origin: stray });
+      expect(asOrigin.isError, asOrigin.output).toBe(false);
+    } finally {
+      rmSync(stray, { recursive: true, force: true });
+    }
+  });
+
   it('refuses to push to a remote URL the server may not contact', async () => {
     await g({ operation: 'clone', repoUrl: origin });
     git(fx.workspace, 'remote', 'set-url', 'origin', 'ext::sh -c touch% /tmp/pwned');
@@ -254,33 +311,29 @@ describe('git tool', () => {
 
 describe('cloneRepository', () => {
   it('prepares a session workspace and refuses a non-empty destination', async () => {
-    const dest = path.join(fx.tmp, 'workspaces', 'fresh');
-    const res = await cloneRepository({
-      config: fx.config,
-      sandbox: noSandbox,
-      repoUrl: origin,
-      dest,
-      env: fx.ctx.env,
-    });
-    expect(res.branch).toBe('main');
-    expect(res.sha).toBe(git(origin, 'rev-parse', 'main'));
-    // --no-local: objects are copied, never hard-linked to the source repository.
-    const objects = execFileSync('find', [path.join(dest, '.git/objects'), '-type', 'f', '-links', '+1'], {
-      encoding: 'utf8',
-    });
-    expect(objects.trim()).toBe('');
-    await expect(
-      cloneRepository({ config: fx.config, sandbox: noSandbox, repoUrl: origin, dest, env: fx.ctx.env }),
-    ).rejects.toMatchObject({ code: 'destination_not_empty' });
-    await expect(
+    const ws = path.join(fx.tmp, 'workspaces', 'fresh');
+    mkdirSync(ws);
+    const clone = (over: Record<string, unknown> = {}) =>
       cloneRepository({
         config: fx.config,
         sandbox: noSandbox,
         repoUrl: origin,
-        branch: 'nope',
-        dest: `${dest}2`,
+        workspace: ws,
+        dest: '.',
         env: fx.ctx.env,
-      }),
-    ).rejects.toMatchObject({ code: 'clone_failed' });
+        ...over,
+      });
+    const res = await clone();
+    expect(res.branch).toBe('main');
+    expect(res.sha).toBe(git(origin, 'rev-parse', 'main'));
+    // --no-local: objects are copied, never hard-linked to the source repository.
+    const objects = execFileSync('find', [path.join(ws, '.git/objects'), '-type', 'f', '-links', '+1'], {
+      encoding: 'utf8',
+    });
+    expect(objects.trim()).toBe('');
+    await expect(clone()).rejects.toMatchObject({ code: 'destination_not_empty' });
+    await expect(clone({ branch: 'nope', dest: 'sub' })).rejects.toMatchObject({ code: 'clone_failed' });
+    await expect(clone({ dest: '../escape' })).rejects.toMatchObject({ code: 'path_outside_workspace' });
+    await expect(clone({ dest: '/tmp/x' })).rejects.toMatchObject({ code: 'path_outside_workspace' });
   });
 });
