@@ -61,13 +61,15 @@ export const PACKAGE_JSON = `${JSON.stringify({ name: 'demo', version: '1.0.0', 
 /**
  * Creates the bare repository `rootDir/origin.git` (HEAD → main) with one commit on `main`:
  * `math.js` (add() subtracts — the bug), `test.js` (node test.js: exit 1 until fixed) and `package.json`.
+ * It is shared with every user (`--shared=0777`): on a root server each session pushes as its own
+ * unprivileged uid (docs/security.md), and a throwaway demo remote must accept that.
  */
 export async function createBugfixRepo(rootDir: string): Promise<{ bareRepo: string }> {
   await mkdir(rootDir, { recursive: true });
   const bareRepo = join(rootDir, 'origin.git');
   const work = await mkdtemp(join(rootDir, '.fixture-work-'));
   try {
-    await git(rootDir, ['init', '--bare', '--initial-branch=main', bareRepo]);
+    await git(rootDir, ['init', '--bare', '--shared=0777', '--initial-branch=main', bareRepo]);
     await git(work, ['init', '--initial-branch=main', '.']);
     await writeFile(join(work, 'math.js'), BUGGY_MATH_JS);
     await writeFile(join(work, 'test.js'), TEST_JS);

@@ -17,7 +17,8 @@
 // Split by job: bwrap-probe.ts (finding/probing bwrap), bwrap-paths.ts (host-path policy),
 // bwrap-etc.ts (sanitized /etc, passwd), bwrap-args.ts (static command line), bwrap-env.ts
 // (the child env). This file puts them together and wraps each process.
-import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -186,6 +187,17 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     logger?.warn('SANDBOX_SECCOMP=off: sandboxed processes run WITHOUT a seccomp filter (debuggers work)');
   }
 
+  /** A file with `content` in the runtime dir (written once per content), for ProcessSpec.files. */
+  const filesDir = path.join(runtimeDir, 'files');
+  const serverFile = (content: string): string => {
+    const f = path.join(filesDir, createHash('sha256').update(content).digest('hex').slice(0, 24));
+    if (!existsSync(f)) {
+      mkdirSync(filesDir, { recursive: true, mode: 0o755 });
+      writeFileSync(f, content, { mode: 0o644 });
+    }
+    return f;
+  };
+
   /** The host uid a process in `workspace` runs as (drop mode): the workspace directory's owner. */
   const userOf = (ws: string): SandboxUser | null => {
     if (!identities) return null;
@@ -291,6 +303,14 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
       )
     ) {
       childEnv.TMPDIR = '/tmp';
+    }
+
+    for (const f of spec.files ?? []) {
+      if (!isInside(SANDBOX_RUN, f.dest) || f.dest === SANDBOX_RUN || f.dest.includes('\0'))
+        throw new SandboxUnavailableError(
+          `sandbox: a server file must go under ${SANDBOX_RUN}, not "${f.dest}"`,
+        );
+      plan.bind('--ro-bind', serverFile(f.content), f.dest);
     }
 
     // Local repositories (git clone/fetch/push with ALLOW_FILE_REPOS) arrive here as hostPaths too.

@@ -26,6 +26,12 @@ export interface ProcessSpec {
    * system directory; noSandbox ignores the field.
    */
   hostPaths?: Array<{ path: string; writable?: boolean }>;
+  /**
+   * Small read-only files the server writes for this process, bound at `dest` (which must be under
+   * /run/duyetbot/), e.g. a git config that marks a local remote owned by another uid as safe.
+   * noSandbox ignores them.
+   */
+  files?: Array<{ dest: string; content: string }>;
 }
 
 export interface WrappedCommand {

@@ -183,7 +183,7 @@ export class WorkspaceManager {
    * descriptors (beneath.ts), so a directory swapped for a link is never followed out.
    */
   async remove(id: string): Promise<void> {
-    const dir = this.pathFor(id);
+    this.checkId(id);
     const uid = await this.uidOf(id);
     await removeTree(this.root, id);
     await removeTree(this.homesRoot, id);

@@ -52,6 +52,9 @@ export interface GitCommandOptions {
   timeoutMs?: number;
 }
 
+/** Where the sandbox sees the server's git config for local remotes (safe.directory only). */
+const GITCONFIG_IN_SANDBOX = '/run/duyetbot/gitconfig';
+
 function spawnGit(
   args: string[],
   ctx: GitContext,
@@ -59,6 +62,15 @@ function spawnGit(
   cwd: string,
   o: GitCommandOptions = {},
 ): Promise<RunResult> {
+  // A local repository is usually owned by another uid than the sandbox's (a root server runs each
+  // session as its own uid): git refuses it as "dubious ownership" unless it is a safe.directory,
+  // which only protected config may say. `-c` does not reach the upload-pack/receive-pack git runs
+  // for a local transport, so a global config file made by the server carries it (bound read-only).
+  const local = o.hostPaths?.length && ctx.sandbox.kind !== 'none' ? o.hostPaths : [];
+  const safeDirs = local.flatMap((h) => [h.path, path.join(h.path, '.git')]);
+  const gitconfig = safeDirs.length
+    ? `[safe]\n${safeDirs.map((d) => `\tdirectory = ${d.replace(/["\\\n]/g, '')}\n`).join('')}`
+    : undefined;
   return runProcess(
     {
       command: 'git',
@@ -68,10 +80,12 @@ function spawnGit(
       env: {
         ...gitEnv(ctx.config, ctx.env),
         GIT_CEILING_DIRECTORIES: path.dirname(workspace),
+        ...(gitconfig ? { GIT_CONFIG_GLOBAL: GITCONFIG_IN_SANDBOX } : {}),
         ...o.extraEnv,
       },
       network: o.network ?? false,
       ...(o.hostPaths?.length ? { hostPaths: o.hostPaths } : {}),
+      ...(gitconfig ? { files: [{ dest: GITCONFIG_IN_SANDBOX, content: gitconfig }] } : {}),
     },
     {
       sandbox: ctx.sandbox,

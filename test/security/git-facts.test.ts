@@ -18,7 +18,8 @@ const GIT_ENV = {
   GIT_COMMITTER_EMAIL: 't@e',
 };
 const hostGit = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
+  // The workspace belongs to the session's uid on a root server: git as root must be told it is safe.
+  execFileSync('git', ['-c', 'safe.directory=*', ...args], { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
 
 let fx: SecFixture;
 let base = '';

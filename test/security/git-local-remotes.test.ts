@@ -28,7 +28,7 @@ const GIT_ENV = {
   GIT_COMMITTER_EMAIL: 't@e',
 };
 const hostGit = (cwd: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'protocol.file.allow=always', ...args], {
+  execFileSync('git', ['-c', 'protocol.file.allow=always', '-c', 'safe.directory=*', ...args], {
     cwd,
     env: GIT_ENV,
     encoding: 'utf8',
@@ -45,7 +45,8 @@ const repo: Record<string, string> = {};
 /** A bare repository with one commit on main. */
 function bare(dir: string): string {
   mkdirSync(path.dirname(dir), { recursive: true });
-  hostGit(path.dirname(dir), 'init', '-q', '--bare', '-b', 'main', dir);
+  // Shared: on a root server the sandbox pushes as the session's own unprivileged uid.
+  hostGit(path.dirname(dir), 'init', '-q', '--bare', '--shared=0777', '-b', 'main', dir);
   hostGit(seed, 'push', '-q', dir, 'main');
   return dir;
 }

@@ -133,7 +133,7 @@ export interface CliSpawner {
 
 /** `sh -c` program: create the CLI's config and scratch dirs, then become the CLI. */
 const MKDIR_THEN_EXEC =
-  'mkdir -p -- "$CLAUDE_CONFIG_DIR" ${CLAUDE_CODE_TMPDIR:+"$CLAUDE_CODE_TMPDIR"} && exec "$@"';
+  'mkdir -p -- "$CLAUDE_CONFIG_DIR" && { [ -z "$CLAUDE_CODE_TMPDIR" ] || mkdir -p -- "$CLAUDE_CODE_TMPDIR"; } && exec "$@"';
 
 function definedEnv(env: SpawnOptions['env']): Record<string, string> {
   const out: Record<string, string> = {};
