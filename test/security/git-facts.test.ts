@@ -1,37 +1,22 @@
-// The facts a workflow reports at its end (changed files, commits) come from git run in the agent's
-// workspace after the run. A filter driver or diff textconv the agent configured with bash must not
-// run then: gitFacts opens the repository through the same config check as the git tool.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gitFacts } from '../../src/runs/workflow-results.ts';
 import { HAS_BWRAP, makeSecFixture, type SecFixture } from './helpers.ts';
 
-const GIT_ENV = {
-  PATH: '/usr/local/bin:/usr/bin:/bin',
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_AUTHOR_NAME: 't',
-  GIT_AUTHOR_EMAIL: 't@e',
-  GIT_COMMITTER_NAME: 't',
-  GIT_COMMITTER_EMAIL: 't@e',
-};
-const hostGit = (cwd: string, ...args: string[]) =>
-  // The workspace belongs to the session's uid on a root server: git as root must be told it is safe.
-  execFileSync('git', ['-c', 'safe.directory=*', ...args], { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
 
 let fx: SecFixture;
 let base = '';
 beforeAll(async () => {
   if (!HAS_BWRAP) return;
   fx = await makeSecFixture();
-  // What the session clone leaves: a repository at the workspace root, its first commit the base.
-  hostGit(fx.workspace, 'init', '-q', '-b', 'main');
-  writeFileSync(path.join(fx.workspace, 'a.txt'), 'one\n');
-  hostGit(fx.workspace, 'add', '.');
-  hostGit(fx.workspace, 'commit', '-qm', 'base');
-  base = hostGit(fx.workspace, 'rev-parse', 'HEAD');
+  // What the session clone leaves: a repository at the workspace root, its first commit the base,
+  // made (like the real clone) inside the sandbox, as the session's user.
+  const made = await fx.bash(
+    'git init -q -b main && echo one > a.txt && git add . && git commit -qm base && git rev-parse HEAD',
+  );
+  base = made.output.split('\n')[0] ?? '';
+  if (!/^[0-9a-f]{40}$/.test(base)) throw new Error(`fixture: ${made.output}`);
 });
 afterAll(() => fx?.cleanup());
 
