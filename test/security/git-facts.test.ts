@@ -1,9 +1,11 @@
+// The facts a workflow reports at its end (changed files, commits) come from git run in the agent's
+// workspace after the run. A filter driver or diff textconv the agent configured with bash must not
+// run then: gitFacts opens the repository through the same config check as the git tool.
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gitFacts } from '../../src/runs/workflow-results.ts';
 import { HAS_BWRAP, makeSecFixture, type SecFixture } from './helpers.ts';
-
 
 let fx: SecFixture;
 let base = '';
