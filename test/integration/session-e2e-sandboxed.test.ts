@@ -132,4 +132,44 @@ describe('claude-code engine inside the bubblewrap sandbox', () => {
     expect(out).not.toContain('agent.db');
     expect(out).not.toMatch(/root:[^:]*:\d+:/);
   });
+
+  it('links and FIFOs the agent plants in its Claude Code state are never followed or opened by the server', async () => {
+    const { execFileSync: sh } = await import('node:child_process');
+    const { lstatSync, readdirSync, renameSync, symlinkSync } = await import('node:fs');
+    const path = await import('node:path');
+    // A host directory the sandbox cannot see: where the old engine's mkdir/write would have landed.
+    const hostDir = await tempDir('planted-target-');
+    mock.setResponder((req) => (isClaudeCodeSideRequest(req) ? claudeCodeSideReply(req) : textReply('one')));
+    const s = await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', {}));
+    expect((await runToEnd(s.id, 'first')).at(-1)!.type).toBe('run.completed');
+
+    // What the agent's commands could leave behind in the session home (its own uid's files): the
+    // old engine kept its record in CLAUDE_CONFIG_DIR and mkdir'd it with the server's authority.
+    const home = path.join(server.dataDir, 'homes', s.id);
+    const uid = lstatSync(home).uid;
+    renameSync(path.join(home, 'claude'), path.join(home, 'claude.old'));
+    sh('mkfifo', [path.join(home, 'claude.old', s.id, 'duyetbot-state.json')]);
+    symlinkSync(hostDir, path.join(home, 'claude'));
+    sh('chown', ['-h', `${uid}`, path.join(home, 'claude')]);
+
+    mock.setResponder((req) =>
+      isClaudeCodeSideRequest(req) ? claudeCodeSideReply(req) : textReply('second'),
+    );
+    await api(server.url, 'POST', `/api/sessions/${s.id}/messages`, { content: 'again' });
+    const second = await waitFor(async () => {
+      const evs = await allEvents(server.url, s.id);
+      return evs.filter(isRunEnd).length >= 2 && isRunEnd(evs.at(-1)!) ? evs : undefined;
+    }, 90_000);
+    // The run ends (it does not hang on the FIFO): inside the sandbox the link dangles, so the CLI
+    // cannot make its config dir there and says so — the agent broke its own home, nothing more.
+    const end = second.at(-1)!;
+    if (end.type === 'run.failed') expect(JSON.stringify(end.data)).toMatch(/mkdir: cannot create directory/);
+    else expect(end.type).toBe('run.completed');
+    expect(readdirSync(hostDir)).toEqual([]);
+    // DELETE removes the session promptly, planted link and FIFO included, without following them.
+    const t0 = Date.now();
+    expect((await api(server.url, 'DELETE', `/api/sessions/${s.id}`)).status).toBe(204);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(readdirSync(hostDir)).toEqual([]);
+  });
 });
