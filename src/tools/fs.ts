@@ -283,6 +283,8 @@ export function createFsTool(deps: { config: Config }): Tool<FsInput> {
           }
           return ok(`Moved ${input.path} to ${dest.rel}`);
         }
+        if (!src.stat.isFile() && !src.stat.isDirectory() && !src.stat.isSymbolicLink())
+          throw new ToolError('invalid_input', `"${input.path}" is not a regular file or directory`);
         const n = await copyEntry(root, src.dir, src.name, dest.dir, dest.name);
         return ok(`Copied ${input.path} to ${dest.rel}${n > 1 ? ` (${n} entries)` : ''}`);
       } finally {
