@@ -52,7 +52,7 @@ import {
   ulimitScript,
 } from './limits.ts';
 import { EgressPool } from './net-egress-pool.ts';
-import { FORWARDER_SOURCE, parseAllowList, policyFor } from './net-policy.ts';
+import { FORWARDER_SOURCE, type LookupFn, parseAllowList, policyFor } from './net-policy.ts';
 import { buildSeccompFilter, SeccompUnsupportedError, seccompShellPrefix } from './seccomp.ts';
 import type { ProcessSpec, SandboxWrapper, WrappedCommand } from './types.ts';
 
@@ -69,6 +69,8 @@ export interface BwrapOptions {
   logger?: Logger;
   /** Defaults to `bwrap` on PATH (or /usr/bin/bwrap). */
   bwrapPath?: string;
+  /** Name resolution of the egress proxy (tests map names to loopback addresses; default DNS). */
+  lookup?: LookupFn;
   /** Environment the SANDBOX_*, SANDBOX_RO_BIND and BWRAP_PATH settings are read from (default process.env). */
   env?: Record<string, string | undefined>;
 }
@@ -230,6 +232,7 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     maxTunnels: opts.config.sandboxEgressMaxTunnels,
     idleTimeoutMs: opts.config.sandboxEgressIdleMs,
     ...(logger ? { logger } : {}),
+    ...(opts.lookup ? { lookup: opts.lookup } : {}),
   });
 
   // The runtime dir holds nothing secret, but do not leave it behind when the server exits.

@@ -63,7 +63,10 @@ export interface SecFixture {
   cleanup(): Promise<void>;
 }
 
-export async function makeSecFixture(env: Record<string, string> = {}): Promise<SecFixture> {
+export async function makeSecFixture(
+  env: Record<string, string> = {},
+  opts: { lookup?: (host: string) => Promise<string[]> } = {},
+): Promise<SecFixture> {
   const saved: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(FAKE_SECRETS)) {
     saved[k] = process.env[k];
@@ -79,7 +82,13 @@ export async function makeSecFixture(env: Record<string, string> = {}): Promise<
     TOOL_OUTPUT_LIMIT: '4000',
     ...env,
   });
-  const sandbox = createBwrapSandbox({ config, dataDir: tmp, limits: TEST_LIMITS, env: {} });
+  const sandbox = createBwrapSandbox({
+    config,
+    dataDir: tmp,
+    limits: TEST_LIMITS,
+    env: {},
+    ...(opts.lookup ? { lookup: opts.lookup } : {}),
+  });
   await sandbox.ready();
   const wm = new WorkspaceManager(tmp, { identities: sandbox.identities });
   const workspace = await wm.ensure('victim');
