@@ -54,6 +54,7 @@ import {
 import { EgressPool } from './net-egress-pool.ts';
 import { FORWARDER_SOURCE, type LookupFn, parseAllowList, policyFor } from './net-policy.ts';
 import { buildSeccompFilter, SeccompUnsupportedError, seccompShellPrefix } from './seccomp.ts';
+import { probeShellLimits, shellLimitPrefix } from './sh-limits.ts';
 import type { ProcessSpec, SandboxWrapper, WrappedCommand } from './types.ts';
 
 export { SECRET_ENV_NAMES, sanitizeEnv } from './bwrap-env.ts';
@@ -84,6 +85,8 @@ export interface BwrapInfo {
   userns: boolean;
   cgroup: CgroupInfo;
   prlimit: boolean;
+  /** Limits set by the wrapping sh's ulimit (a root server) instead of a prlimit exec. */
+  shellLimits: boolean;
   /** RLIMIT_AS applied (0 = none). */
   addressSpaceBytes: number;
   /** RLIMIT_NPROC applied (only without a pids cgroup, and never effective for uid 0). */
@@ -242,6 +245,10 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
   };
   process.once('exit', onExit);
 
+  // On a root server the wrapping `sh` sets the limits itself (sh-limits.ts): one exec less per process.
+  const shLimits = identities ? probeShellLimits() : null;
+  const shLimitPrefix = shLimits ? shellLimitPrefix(shLimits, limits, { addressSpaceBytes, nproc }) : '';
+
   const info: BwrapInfo = {
     bwrapPath,
     mode,
@@ -249,12 +256,14 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     userns,
     cgroup: cgInfo,
     prlimit: prlimitPath !== null,
+    shellLimits: shLimits !== null,
     addressSpaceBytes,
     nproc,
     runtimeDir,
   };
 
   const limitPrefix = (): string[] => {
+    if (shLimits) return [];
     const o = { addressSpaceBytes, nproc };
     if (prlimitPath) return [prlimitPath, ...prlimitArgs(limits, o), '--'];
     return ['/bin/sh', '-c', ulimitScript(limits, o), 'sandbox-limits'];
@@ -353,10 +362,11 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     const slot = cgroups?.create() ?? null;
     const procs = slot?.procsFiles ?? [];
     const done = release ? { release } : {};
-    if (!seccompFile && procs.length === 0)
+    if (!seccompFile && procs.length === 0 && !shLimitPrefix)
       return { command: bwrapPath, args, env: childEnv, cwd: '/', ...done };
     const script =
       (seccompFile ? seccompShellPrefix(seccompFile) : '') +
+      shLimitPrefix +
       (procs.length > 0 ? cgroupJoinScript(procs.length) : 'exec "$@"');
     return {
       command: '/bin/sh',
