@@ -48,6 +48,12 @@ export interface Config {
   authFailuresPerMinute: number;
   maxWsPerCredential: number;
   claudeMaxProcesses: number;
+  /** LLM proxy of the claude-code engine (src/security/llm-proxy.ts) */
+  llmProxyMaxBodyBytes: number;
+  llmProxyAllowBetas: string[];
+  llmProxyMaxConcurrent: number;
+  llmProxyRequestTimeoutMs: number;
+  llmProxyIdleTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -76,6 +82,15 @@ function list(env: Env, name: string): string[] {
 function opt(env: Env, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v === '' ? undefined : v;
+}
+
+/** Anthropic beta names (the LLM proxy also refuses the ones that let the API act for the agent). */
+function betaList(env: Env, name: string): string[] {
+  const betas = list(env, name);
+  for (const b of betas) {
+    if (!/^[a-z0-9][a-z0-9.-]{0,99}$/.test(b)) throw new ConfigError(`${name}: "${b}" is not a beta name`);
+  }
+  return betas;
 }
 
 export class ConfigError extends Error {}
@@ -138,5 +153,10 @@ export function loadConfig(env: Env = process.env): Config {
     authFailuresPerMinute: int(env, 'AUTH_FAILURES_PER_MINUTE', 30, 1),
     maxWsPerCredential: int(env, 'MAX_WS_PER_CREDENTIAL', 100, 1),
     claudeMaxProcesses: int(env, 'CLAUDE_MAX_PROCESSES', 8, 1),
+    llmProxyMaxBodyBytes: int(env, 'LLM_PROXY_MAX_BODY_BYTES', 32 * 1024 * 1024, 1024),
+    llmProxyAllowBetas: betaList(env, 'LLM_PROXY_ALLOW_BETAS'),
+    llmProxyMaxConcurrent: int(env, 'LLM_PROXY_MAX_CONCURRENT', 8, 1),
+    llmProxyRequestTimeoutMs: int(env, 'LLM_PROXY_REQUEST_TIMEOUT_MS', 30_000, 100),
+    llmProxyIdleTimeoutMs: int(env, 'LLM_PROXY_IDLE_TIMEOUT_MS', 600_000, 1000),
   };
 }
