@@ -80,6 +80,12 @@ export interface Config {
   toolStreamLimitBytes: number;
   /** Bytes of `tool.output` stored/streamed per run (all tool calls together). */
   runStreamLimitBytes: number;
+  /** LLM proxy of the claude-code engine (src/security/llm-proxy.ts) */
+  llmProxyMaxBodyBytes: number;
+  llmProxyAllowBetas: string[];
+  llmProxyMaxConcurrent: number;
+  llmProxyRequestTimeoutMs: number;
+  llmProxyIdleTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -115,6 +121,15 @@ function dirList(env: Env, name: string): string[] {
 function opt(env: Env, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v === '' ? undefined : v;
+}
+
+/** Anthropic beta names (the LLM proxy also refuses the ones that let the API act for the agent). */
+function betaList(env: Env, name: string): string[] {
+  const betas = list(env, name);
+  for (const b of betas) {
+    if (!/^[a-z0-9][a-z0-9.-]{0,99}$/.test(b)) throw new ConfigError(`${name}: "${b}" is not a beta name`);
+  }
+  return betas;
 }
 
 export class ConfigError extends Error {}
@@ -225,5 +240,10 @@ export function loadConfig(env: Env = process.env): Config {
     maxConnections: int(env, 'MAX_CONNECTIONS', 10_000),
     toolStreamLimitBytes,
     runStreamLimitBytes,
+    llmProxyMaxBodyBytes: int(env, 'LLM_PROXY_MAX_BODY_BYTES', 32 * 1024 * 1024, 1024),
+    llmProxyAllowBetas: betaList(env, 'LLM_PROXY_ALLOW_BETAS'),
+    llmProxyMaxConcurrent: int(env, 'LLM_PROXY_MAX_CONCURRENT', 8, 1),
+    llmProxyRequestTimeoutMs: int(env, 'LLM_PROXY_REQUEST_TIMEOUT_MS', 30_000, 100),
+    llmProxyIdleTimeoutMs: int(env, 'LLM_PROXY_IDLE_TIMEOUT_MS', 600_000, 1000),
   };
 }

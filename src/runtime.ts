@@ -118,7 +118,16 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     : undefined;
   // Claude Code gets a per-run token for this loopback proxy, never the real key (docs/security.md).
   const llmProxy = config.anthropicApiKey
-    ? new LlmProxy({ upstreamUrl: config.anthropicBaseUrl, apiKey: config.anthropicApiKey, logger })
+    ? new LlmProxy({
+        upstreamUrl: config.anthropicBaseUrl,
+        apiKey: config.anthropicApiKey,
+        logger,
+        maxBodyBytes: config.llmProxyMaxBodyBytes,
+        allowBetas: config.llmProxyAllowBetas,
+        maxConcurrentPerGrant: config.llmProxyMaxConcurrent,
+        requestTimeoutMs: config.llmProxyRequestTimeoutMs,
+        idleTimeoutMs: config.llmProxyIdleTimeoutMs,
+      })
     : undefined;
   await llmProxy?.start();
   // A sandboxed Claude Code CLI reaches the proxy on its own 127.0.0.1:<port> (and nothing else of the host's loopback).
@@ -135,7 +144,10 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
         logger: logger.child({ component: 'claude-code' }),
         // The whole CLI process (and every command it runs) lives in the sandbox.
         sandbox,
-        ...(llmProxy ? { llmAccess: async (runId: string) => llmProxy.grant(runId) } : {}),
+        // The token is bound to the run's model: the proxy refuses any other.
+        ...(llmProxy
+          ? { llmAccess: async (runId: string, model: string) => llmProxy.grant(runId, { model }) }
+          : {}),
         // Claude Code's own tools (Read, Edit, Bash, …) do not pass through auditTools: record them here.
         // The server's tools it calls through the MCP bridge are already audited.
         onToolEvent: (e) => {

@@ -560,15 +560,24 @@ describe('claude-code engine (real Claude Code CLI against the mock LLM)', () =>
     );
     const { ws } = await workspace();
     let released = 0;
+    const asked: string[] = [];
     const engine = createClaudeCodeEngine({
-      config: testConfig({ ANTHROPIC_API_KEY: '' }),
+      config: testConfig({ ANTHROPIC_API_KEY: '', AGENT_MODEL: 'claude-haiku-4-5' }),
       logger: silentLogger,
-      llmAccess: async () => ({ baseUrl: mock.url, apiKey: 'per-run-token', release: () => released++ }),
+      llmAccess: async (runId: string, model: string) => {
+        asked.push(`${runId}:${model}`);
+        return { baseUrl: mock.url, apiKey: 'per-run-token', release: () => released++ };
+      },
     });
     const before = mock.requests.length;
-    const r = await engine.run(harness(ws, 'hi', { sessionId: 'sess-access' }).ctx);
+    // no model on the run: the configured one
+    const h = harness(ws, 'hi', { sessionId: 'sess-access', model: '' });
+    const r = await engine.run(h.ctx);
     expect(r.finalText).toBe('via access');
     expect(released).toBe(1);
+    // the access is asked for the run's model (the proxy binds its token to it)
+    expect(asked).toEqual([`${h.ctx.runId}:claude-haiku-4-5`]);
     expect(mock.requests[before]?.headers['x-api-key']).toBe('per-run-token');
+    expect(mock.requests[before]!.body).toMatchObject({ model: 'claude-haiku-4-5' });
   });
 });

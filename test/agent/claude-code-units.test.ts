@@ -477,6 +477,32 @@ describe('CLI process', () => {
     });
     expect(env.ANTHROPIC_AUTH_TOKEN).toBeUndefined();
     expect(env.CLAUDE_CODE_USE_BEDROCK).toBeUndefined();
+    expect(env.ANTHROPIC_MODEL).toBeUndefined();
+  });
+
+  it('env: every model choice of the CLI is pinned to the run model (the LLM proxy refuses others)', () => {
+    const env = buildCliEnv(
+      { PATH: '/bin', ANTHROPIC_SMALL_FAST_MODEL: 'claude-haiku-4-5', CLAUDE_CODE_SUBAGENT_MODEL: 'opus' },
+      { baseUrl: 'http://x', apiKey: 'k', model: 'claude-opus-4-1' },
+      '/cfg',
+    );
+    for (const k of [
+      'ANTHROPIC_MODEL',
+      'ANTHROPIC_DEFAULT_OPUS_MODEL',
+      'ANTHROPIC_DEFAULT_SONNET_MODEL',
+      'ANTHROPIC_DEFAULT_HAIKU_MODEL',
+      'ANTHROPIC_DEFAULT_FABLE_MODEL',
+      'ANTHROPIC_SMALL_FAST_MODEL',
+      'CLAUDE_CODE_SUBAGENT_MODEL',
+      'CLAUDE_CODE_WORKFLOW_SUBAGENT_MODEL',
+    ]) {
+      expect(env[k], k).toBe('claude-opus-4-1');
+    }
+    expect(env).toMatchObject({
+      CLAUDE_CODE_SUBAGENT_MODEL_FORCE: '1',
+      CLAUDE_CODE_DISABLE_LEGACY_MODEL_REMAP: '1',
+      CLAUDE_CODE_NO_MODEL_FALLBACK: '1',
+    });
   });
 
   it('splits stderr into lines', () => {
@@ -495,8 +521,8 @@ describe('CLI process', () => {
       kind: 'bwrap',
       wrap(spec) {
         specs.push(spec);
-        // a sandbox strips secrets from the env
-        const { ANTHROPIC_API_KEY: _k, ...env } = spec.env;
+        // a sandbox strips secrets (and here: the model pinning) from the env
+        const { ANTHROPIC_API_KEY: _k, ANTHROPIC_MODEL: _m, ...env } = spec.env;
         return { command: spec.command, args: spec.args, env, cwd: spec.cwd };
       },
     };
@@ -509,6 +535,7 @@ describe('CLI process', () => {
         ANTHROPIC_API_KEY: 'k',
         ANTHROPIC_BASE_URL: 'http://x',
         CLAUDE_CONFIG_DIR: path.join(ws, 'cfg'),
+        ANTHROPIC_MODEL: 'm1',
       },
       onStderr: (c) => stderr.push(c),
       onSpawn: (p) => {
@@ -517,8 +544,11 @@ describe('CLI process', () => {
     });
     const child = spawner.spawn({
       command: process.execPath,
-      args: ['-e', 'process.stderr.write(process.env.ANTHROPIC_API_KEY + ":" + process.cwd())'],
-      env: { PATH: process.env.PATH, ANTHROPIC_API_KEY: 'k', UNSET: undefined },
+      args: [
+        '-e',
+        'process.stderr.write(process.env.ANTHROPIC_API_KEY + ":" + process.env.ANTHROPIC_MODEL + ":" + process.cwd())',
+      ],
+      env: { PATH: process.env.PATH, ANTHROPIC_API_KEY: 'k', ANTHROPIC_MODEL: 'm1', UNSET: undefined },
       signal: new AbortController().signal,
     });
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
@@ -531,7 +561,7 @@ describe('CLI process', () => {
     expect(specs[0]?.args.slice(3, 4)).toEqual([process.execPath]);
     expect(existsSync(path.join(ws, 'cfg'))).toBe(true);
     expect(specs[0]?.env).not.toHaveProperty('UNSET');
-    expect(stderr.join('')).toBe(`k:${ws}`);
+    expect(stderr.join('')).toBe(`k:m1:${ws}`);
     expect(spawner.pid()).toBe(pid);
     await spawner.reap(100);
   });

@@ -71,7 +71,7 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
     let access: LlmAccess | undefined;
     try {
       access = opts.llmAccess
-        ? await opts.llmAccess(ctx.runId)
+        ? await opts.llmAccess(ctx.runId, ctx.model || config.model)
         : { baseUrl: config.anthropicBaseUrl, apiKey: config.anthropicApiKey ?? '', release() {} };
       return await runInSlot(ctx, access);
     } finally {
@@ -164,7 +164,7 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
     await writeStoredSessionId(a.stateDir, claudeSessionId);
 
     // --- the CLI process -----------------------------------------------------------------
-    const cliEnv = buildCliEnv(ctx.env, a.access, a.configDir);
+    const cliEnv = buildCliEnv(ctx.env, { ...a.access, model: a.model }, a.configDir);
     const stderrTail = new TailLines(20);
     const stderr = lineSplitter((line) => {
       stderrTail.push(line);

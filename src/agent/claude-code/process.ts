@@ -33,6 +33,8 @@ const RESERVED = /^(ANTHROPIC_|CLAUDE_|CLAUDECODE$)/;
 export interface LlmEndpoint {
   baseUrl: string;
   apiKey: string;
+  /** The run's model: every model choice of the CLI is pinned to it (the LLM proxy refuses others). */
+  model?: string;
 }
 
 /** The CLI's whole environment (the SDK's `env` replaces the inherited one). */
@@ -52,6 +54,29 @@ export function buildCliEnv(
   };
 }
 
+/**
+ * Every model choice Claude Code (2.1.330) makes besides the main one, set to the run's model: the
+ * aliases agents and skills name (opus, sonnet, haiku, fable), the small/fast background model,
+ * subagents (FORCE: also when an agent definition or the Agent tool names another model) and
+ * workflow agents. LEGACY_MODEL_REMAP off: it would swap claude-opus-4-0/4-1 for a newer model;
+ * NO_MODEL_FALLBACK: no retry on another model when this one is overloaded.
+ */
+function modelEnv(model: string): Record<string, string> {
+  return {
+    ANTHROPIC_MODEL: model,
+    ANTHROPIC_DEFAULT_OPUS_MODEL: model,
+    ANTHROPIC_DEFAULT_SONNET_MODEL: model,
+    ANTHROPIC_DEFAULT_HAIKU_MODEL: model,
+    ANTHROPIC_DEFAULT_FABLE_MODEL: model,
+    ANTHROPIC_SMALL_FAST_MODEL: model,
+    CLAUDE_CODE_SUBAGENT_MODEL: model,
+    CLAUDE_CODE_SUBAGENT_MODEL_FORCE: '1',
+    CLAUDE_CODE_WORKFLOW_SUBAGENT_MODEL: model,
+    CLAUDE_CODE_DISABLE_LEGACY_MODEL_REMAP: '1',
+    CLAUDE_CODE_NO_MODEL_FALLBACK: '1',
+  };
+}
+
 /** The variables the CLI itself needs, re-applied after a sandbox wrapper filtered the env. */
 export function llmEnv(llm: LlmEndpoint, configDir: string): Record<string, string> {
   return {
@@ -60,8 +85,12 @@ export function llmEnv(llm: LlmEndpoint, configDir: string): Record<string, stri
     CLAUDE_CONFIG_DIR: configDir,
     // Claude Code's scratch files (tool notes, shell snapshots) per session instead of /tmp/claude-<uid>
     CLAUDE_CODE_TMPDIR: path.join(configDir, 'tmp'),
+    ...(llm.model ? modelEnv(llm.model) : {}),
   };
 }
+
+/** The names llmEnv may set (re-applied after the sandbox wrapper filtered the env). */
+const LLM_ENV_KEYS: readonly string[] = Object.keys(llmEnv({ baseUrl: 'x', apiKey: 'x', model: 'x' }, '/'));
 
 /** Splits a byte stream into lines; `flush` emits a trailing partial line. */
 export function lineSplitter(onLine: (line: string) => void): { push(chunk: string): void; flush(): void } {
@@ -183,12 +212,7 @@ export function cliSpawner(o: CliSpawnOptions): CliSpawner {
           hostPaths,
         });
         const keep: Record<string, string> = {};
-        for (const k of [
-          'ANTHROPIC_BASE_URL',
-          'ANTHROPIC_API_KEY',
-          'CLAUDE_CONFIG_DIR',
-          'CLAUDE_CODE_TMPDIR',
-        ]) {
+        for (const k of LLM_ENV_KEYS) {
           const v = o.cliEnv[k];
           if (v !== undefined) keep[k] = v;
         }

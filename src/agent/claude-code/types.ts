@@ -30,8 +30,11 @@ export interface ClaudeCodeEngineOptions {
   sandbox?: SandboxWrapper;
   /** The server's tools bridged as `mcp__server__<name>` (default: ctx.tools minus bash/fs, which Claude Code has itself). */
   serverTools?: (ctx: EngineRunContext) => Tool[];
-  /** LLM endpoint and credentials per run (e.g. a per-run proxy token); default config.anthropicBaseUrl/ApiKey. */
-  llmAccess?: (runId: string) => Promise<LlmAccess>;
+  /**
+   * LLM endpoint and credentials per run (e.g. a per-run proxy token bound to the run's model);
+   * default config.anthropicBaseUrl/ApiKey.
+   */
+  llmAccess?: (runId: string, model: string) => Promise<LlmAccess>;
   /** Audit/metrics hook: PreToolUse / PostToolUse of every tool call. */
   onToolEvent?: (e: ToolAuditEvent) => void;
   /** Policy settings (default: CLAUDE_ALLOW_TOOLS / CLAUDE_DENY_TOOLS from process.env). */
