@@ -278,12 +278,19 @@ describe.skipIf(!hasBwrap)('bwrap wrapper', () => {
     }
   });
 
-  it('applies rlimits inside the sandbox with prlimit', () => {
+  it('applies rlimits (hard = soft): with prlimit inside, or — on a root server — with the wrapping sh', () => {
     const w = sb.wrap(spec());
     const i = w.args.indexOf('--');
     let inner = w.args.slice(i + 1);
     if (sb.info.mode === 'drop') inner = inner.slice(inner.indexOf('--') + 1); // after the setpriv prefix
-    if (sb.info.prlimit) {
+    if (sb.info.shellLimits) {
+      // set while the sh is still root, inherited through bwrap and setpriv; one exec less
+      expect(w.args[1]).toContain(`ulimit -n ${sb.limits.openFiles}`);
+      expect(w.args[1]).toContain(`ulimit -t ${sb.limits.cpuSeconds}`);
+      expect(w.args[1]).toMatch(/ulimit -f \d+/);
+      expect(w.args[1]).toContain('ulimit -c 0');
+      expect(inner[0]).not.toMatch(/prlimit$/);
+    } else if (sb.info.prlimit) {
       expect(inner[0]).toMatch(/prlimit$/);
       expect(inner).toContain(`--fsize=${sb.limits.fileSizeBytes}`);
       expect(inner).toContain(`--nofile=${sb.limits.openFiles}`);
