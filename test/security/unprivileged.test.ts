@@ -38,6 +38,10 @@ const FILES = [
   'test/sandbox/seccomp-bwrap.test.ts',
   'test/sandbox/bwrap-run.test.ts',
   'test/integration/session-e2e-sandboxed.test.ts',
+  'test/integration/responsiveness.test.ts',
+  'test/security/http-edges.test.ts',
+  'test/security/llm-proxy.test.ts',
+  'test/workflows/callback-security.test.ts',
 ];
 
 const isRoot = process.getuid?.() === 0;
