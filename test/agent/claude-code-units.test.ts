@@ -591,11 +591,23 @@ describe('session store', () => {
     const id = '6f1c1d52-8a55-4a51-9b7d-0c7f0c9b2b11';
     await writeStoredSessionId(dir, id);
     expect(await readStoredSessionId(dir)).toBe(id);
-    expect(await transcriptExists(dir, id)).toBe(false);
+    expect(await transcriptExists(root, dir, id)).toBe(false);
     await mkdir(path.join(dir, 'projects', '-some-cwd'), { recursive: true });
     await writeFile(path.join(dir, 'projects', '-some-cwd', `${id}.jsonl`), '{}\n');
-    expect(await transcriptExists(dir, id)).toBe(true);
-    expect(await transcriptExists(dir, '../../etc/passwd')).toBe(false);
+    expect(await transcriptExists(root, dir, id)).toBe(true);
+    expect(await transcriptExists(root, dir, '../../etc/passwd')).toBe(false);
+    // A link the agent planted is not followed: neither a linked projects dir nor a linked transcript.
+    const outside = await mkdtemp(path.join(os.tmpdir(), 'cc-outside-'));
+    const other = '0f1c1d52-8a55-4a51-9b7d-0c7f0c9b2b12';
+    await mkdir(path.join(outside, 'p'), { recursive: true });
+    await writeFile(path.join(outside, 'p', `${other}.jsonl`), '{}\n');
+    await symlink(path.join(outside, 'p'), path.join(dir, 'projects', 'linked'));
+    await symlink(
+      path.join(outside, 'p', `${other}.jsonl`),
+      path.join(dir, 'projects', '-some-cwd', `${other}.jsonl`),
+    );
+    expect(await transcriptExists(root, dir, other)).toBe(false);
+    await rm(outside, { recursive: true, force: true });
   });
 });
 

@@ -87,7 +87,8 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
     const workspace = await fsp.realpath(ctx.workspace);
     // Under the session's HOME when there is one: that directory is what a sandboxed CLI can write
     // (DATA_DIR itself is hidden from it), and it is removed with the session.
-    const configDir = claudeConfigDir(ctx.env.HOME ?? config.dataDir, ctx.sessionId);
+    const homeBase = ctx.env.HOME ?? config.dataDir;
+    const configDir = claudeConfigDir(homeBase, ctx.sessionId);
     // The engine's own record of the conversation id: in the server's state directory, never in
     // CLAUDE_CONFIG_DIR (the sandboxed CLI and its commands write there).
     const stateDir = ctx.stateDir ?? claudeConfigDir(path.join(config.dataDir, 'state'), ctx.sessionId);
@@ -107,7 +108,7 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
     ].filter((id, i, all): id is string => id !== undefined && all.indexOf(id) === i);
     let previous: string | undefined;
     for (const id of candidates) {
-      if (await transcriptExists(configDir, id)) {
+      if (await transcriptExists(homeBase, configDir, id)) {
         previous = id;
         break;
       }

@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { BeneathRoot } from '../../sandbox/beneath.ts';
 
 const STATE_FILE = 'claude.json';
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -53,24 +54,40 @@ export async function writeStoredSessionId(stateDir: string, id: string): Promis
 }
 
 /**
- * Whether Claude Code has a transcript for `id` under `dir` (any project directory). Metadata only
- * (lstat, never an open): the directory is the agent's, and a link is not a transcript.
+ * Whether Claude Code has a transcript for `id` in the config dir `configDir` (any project
+ * directory). `base` is the directory the server made (the session HOME) and `configDir` lies under
+ * it: everything below `base` is the agent's, so it is walked through descriptors (never out of
+ * `base`, never through a link it finds there), and only looked at — nothing is opened.
  */
-export async function transcriptExists(dir: string, id: string): Promise<boolean> {
+export async function transcriptExists(base: string, configDir: string, id: string): Promise<boolean> {
   if (!isClaudeSessionId(id)) return false;
-  let projects: string[];
+  const rel = path.relative(base, configDir);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return false;
+  let root: BeneathRoot;
   try {
-    projects = await fsp.readdir(path.join(dir, 'projects'));
+    root = await BeneathRoot.open(base);
   } catch {
     return false;
   }
-  for (const p of projects) {
+  try {
+    const projects = await root.openDirAt(path.join(rel, 'projects')).catch(() => null);
+    if (!projects) return false;
     try {
-      const st = await fsp.lstat(path.join(dir, 'projects', p, `${id}.jsonl`));
-      if (st.isFile() && st.size > 0) return true;
-    } catch {
-      // next
+      for (const name of await fsp.readdir(projects.self)) {
+        const project = await projects.openDir(name).catch(() => null);
+        if (!project) continue;
+        try {
+          const st = await project.lstat(`${id}.jsonl`);
+          if (st?.isFile() && st.size > 0) return true;
+        } finally {
+          await project.close();
+        }
+      }
+      return false;
+    } finally {
+      await projects.close();
     }
+  } finally {
+    await root.close();
   }
-  return false;
 }
