@@ -2,7 +2,6 @@
 // agent's bash swaps `d` between a directory and a symlink to a host directory outside the
 // workspace. The server must never create (or list) anything through that symlink with its own
 // authority: git creates the destination inside the sandbox, where the link leads nowhere.
-import { execFileSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -15,19 +14,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HAS_BWRAP, makeSecFixture, type SecFixture, sleep } from './helpers.ts';
-
-const GIT_ENV = {
-  PATH: '/usr/local/bin:/usr/bin:/bin',
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_AUTHOR_NAME: 't',
-  GIT_AUTHOR_EMAIL: 't@e',
-  GIT_COMMITTER_NAME: 't',
-  GIT_COMMITTER_EMAIL: 't@e',
-};
-const hostGit = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
+import { HAS_BWRAP, hostGit, makeSecFixture, type SecFixture, sleep } from './helpers.ts';
 
 let fx: SecFixture;
 let roots: string;

@@ -3,7 +3,6 @@
 // outside FILE_REPO_ROOTS as a clone source or a fetch/push remote — directly, through a second
 // pushurl, through url.insteadOf, or through a symlink under a root — is refused with a clear error
 // and nothing is written. The session's origin and repositories under the roots keep working.
-import { execFileSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -16,23 +15,8 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HAS_BWRAP, makeSecFixture, SERVER_DIR, type SecFixture } from './helpers.ts';
+import { HAS_BWRAP, hostGit, makeSecFixture, SERVER_DIR, type SecFixture } from './helpers.ts';
 
-const GIT_ENV = {
-  PATH: '/usr/local/bin:/usr/bin:/bin',
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_AUTHOR_NAME: 't',
-  GIT_AUTHOR_EMAIL: 't@e',
-  GIT_COMMITTER_NAME: 't',
-  GIT_COMMITTER_EMAIL: 't@e',
-};
-const hostGit = (cwd: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'protocol.file.allow=always', '-c', 'safe.directory=*', ...args], {
-    cwd,
-    env: GIT_ENV,
-    encoding: 'utf8',
-  }).trim();
 /** Every ref and where it points: the "nothing was written" witness. */
 const refsOf = (gitDir: string) => hostGit(gitDir, 'for-each-ref', '--format=%(refname) %(objectname)');
 

@@ -165,3 +165,24 @@ export function uniqueMarker(): string {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * git run by the TEST on the host (fixtures, witnesses), isolated from the machine's git config.
+ * Local file transport allowed, and every directory safe: on a root server the repositories the
+ * sandbox made belong to the session's own uid.
+ */
+export function hostGit(cwd: string, ...args: string[]): string {
+  return execFileSync('git', ['-c', 'protocol.file.allow=always', '-c', 'safe.directory=*', ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: {
+      PATH: '/usr/local/bin:/usr/bin:/bin',
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_CONFIG_GLOBAL: '/dev/null',
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@e',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@e',
+    },
+  }).trim();
+}
