@@ -8,11 +8,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config.ts';
-import { createBwrapSandbox } from '../src/sandbox/bwrap.ts';
+import { createBwrapSandbox } from '../src/sandbox/bwrap/bwrap.ts';
 import { buildChildEnv } from '../src/sandbox/child-env.ts';
 import { runProcess } from '../src/sandbox/process-runner.ts';
 import { noSandbox, type SandboxWrapper } from '../src/sandbox/types.ts';
-import { WorkspaceManager } from '../src/sandbox/workspace.ts';
+import { WorkspaceManager } from '../src/sandbox/workspace/manager.ts';
 import { createFsTool } from '../src/tools/fs.ts';
 import type { ToolContext } from '../src/tools/types.ts';
 

@@ -27,7 +27,7 @@ import {
   unavailableSandbox,
 } from './sandbox/index.ts';
 import type { SandboxWrapper } from './sandbox/types.ts';
-import { WorkspaceManager } from './sandbox/workspace.ts';
+import { WorkspaceManager } from './sandbox/workspace/manager.ts';
 import { LlmProxy } from './security/llm-proxy.ts';
 import { AccessGuard } from './server/access-guard.ts';
 import { createApp } from './server/app.ts';

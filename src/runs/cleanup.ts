@@ -1,7 +1,7 @@
 // Periodic removal of the workspaces of finished workflows after a retention time. Never one whose
 // run is active; `fs.rm` removes symlinks themselves and never follows them.
 import type { Logger } from '../observability/logger.ts';
-import type { WorkspaceManager } from '../sandbox/workspace.ts';
+import type { WorkspaceManager } from '../sandbox/workspace/manager.ts';
 import type { Store } from '../store/types.ts';
 import type { Scheduler } from './scheduler.ts';
 

@@ -7,7 +7,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { type EngineName, emptyUsage, type Usage } from '../protocol/index.ts';
-import { type QuotaExceeded, watchDiskQuota } from '../sandbox/disk-quota.ts';
+import { type QuotaExceeded, watchDiskQuota } from '../sandbox/workspace/disk-quota.ts';
 import type { RunRecord, SessionRecord, Store } from '../store/types.ts';
 import { RunScope } from '../tools/run-scope.ts';
 import type { Tool } from '../tools/types.ts';

@@ -15,7 +15,7 @@ import {
 } from '../protocol/index.ts';
 import { buildChildEnv } from '../sandbox/child-env.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
-import type { WorkspaceManager } from '../sandbox/workspace.ts';
+import type { WorkspaceManager } from '../sandbox/workspace/manager.ts';
 import {
   type NewEvent,
   type OutboxRecord,

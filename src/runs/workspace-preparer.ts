@@ -19,7 +19,7 @@ import type { Config } from '../config.ts';
 import { buildChildEnv } from '../sandbox/child-env.ts';
 import { sandboxUnavailableReason } from '../sandbox/index.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
-import type { WorkspaceManager } from '../sandbox/workspace.ts';
+import type { WorkspaceManager } from '../sandbox/workspace/manager.ts';
 import type { SessionRecord, Store } from '../store/types.ts';
 import { cloneRepository } from '../tools/git.ts';
 import type { EventLog } from './event-log.ts';

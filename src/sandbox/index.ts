@@ -7,17 +7,19 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
-import { type BwrapSandbox, createBwrapSandbox } from './bwrap.ts';
+import { type BwrapSandbox, createBwrapSandbox } from './bwrap/bwrap.ts';
 import { runProcess } from './process-runner.ts';
 import { noSandbox, type SandboxWrapper } from './types.ts';
 
-export { type BwrapSandbox, createBwrapSandbox, SandboxUnavailableError } from './bwrap.ts';
-export { type QuotaExceeded, watchDiskQuota } from './disk-quota.ts';
-export type { SandboxIdentities } from './identity.ts';
-export { type Limits, limitsFromEnv } from './limits.ts';
+export { type BwrapSandbox, createBwrapSandbox, SandboxUnavailableError } from './bwrap/bwrap.ts';
+export type { SandboxIdentities } from './bwrap/identity.ts';
+export { type Limits, limitsFromEnv } from './bwrap/limits.ts';
+export { type QuotaExceeded, watchDiskQuota } from './workspace/disk-quota.ts';
 
 /** The per-session uids of a sandbox (a root server with bubblewrap), or null. */
-export function identitiesOf(sandbox: SandboxWrapper): import('./identity.ts').SandboxIdentities | null {
+export function identitiesOf(
+  sandbox: SandboxWrapper,
+): import('./bwrap/identity.ts').SandboxIdentities | null {
   return 'identities' in sandbox ? ((sandbox as BwrapSandbox).identities ?? null) : null;
 }
 
@@ -61,7 +63,7 @@ export function sandboxUnavailableReason(sandbox: SandboxWrapper): string | unde
 /** Runs `true` in the sandbox against a throwaway workspace; throws with the reason when it fails. */
 export async function selfTest(sandbox: SandboxWrapper): Promise<void> {
   const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'duyetbot-sbx-check-')));
-  // A root server runs sandboxes only in directories owned by a sandbox uid (identity.ts).
+  // A root server runs sandboxes only in directories owned by a sandbox uid (bwrap/identity.ts).
   const ids = 'identities' in sandbox ? (sandbox as BwrapSandbox).identities : null;
   if (ids) chownSync(dir, ids.probeUid, ids.gid);
   try {

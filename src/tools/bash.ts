@@ -3,9 +3,9 @@
 import { promises as fsp } from 'node:fs';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
-import { resolveInWorkspace } from '../sandbox/path-guard.ts';
 import { runProcess } from '../sandbox/process-runner.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
+import { resolveInWorkspace } from '../sandbox/workspace/path-guard.ts';
 import { type Tool, type ToolContext, ToolError, type ToolResult } from './types.ts';
 
 const MAX_TIMEOUT_MS = 3_600_000;

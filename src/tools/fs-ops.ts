@@ -1,5 +1,5 @@
 // Tree operations of the `fs` tool — list, copy — on descriptors beneath the workspace root
-// (src/sandbox/beneath.ts): nothing here resolves a path string the agent could have swapped.
+// (src/sandbox/workspace/beneath.ts): nothing here resolves a path string the agent could have swapped.
 import { constants as C, promises as fsp } from 'node:fs';
 import {
   type BeneathRoot,
@@ -8,7 +8,7 @@ import {
   openFileIn,
   TooDeepError,
   walkTree,
-} from '../sandbox/beneath.ts';
+} from '../sandbox/workspace/beneath.ts';
 import { ToolError } from './types.ts';
 
 /** Directories `list` shows but does not descend into, and `search` skips. */

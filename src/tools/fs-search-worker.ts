@@ -1,11 +1,11 @@
 // Worker thread for `fs search`. The regex comes from the model, so it may backtrack
 // catastrophically; running it here lets the caller terminate it instead of freezing the server.
-// Files are reached only through descriptors beneath the workspace root (src/sandbox/beneath.ts):
+// Files are reached only through descriptors beneath the workspace root (src/sandbox/workspace/beneath.ts):
 // a directory swapped for a symlink by a parallel `bash` is skipped, never followed, and a FIFO
 // is refused without blocking.
 import { constants as C } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { BeneathRoot, type DirRef, openFileIn, readBounded, walkTree } from '../sandbox/beneath.ts';
+import { BeneathRoot, type DirRef, openFileIn, readBounded, walkTree } from '../sandbox/workspace/beneath.ts';
 import { globMatcher } from './glob.ts';
 
 export interface SearchRequest {

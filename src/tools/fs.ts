@@ -3,7 +3,7 @@
 // It runs in the server process, with the server's authority (root on a plain VPS), on a tree the
 // agent writes to at the same time (a parallel `bash` in the same turn). So it never resolves a
 // path string twice: every operation goes through descriptors beneath the workspace root
-// (src/sandbox/beneath.ts — openat(2)/RESOLVE_BENEATH semantics), files are opened O_NOFOLLOW |
+// (src/sandbox/workspace/beneath.ts — openat(2)/RESOLVE_BENEATH semantics), files are opened O_NOFOLLOW |
 // O_NONBLOCK and checked with fstat, and what it creates is given to the workspace's owner.
 import { constants as C, promises as fsp } from 'node:fs';
 import { z } from 'zod';
@@ -15,7 +15,7 @@ import {
   openFileIn,
   readBounded,
   removeIn,
-} from '../sandbox/beneath.ts';
+} from '../sandbox/workspace/beneath.ts';
 import { copyEntry, listTree } from './fs-ops.ts';
 import { searchFiles } from './fs-search.ts';
 import { type Tool, type ToolContext, ToolError, type ToolResult } from './types.ts';

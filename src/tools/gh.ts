@@ -7,8 +7,8 @@
 import { promises as fsp } from 'node:fs';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
-import { resolveInWorkspace } from '../sandbox/path-guard.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
+import { resolveInWorkspace } from '../sandbox/workspace/path-guard.ts';
 import { createGitHubClient, parseGitHubRemote, REPO, redactUrl } from './gh-api.ts';
 import { createGhOperations } from './gh-ops.ts';
 import { type GitRepository, openRepository } from './git-exec.ts';

@@ -7,10 +7,10 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.ts';
-import { createLocalRepoPolicy } from '../sandbox/local-repo.ts';
-import { isInside } from '../sandbox/path-guard.ts';
 import { type RunResult, runProcess } from '../sandbox/process-runner.ts';
+import { createLocalRepoPolicy } from '../sandbox/repo/local.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
+import { isInside } from '../sandbox/workspace/path-guard.ts';
 import { assertSafeRepoConfig, gitArgs, gitEnv, pushCredentialEnv } from './git-safety.ts';
 import { ToolError } from './types.ts';
 

@@ -4,9 +4,9 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
-import { isInside, resolveInWorkspace } from '../sandbox/path-guard.ts';
 import type { RunResult } from '../sandbox/process-runner.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
+import { isInside, resolveInWorkspace } from '../sandbox/workspace/path-guard.ts';
 import {
   checkRefName,
   cloneRepository,

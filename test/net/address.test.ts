@@ -17,7 +17,7 @@ import {
   literalHostRefusal,
   parseHostAllowList,
 } from '../../src/net/allow-hosts.ts';
-import * as sandboxReexport from '../../src/sandbox/net-address.ts';
+import * as sandboxReexport from '../../src/sandbox/net/address.ts';
 
 const LOOPBACK = 0x7f000001;
 

@@ -10,7 +10,6 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { diskUsage, watchDiskQuota } from '../../src/sandbox/disk-quota.ts';
 import {
   cgroupJoinScript,
   DEFAULT_LIMITS,
@@ -18,7 +17,8 @@ import {
   limitsFromEnv,
   prlimitArgs,
   ulimitScript,
-} from '../../src/sandbox/limits.ts';
+} from '../../src/sandbox/bwrap/limits.ts';
+import { diskUsage, watchDiskQuota } from '../../src/sandbox/workspace/disk-quota.ts';
 
 describe('limits from env', () => {
   it('has defaults and parses every variable', () => {

@@ -12,7 +12,7 @@ import {
   refusedAddressReason,
   resolveDestination,
   startEgressProxy,
-} from '../../src/sandbox/net-policy.ts';
+} from '../../src/sandbox/net/policy.ts';
 
 describe('refused address ranges', () => {
   it.each([

@@ -5,9 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, loadConfig } from '../../src/config.ts';
-import { type BwrapSandbox, createBwrapSandbox, sanitizeEnv } from '../../src/sandbox/bwrap.ts';
+import { type BwrapSandbox, createBwrapSandbox, sanitizeEnv } from '../../src/sandbox/bwrap/bwrap.ts';
 import type { ProcessSpec } from '../../src/sandbox/types.ts';
-import { WorkspaceManager } from '../../src/sandbox/workspace.ts';
+import { WorkspaceManager } from '../../src/sandbox/workspace/manager.ts';
 
 const hasBwrap = existsSync('/usr/bin/bwrap') || existsSync('/usr/local/bin/bwrap');
 if (!hasBwrap && process.env.SKIP_SANDBOX_TESTS !== '1') {

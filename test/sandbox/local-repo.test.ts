@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
-import { createLocalRepoPolicy, localRepoPath } from '../../src/sandbox/local-repo.ts';
+import { createLocalRepoPolicy, localRepoPath } from '../../src/sandbox/repo/local.ts';
 
 const serverDir = path.resolve(import.meta.dirname, '..', '..');
 

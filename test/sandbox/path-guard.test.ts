@@ -2,7 +2,7 @@ import { promises as fsp, mkdtempSync, realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertNotHardLinked, isInside, resolveInWorkspace } from '../../src/sandbox/path-guard.ts';
+import { assertNotHardLinked, isInside, resolveInWorkspace } from '../../src/sandbox/workspace/path-guard.ts';
 
 let tmp: string;
 let ws: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkRepoUrl } from '../../src/sandbox/repo-url.ts';
+import { checkRepoUrl } from '../../src/sandbox/repo/url.ts';
 
 const ok = (url: string, allowFileRepos = false) => checkRepoUrl(url, { allowFileRepos });
 

@@ -13,7 +13,7 @@ import {
   SYSCALL_NUMBERS,
   seccompArch,
   seccompShellPrefix,
-} from '../../src/sandbox/seccomp.ts';
+} from '../../src/sandbox/bwrap/seccomp.ts';
 
 const BWRAP = ['/usr/bin/bwrap', '/usr/local/bin/bwrap'].find((p) => existsSync(p));
 // A skipped security test proves nothing: without bubblewrap this suite fails unless skipped on purpose.

@@ -19,7 +19,7 @@ import {
   SeccompUnsupportedError,
   SYSCALL_NUMBERS,
   seccompShellPrefix,
-} from '../../src/sandbox/seccomp.ts';
+} from '../../src/sandbox/bwrap/seccomp.ts';
 
 // ---------------------------------------------------------------------------------------------
 // A classic-BPF interpreter (the subset seccomp programs use).

@@ -2,8 +2,8 @@
 // set exactly the configured limits (checked by reading them back from a real process).
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS } from '../../src/sandbox/limits.ts';
-import { probeShellLimits, shellLimitPrefix } from '../../src/sandbox/sh-limits.ts';
+import { DEFAULT_LIMITS } from '../../src/sandbox/bwrap/limits.ts';
+import { probeShellLimits, shellLimitPrefix } from '../../src/sandbox/bwrap/sh-limits.ts';
 
 describe('shell limits', () => {
   it('probes /bin/sh and sets every limit it is asked for, hard = soft', () => {

@@ -2,7 +2,7 @@ import { promises as fsp, mkdtempSync, realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WorkspaceManager } from '../../src/sandbox/workspace.ts';
+import { WorkspaceManager } from '../../src/sandbox/workspace/manager.ts';
 
 let tmp: string;
 beforeEach(() => {

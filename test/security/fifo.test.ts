@@ -5,7 +5,7 @@
 import { promises as dnsp } from 'node:dns';
 import { promises as fsp } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { diskUsage } from '../../src/sandbox/disk-quota.ts';
+import { diskUsage } from '../../src/sandbox/workspace/disk-quota.ts';
 import { HAS_BWRAP, makeSecFixture, type SecFixture } from './helpers.ts';
 
 let fx: SecFixture;

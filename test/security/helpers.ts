@@ -6,10 +6,10 @@ import { existsSync, promises as fsp, mkdirSync, mkdtempSync, realpathSync, writ
 import os from 'node:os';
 import path from 'node:path';
 import { type Config, loadConfig } from '../../src/config.ts';
-import { type BwrapSandbox, createBwrapSandbox } from '../../src/sandbox/bwrap.ts';
+import { type BwrapSandbox, createBwrapSandbox } from '../../src/sandbox/bwrap/bwrap.ts';
+import type { Limits } from '../../src/sandbox/bwrap/limits.ts';
 import { buildChildEnv } from '../../src/sandbox/child-env.ts';
-import type { Limits } from '../../src/sandbox/limits.ts';
-import { WorkspaceManager } from '../../src/sandbox/workspace.ts';
+import { WorkspaceManager } from '../../src/sandbox/workspace/manager.ts';
 import { createTools } from '../../src/tools/index.ts';
 import type { Tool, ToolContext, ToolResult } from '../../src/tools/types.ts';
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { buildChildEnv } from '../../src/sandbox/child-env.ts';
-import { WorkspaceManager } from '../../src/sandbox/workspace.ts';
+import { WorkspaceManager } from '../../src/sandbox/workspace/manager.ts';
 import type { Tool, ToolContext, ToolResult } from '../../src/tools/types.ts';
 
 export interface Fixture {

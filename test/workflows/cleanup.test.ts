@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MockLlm } from '../../src/mock-llm/index.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { cleanupWorkspaces } from '../../src/runs/cleanup.ts';
-import { WorkspaceManager } from '../../src/sandbox/workspace.ts';
+import { WorkspaceManager } from '../../src/sandbox/workspace/manager.ts';
 import { closeMockedServer } from '../helpers/mock-server.ts';
 import { json, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
 import { type Api, events, startWorkflowServer, type Wf, waitTerminal } from './helpers.ts';

@@ -10,7 +10,7 @@
 // Everything here is free of side effects except reading the file system to resolve paths
 // (symlinks), so it is unit-tested without Claude Code.
 import path from 'node:path';
-import { assertNotHardLinked, resolveInWorkspace } from '../../sandbox/path-guard.ts';
+import { assertNotHardLinked, resolveInWorkspace } from '../../sandbox/workspace/path-guard.ts';
 import { ToolError } from '../../tools/types.ts';
 
 /** Name of the in-process MCP server carrying the server's own tools (`mcp__server__git` …). */

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { BeneathRoot } from '../../sandbox/beneath.ts';
+import { BeneathRoot } from '../../sandbox/workspace/beneath.ts';
 
 const STATE_FILE = 'claude.json';
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

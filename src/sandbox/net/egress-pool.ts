@@ -6,9 +6,9 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '../observability/logger.ts';
-import type { LookupFn, NetPolicy } from './net-allowlist.ts';
-import { type EgressProxy, listenEgressSync } from './net-egress-proxy.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { LookupFn, NetPolicy } from './allowlist.ts';
+import { type EgressProxy, listenEgressSync } from './egress-proxy.ts';
 
 export interface EgressPoolOptions {
   /** Directory for the sockets (the sandbox runtime dir, private to the server). */

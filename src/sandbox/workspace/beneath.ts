@@ -22,7 +22,7 @@
 import { constants as C, promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { ToolError } from '../errors.ts';
+import { ToolError } from '../../errors.ts';
 
 const PROC_FD = '/proc/self/fd';
 const O_DIR = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;

@@ -9,9 +9,9 @@
 import { realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../config.ts';
-import { createHostPathPolicy, isInside, realOrResolve } from './bwrap-paths.ts';
-import { checkRepoUrl } from './repo-url.ts';
+import type { Config } from '../../config.ts';
+import { createHostPathPolicy, isInside, realOrResolve } from '../bwrap/paths.ts';
+import { checkRepoUrl } from './url.ts';
 
 export type LocalRepoCheck =
   | { ok: true; local: false }

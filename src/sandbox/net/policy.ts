@@ -11,9 +11,10 @@
 // exact address (no second resolution, so no DNS rebinding). Anything that ignores the proxy
 // settings has no route at all: it fails inside the sandbox without sending a packet.
 //
-// Split by job: net-address.ts (refused address ranges), net-allowlist.ts (SANDBOX_NETWORK_ALLOW
-// and host checks), net-egress-proxy.ts (the proxy), net-forwarder.ts (the in-sandbox forwarder).
-export { isRefusedAddress, refusedAddressReason } from './net-address.ts';
+// Split by job: address.ts (refused address ranges, from src/net), allowlist.ts (SANDBOX_NETWORK_ALLOW
+// and host checks), egress-proxy.ts (a gate), egress-pool.ts (one gate per session), forwarder.ts
+// (the in-sandbox forwarder).
+export { isRefusedAddress, refusedAddressReason } from './address.ts';
 export {
   type AllowRule,
   checkHostName,
@@ -27,6 +28,6 @@ export {
   parseAuthority,
   policyFor,
   resolveDestination,
-} from './net-allowlist.ts';
-export { type EgressProxy, type EgressProxyOptions, startEgressProxy } from './net-egress-proxy.ts';
-export { FORWARDER_SOURCE } from './net-forwarder.ts';
+} from './allowlist.ts';
+export { type EgressProxy, type EgressProxyOptions, startEgressProxy } from './egress-proxy.ts';
+export { FORWARDER_SOURCE } from './forwarder.ts';

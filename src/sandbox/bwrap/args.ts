@@ -1,9 +1,9 @@
 // The bwrap command line: namespaces, identity, the read-only system, /etc, /proc, tmpfs, node.
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { isInside, realOrResolve } from './bwrap-paths.ts';
-import { SANDBOX_GID, SANDBOX_UID, SandboxUnavailableError } from './bwrap-probe.ts';
 import { ROOT_MODE_CAPS } from './identity.ts';
+import { isInside, realOrResolve } from './paths.ts';
+import { SANDBOX_GID, SANDBOX_UID, SandboxUnavailableError } from './probe.ts';
 
 /**
  * How the sandbox's user is made:

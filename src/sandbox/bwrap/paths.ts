@@ -3,7 +3,7 @@ import { realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ProcessSpec } from './types.ts';
+import type { ProcessSpec } from '../types.ts';
 
 export function isInside(root: string, target: string): boolean {
   const rel = path.relative(root, target);
@@ -39,7 +39,9 @@ export interface HostPathPolicy {
 /** The paths a sandbox must never see: DATA_DIR, the server's checkout, homes, system directories. */
 export function createHostPathPolicy(rawDataDir: string): HostPathPolicy {
   const dataDir = realOrResolve(rawDataDir);
-  const serverDir = realOrResolve(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..'));
+  const serverDir = realOrResolve(
+    path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..'),
+  );
   const cwd = realOrResolve(process.cwd());
   const home = realOrResolve(os.homedir());
   const protectedPaths = [

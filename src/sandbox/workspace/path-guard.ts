@@ -3,7 +3,7 @@
 // path — final, intermediate, chained or dangling — is judged by where it really leads.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { ToolError } from '../errors.ts';
+import { ToolError } from '../../errors.ts';
 
 export interface ResolveOptions {
   /** Accept a target that does not exist yet (write, mkdir, move destination). */

@@ -2,15 +2,15 @@
 // (its HOME and TMPDIR, kept outside the workspace so dotfiles and caches never end up in commits).
 //
 // On a root server each session's directories belong to the session's own unprivileged uid
-// (identity.ts): the workspace is created and given away here, before any sandboxed process of
+// (../bwrap/identity.ts): the workspace is created and given away here, before any sandboxed process of
 // the session exists, and the uid is remembered by nothing but that ownership. Everything under
 // them is the agent's; the server only ever touches their contents through descriptors
 // (beneath.ts) — removal included — so a symlink planted by the agent is never followed.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { ToolError } from '../errors.ts';
+import { ToolError } from '../../errors.ts';
+import type { SandboxIdentities } from '../bwrap/identity.ts';
 import { BeneathRoot, removeIn, walkTree } from './beneath.ts';
-import type { SandboxIdentities } from './identity.ts';
 
 const ID = /^[A-Za-z0-9_-]{1,128}$/;
 

@@ -14,8 +14,8 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isInside } from './bwrap-paths.ts';
-import { SANDBOX_GID } from './bwrap-probe.ts';
+import { isInside } from './paths.ts';
+import { SANDBOX_GID } from './probe.ts';
 
 /** /etc entries a sandbox sees (when they exist). Everything else in /etc is absent. */
 const ETC_ALLOW = [

@@ -12,27 +12,22 @@
 // and nothing else: no DATA_DIR (database, audit log, other workspaces), no /root, /home, /run,
 // /var, and not the server's own checkout. The root, /dev and the mount tree are read-only.
 //
-// Networking never shares the host stack: see net-policy.ts. Limits: see limits.ts.
+// Networking never shares the host stack: see ../net/policy.ts. Limits: see limits.ts.
 //
-// Split by job: bwrap-probe.ts (finding/probing bwrap), bwrap-paths.ts (host-path policy),
-// bwrap-etc.ts (sanitized /etc, passwd), bwrap-args.ts (static command line), bwrap-env.ts
-// (the child env). This file puts them together and wraps each process.
+// Split by job: probe.ts (finding/probing bwrap), paths.ts (host-path policy), etc.ts (sanitized
+// /etc, passwd), args.ts (the command line), identity.ts (who the process is), seccomp.ts, limits.ts
+// and sh-limits.ts, env.ts (the child env). This file puts them together and wraps each process.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config.ts';
-import type { Logger } from '../observability/logger.ts';
-import { buildStaticArgs, type IdentityMode } from './bwrap-args.ts';
-import { sanitizeEnv } from './bwrap-env.ts';
-import { buildEtc, makeRuntimeDir, passwdWriter } from './bwrap-etc.ts';
-import { createHostPathPolicy, isInside, realOrResolve } from './bwrap-paths.ts';
-import {
-  probeBwrap,
-  resolveBwrapPath,
-  SANDBOX_GID,
-  SANDBOX_UID,
-  SandboxUnavailableError,
-} from './bwrap-probe.ts';
+import type { Config } from '../../config.ts';
+import type { Logger } from '../../observability/logger.ts';
+import { EgressPool } from '../net/egress-pool.ts';
+import { FORWARDER_SOURCE, type LookupFn, parseAllowList, policyFor } from '../net/policy.ts';
+import type { ProcessSpec, SandboxWrapper, WrappedCommand } from '../types.ts';
+import { buildStaticArgs, type IdentityMode } from './args.ts';
+import { sanitizeEnv } from './env.ts';
+import { buildEtc, makeRuntimeDir, passwdWriter } from './etc.ts';
 import {
   checkIdentities,
   dropPrivilegesPrefix,
@@ -51,14 +46,13 @@ import {
   prlimitArgs,
   ulimitScript,
 } from './limits.ts';
-import { EgressPool } from './net-egress-pool.ts';
-import { FORWARDER_SOURCE, type LookupFn, parseAllowList, policyFor } from './net-policy.ts';
+import { createHostPathPolicy, isInside, realOrResolve } from './paths.ts';
+import { probeBwrap, resolveBwrapPath, SANDBOX_GID, SANDBOX_UID, SandboxUnavailableError } from './probe.ts';
 import { buildSeccompFilter, SeccompUnsupportedError, seccompShellPrefix } from './seccomp.ts';
 import { probeShellLimits, shellLimitPrefix } from './sh-limits.ts';
-import type { ProcessSpec, SandboxWrapper, WrappedCommand } from './types.ts';
 
-export { SECRET_ENV_NAMES, sanitizeEnv } from './bwrap-env.ts';
-export { SANDBOX_GID, SANDBOX_UID, SandboxUnavailableError } from './bwrap-probe.ts';
+export { SECRET_ENV_NAMES, sanitizeEnv } from './env.ts';
+export { SANDBOX_GID, SANDBOX_UID, SandboxUnavailableError } from './probe.ts';
 
 /** Where the egress socket and forwarder appear inside network-enabled sandboxes. */
 const SANDBOX_RUN = '/run/duyetbot';
@@ -78,7 +72,7 @@ export interface BwrapOptions {
 
 export interface BwrapInfo {
   bwrapPath: string;
-  /** How the sandbox's user is made (see bwrap-args.ts): a user namespace, or a per-session uid on a root server. */
+  /** How the sandbox's user is made (see args.ts): a user namespace, or a per-session uid on a root server. */
   mode: IdentityMode;
   /** A seccomp filter is applied (seccomp.ts). */
   seccomp: boolean;
@@ -225,7 +219,7 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
   writeFileSync(fwdFile, FORWARDER_SOURCE, { mode: 0o644 });
   // Host loopback ports mirrored into network-enabled sandboxes (the LLM proxy), checked per request.
   const loopbackPorts = new Set<number>();
-  // Egress gates, one per session and policy (net-egress-pool.ts). `git` (clone/fetch/push): the
+  // Egress gates, one per session and policy (../net/egress-pool.ts). `git` (clone/fetch/push): the
   // hosts of SANDBOX_NETWORK_ALLOW, or any public host when it is empty. `tools` (processes that
   // run the model's commands, the Claude Code CLI): the allowlist only, never "any public host".
   const egress = new EgressPool({

@@ -1,13 +1,13 @@
 // The egress proxy: runs in the server, listens on unix sockets bound into network sandboxes and
 // opens only checked CONNECT tunnels.
 //
-// One listening socket ("gate") per sandboxed session and policy (net-egress-pool.ts), each with
+// One listening socket ("gate") per sandboxed session and policy (egress-pool.ts), each with
 // its own cap on open tunnels and an idle timeout on every tunnel: one session holding hundreds of
 // tunnels open used to exhaust a single shared proxy and cut every other session off — the Claude
 // Code engine's LLM traffic included.
 import { chmodSync } from 'node:fs';
 import net from 'node:net';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../../observability/logger.ts';
 import {
   defaultLookup,
   type LookupFn,
@@ -15,7 +15,7 @@ import {
   normalizeHost,
   parseAuthority,
   resolveDestination,
-} from './net-allowlist.ts';
+} from './allowlist.ts';
 
 export interface EgressProxyOptions {
   socketPath: string;

@@ -1,5 +1,5 @@
 // The environment a sandboxed process gets: the caller's minus secrets and sandbox-managed variables.
-import type { Config } from '../config.ts';
+import type { Config } from '../../config.ts';
 
 /** Never passed to a sandboxed process, whatever the caller's env says. */
 export const SECRET_ENV_NAMES = [
