@@ -67,6 +67,7 @@ async function bench(name: string, store: Store): Promise<void> {
       w,
       newSession(w.sessionId, { workflowId: w.id }),
       newRun(w.runId, w.sessionId, { workflowId: w.id }),
+      [],
     );
   };
   await timed('createWorkflow, sequential', 2000, async () => {
@@ -76,7 +77,13 @@ async function bench(name: string, store: Store): Promise<void> {
   await timed('claimNextRun + finishRun, sequential', 2000, async () => {
     for (let i = 0; i < 2000; i++) {
       const r = await store.claimNextRun('bench', 30_000);
-      if (r) await store.finishRun(r.id, { status: 'completed' });
+      if (r)
+        await store.finishRun({
+          runId: r.id,
+          status: 'completed',
+          usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
+          event: { runId: r.id, type: 'run.completed', data: {} },
+        });
     }
   });
 }

@@ -1,12 +1,13 @@
-// The composition root: builds every part from the configuration and wires them together.
-// Data flows one way: request → store → queue → engine → tools → events → store → subscribers.
+// The composition root: builds every part from the configuration, bottom up, then lists who
+// subscribes to what on the run lifecycle bus — the parts hold no references to each other beyond
+// what they are constructed with. Data flows one way:
+// request → store → queue → engine → tools → events → store → subscribers.
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Engine } from './agent/engine.ts';
-import { lazyEngine } from './agent/lazy.ts';
 import type { Config } from './config.ts';
-import { AuditLog, auditTools, configSecrets, summarizeToolInput } from './observability/audit.ts';
+import { AuditLog, auditTools, configSecrets } from './observability/audit.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import type { EngineName } from './protocol/index.ts';
@@ -14,27 +15,25 @@ import { CallbackDispatcher } from './runs/callbacks.ts';
 import { cleanupWorkspaces } from './runs/cleanup.ts';
 import { EventLog } from './runs/event-log.ts';
 import { RunExecutor } from './runs/executor.ts';
+import { Lifecycle } from './runs/lifecycle.ts';
 import { RedisBroadcaster } from './runs/redis-broadcaster.ts';
+import { recordRunMetrics } from './runs/run-metrics.ts';
 import { Scheduler } from './runs/scheduler.ts';
 import { SessionService } from './runs/sessions.ts';
 import { WorkflowService } from './runs/workflows.ts';
 import { WorkspacePreparer } from './runs/workspace-preparer.ts';
-import {
-  createSandbox,
-  identitiesOf,
-  SandboxStartupError,
-  sandboxUnavailableReason,
-  unavailableSandbox,
-} from './sandbox/index.ts';
+import { createEngines } from './runtime-engines.ts';
+import { healthChecks } from './runtime-health.ts';
+import { createSandbox, identitiesOf, SandboxStartupError, unavailableSandbox } from './sandbox/index.ts';
 import type { SandboxWrapper } from './sandbox/types.ts';
 import { WorkspaceManager } from './sandbox/workspace/manager.ts';
 import { LlmProxy } from './security/llm-proxy.ts';
 import { AccessGuard } from './server/access-guard.ts';
 import { createApp } from './server/app.ts';
 import { API_SECURITY, apiGuard, documentSecurity, storeNonceChecker, upgradeAuth } from './server/auth.ts';
-import type { HealthCheck, ServerDeps } from './server/deps.ts';
+import type { ServerDeps } from './server/deps.ts';
 import { type Listening, listen } from './server/http.ts';
-import { auditActions, auditRoutes } from './server/routes/audit.ts';
+import { auditRoutes } from './server/routes/audit.ts';
 import { workflowRoutes } from './server/routes/workflows.ts';
 import { createWsGateway } from './server/ws.ts';
 import { createStore } from './store/index.ts';
@@ -61,6 +60,8 @@ export interface Runtime {
   store: Store;
   logger: Logger;
   metrics: Metrics;
+  /** The run lifecycle bus (what happened to runs, workflows, callbacks; API actions). */
+  lifecycle: Lifecycle;
   eventLog: EventLog;
   scheduler: Scheduler;
   sessions: SessionService;
@@ -81,23 +82,18 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const logger = opts.logger ?? createLogger({ level: config.logLevel, base: { service: 'agent-server' } });
   const metrics = createMetrics();
   await fs.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+
+  // ---- parts, bottom up -------------------------------------------------------------------
   const store = await createStore(config);
+  const lifecycle = new Lifecycle(logger);
   const audit = new AuditLog({ store, logger, secrets: configSecrets(config) });
-  let sandbox: SandboxWrapper;
-  try {
-    sandbox = await createSandbox(config, logger);
-  } catch (err) {
-    if (!(err instanceof SandboxStartupError)) throw err;
-    // Serve anyway (health says why); runs fail with sandbox_unavailable, nothing runs unsandboxed.
-    logger.error(`${err.message} — every run will fail with sandbox_unavailable until this is fixed`);
-    sandbox = unavailableSandbox(err.message);
-  }
+  const sandbox = await sandboxOrUnavailable(config, logger);
   const workspaces = new WorkspaceManager(config.dataDir, { identities: identitiesOf(sandbox) });
-  // Multi-instance: live events of other instances arrive through Redis pub/sub (SQLite is one process).
-  if (config.redisUrl && store.dialect !== 'postgres')
+  // Live events of other instances arrive through Redis pub/sub (a store of one process has none).
+  if (config.redisUrl && !store.shared)
     logger.warn('REDIS_URL is ignored: the embedded SQLite store serves one instance');
   const broadcaster =
-    config.redisUrl && store.dialect === 'postgres'
+    config.redisUrl && store.shared
       ? new RedisBroadcaster({ url: config.redisUrl, logger, instanceId: config.instanceId })
       : undefined;
   const eventLog = new EventLog({
@@ -134,54 +130,20 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   if (llmProxy && 'allowLoopbackPort' in sandbox && typeof sandbox.allowLoopbackPort === 'function') {
     sandbox.allowLoopbackPort(llmProxy.port);
   }
-  const engines: Partial<Record<EngineName, Engine>> = opts.engines ?? {
-    native: lazyEngine('native', async () =>
-      (await import('./agent/native/engine.ts')).createNativeEngine({ config }),
-    ),
-    'claude-code': lazyEngine('claude-code', async () =>
-      (await import('./agent/claude-code/engine.ts')).createClaudeCodeEngine({
-        config,
-        logger: logger.child({ component: 'claude-code' }),
-        // The whole CLI process (and every command it runs) lives in the sandbox.
-        sandbox,
-        // The token is bound to the run's model: the proxy refuses any other.
-        ...(llmProxy
-          ? { llmAccess: async (runId: string, model: string) => llmProxy.grant(runId, { model }) }
-          : {}),
-        // Claude Code's own tools (Read, Edit, Bash, …) do not pass through auditTools: record them here.
-        // The server's tools it calls through the MCP bridge are already audited.
-        onToolEvent: (e) => {
-          if (e.phase !== 'post' || e.tool.startsWith('mcp__server__')) return;
-          void audit.record({
-            actor: 'agent',
-            action: 'tool.call',
-            target: e.sessionId,
-            outcome: e.isError ? 'error' : 'ok',
-            details: {
-              tool: e.tool,
-              input: summarizeToolInput(e.tool, e.input),
-              runId: e.runId,
-              durationMs: e.durationMs,
-              engine: 'claude-code',
-            },
-          });
-        },
-      }),
-    ),
-  };
-  const workflows = new WorkflowService({ store, config, logger, eventLog, workspaces, sandbox });
-  const hooks = workflows;
+  const engines = opts.engines ?? createEngines({ config, logger, sandbox, audit, llmProxy });
+  const workflows = new WorkflowService({ store, config, logger, eventLog, lifecycle, workspaces, sandbox });
   const executor = new RunExecutor({
     store,
     config,
     logger,
-    metrics,
     eventLog,
+    lifecycle,
     engines,
     tools: (run, session) =>
       auditTools(mcp ? [...tools, ...mcp.tools()] : tools, audit, { runId: run.id, sessionId: session.id }),
     workspaces: new WorkspacePreparer({ config, store, manager: workspaces, sandbox, eventLog }),
-    hooks,
+    // A workflow's terminal status and callback commit with its run's end.
+    workflowEnd: (run, outcome) => workflows.terminalTransition(run, outcome),
   });
   const scheduler = new Scheduler({
     store,
@@ -190,10 +152,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     metrics,
     eventLog,
     executor,
-    hooks,
+    lifecycle,
     deadlineFor: (run) => workflows.timeoutFor(run),
   });
-  workflows.attach(scheduler);
   const callbacks = new CallbackDispatcher({
     store,
     config,
@@ -205,60 +166,29 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       ...opts.callbacks,
     },
   });
-  workflows.onOutbox = () => callbacks.kick();
-  const sessions = new SessionService({ store, config, eventLog, scheduler, workspaces });
-  let accepting = true;
+  const sessions = new SessionService({ store, config, eventLog, lifecycle, workspaces });
 
-  const healthChecks: HealthCheck[] = [
-    {
-      name: 'database',
-      check: async () => {
-        await store.ping();
-        return { ok: true, dialect: store.dialect };
-      },
-    },
-    {
-      name: 'disk',
-      check: async () => {
-        const s = await fs.statfs(config.dataDir);
-        const free = s.bavail * s.bsize;
-        const total = s.blocks * s.bsize;
-        // Nearly full: under 2% or under 256 MiB left for workspaces and the database.
-        return { ok: free > 256 * 1024 * 1024 && free / total > 0.02, freeBytes: free, totalBytes: total };
-      },
-    },
-    {
-      name: 'llm',
-      // Informational: a server without credentials still serves (runs fail with a clear error).
-      check: async () => ({
-        ok: true,
-        configured: Boolean(config.anthropicApiKey),
-        baseUrl: config.anthropicBaseUrl,
-      }),
-    },
-    {
-      name: 'sandbox',
-      check: async () => {
-        const unavailable = sandboxUnavailableReason(sandbox);
-        return unavailable
-          ? { ok: false, kind: sandbox.kind, error: unavailable }
-          : { ok: true, kind: sandbox.kind };
-      },
-    },
-    // Informational: without Redis, live events of other instances arrive late (followers catch up).
-    ...(broadcaster ? [{ name: 'redis', check: async () => ({ ok: true, ...broadcaster.status() }) }] : []),
+  // ---- subscriptions: who reacts to what happened to runs ----------------------------------
+  const unsubscribe = [
+    ...scheduler.listen(), // run.queued → claim; run.stop → stop it if it runs here; session.deleting → wait
+    ...workflows.listen(), // run.started / run.requeued → the workflow follows its run
+    lifecycle.on('outbox.queued', () => callbacks.kick()), // deliver now, not at the next poll
+    ...recordRunMetrics(lifecycle, metrics), // run.started / run.finished / tool.completed
+    lifecycle.on('action', (a) => void audit.record(a)), // API actions, HTTP and WebSocket alike
   ];
+
+  // ---- the HTTP and WebSocket edge ----------------------------------------------------------
+  let accepting = true;
   const deps: ServerDeps = {
     config,
     store,
     logger,
     metrics,
     eventLog,
-    scheduler,
     sessions,
     version: VERSION,
     startedAt,
-    healthChecks,
+    healthChecks: healthChecks({ config, store, sandbox, broadcaster }),
     isAccepting: () => accepting,
   };
   metrics.registry.gauge('agent_uptime_seconds', 'Process uptime', () =>
@@ -273,7 +203,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     now: opts.rateLimitClock,
   });
   const app = createApp(deps, {
-    apiMiddleware: [apiGuard(guard, config.maxBodyBytes), auditActions(audit)],
+    apiMiddleware: [apiGuard(guard, config.maxBodyBytes)],
     metricsMiddleware: config.metricsAuth ? [apiGuard(guard, config.maxBodyBytes)] : [],
     routes: [
       workflowRoutes(deps, workflows),
@@ -283,13 +213,14 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     security: API_SECURITY,
   });
   const timers: NodeJS.Timeout[] = [];
-  const ws = createWsGateway(deps, upgradeAuth(guard), { audit, now: opts.rateLimitClock });
+  const ws = createWsGateway(deps, upgradeAuth(guard), { now: opts.rateLimitClock });
 
   const runtime: Runtime = {
     config,
     store,
     logger,
     metrics,
+    lifecycle,
     eventLog,
     scheduler,
     sessions,
@@ -302,10 +233,10 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       await mcp?.start();
       // Nonces of an earlier process stay (a restart must not reopen the replay window); expired ones go.
       await store.pruneNonces(new Date().toISOString());
-      await workflows.reconcile();
       if (broadcaster && !(await broadcaster.ready(5_000)))
         logger.warn('redis not reachable yet; live events of other instances are delayed until it is');
-      await scheduler.start();
+      await scheduler.start(); // re-queues the runs of dead workers (expired leases)
+      await workflows.recover(); // … and their workflows, if a crash came between the two
       callbacks.start();
       const sweep = () =>
         cleanupWorkspaces({
@@ -329,21 +260,63 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     },
     async shutdown(graceMs = config.shutdownGraceMs) {
       accepting = false;
-      for (const t of timers) clearInterval(t);
-      callbacks.stop();
-      await scheduler.drain(graceMs);
-      await eventLog.flush();
-      await broadcaster?.close();
-      await ws.close();
-      await runtime.listening?.close();
-      guard.close();
-      for (const e of Object.values(engines)) await e?.close?.();
-      await mcp?.close();
-      await llmProxy?.close();
-      if ('close' in sandbox && typeof sandbox.close === 'function') await sandbox.close();
-      await audit.flush();
-      await store.close();
+      // Every step runs even when an earlier one fails; the failures are logged by name.
+      const steps: Array<[string, () => unknown]> = [
+        [
+          'timers',
+          () => {
+            for (const t of timers) clearInterval(t);
+          },
+        ],
+        ['callbacks', () => callbacks.stop()],
+        ['scheduler', () => scheduler.drain(graceMs)],
+        ['event log', () => eventLog.flush()],
+        ['redis', () => broadcaster?.close()],
+        ['websockets', () => ws.close()],
+        ['http', () => runtime.listening?.close()],
+        ['access guard', () => guard.close()],
+        ...Object.entries(engines).map(([name, e]): [string, () => unknown] => [
+          `engine ${name}`,
+          () => e?.close?.(),
+        ]),
+        ['mcp', () => mcp?.close()],
+        ['llm proxy', () => llmProxy?.close()],
+        [
+          'sandbox',
+          () => ('close' in sandbox && typeof sandbox.close === 'function' ? sandbox.close() : undefined),
+        ],
+        ['audit', () => audit.flush()],
+        [
+          'subscriptions',
+          () => {
+            for (const off of unsubscribe) off();
+          },
+        ],
+        ['store', () => store.close()],
+      ];
+      const failed: string[] = [];
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (err) {
+          failed.push(name);
+          logger.error('shutdown step failed', { step: name, err });
+        }
+      }
+      if (failed.length > 0) logger.error('shutdown finished with failures', { failed });
     },
   };
   return runtime;
+}
+
+/** The configured sandbox, or one that refuses every run with the reason (health says why). */
+async function sandboxOrUnavailable(config: Config, logger: Logger): Promise<SandboxWrapper> {
+  try {
+    return await createSandbox(config, logger);
+  } catch (err) {
+    if (!(err instanceof SandboxStartupError)) throw err;
+    // Serve anyway; runs fail with sandbox_unavailable, nothing runs unsandboxed.
+    logger.error(`${err.message} — every run will fail with sandbox_unavailable until this is fixed`);
+    return unavailableSandbox(err.message);
+  }
 }

@@ -102,7 +102,7 @@ export class CallbackDispatcher {
     this.inflight.add(o.id);
     const attempts = o.attempts + 1;
     try {
-      if (this.store.dialect === 'postgres') {
+      if (this.store.shared) {
         // Several instances poll the same outbox: push the row out of the others' "due" window for
         // the time of this attempt (a lease), so it is not sent by two instances at once. The
         // outcome below overwrites it. (Not a strict claim: two polls within milliseconds may race.)

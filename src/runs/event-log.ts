@@ -82,6 +82,18 @@ export class EventLog {
     this.schedule();
   }
 
+  /**
+   * Publishes events a store transaction already stored (a run's end with its workflow's status, a
+   * new workflow's first events): fan-out only, to local subscribers and other instances. Call
+   * `flush()` before such a transaction so the session's earlier events are published first.
+   */
+  publish(events: Event[]): void {
+    if (events.length === 0) return;
+    for (const e of events) this.deliver(e);
+    this.onStored?.(events.length);
+    this.broadcaster?.publish(events);
+  }
+
   /** Resolves when everything appended so far is stored and published. */
   async flush(): Promise<void> {
     while (this.pending.size > 0 || this.flushing) {

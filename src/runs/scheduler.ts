@@ -1,20 +1,22 @@
 // The run scheduler: claims queued runs from the store (highest priority first, FIFO within a
 // priority, one run per session at a time), runs at most `maxConcurrentRuns` at once on this
 // instance, keeps a lease on each by heartbeat, and re-queues runs whose worker died.
+// It learns of new work and of runs to stop from the lifecycle bus (listen()), and announces the
+// runs it re-queues there.
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { RunRecord, Store } from '../store/types.ts';
 import type { EventLog } from './event-log.ts';
 import type { RunExecutor } from './executor.ts';
-import type { RunHooks } from './hooks.ts';
+import type { Lifecycle, StopReason } from './lifecycle.ts';
 
 interface Active {
   run: RunRecord;
   controller: AbortController;
   done: Promise<void>;
   /** Why the run is being stopped, once it is. */
-  stopReason?: 'cancel' | 'drain' | 'timeout' | 'lease_lost' | 'quota';
+  stopReason?: StopReason;
 }
 
 export class Scheduler {
@@ -24,7 +26,7 @@ export class Scheduler {
   private metrics: Metrics;
   private eventLog: EventLog;
   private executor: RunExecutor;
-  private hooks: RunHooks;
+  private lifecycle: Lifecycle;
   private deadlineFor?: (run: RunRecord) => Promise<number | undefined>;
   private active = new Map<string, Active>();
   private accepting = true;
@@ -40,7 +42,7 @@ export class Scheduler {
     metrics: Metrics;
     eventLog: EventLog;
     executor: RunExecutor;
-    hooks: RunHooks;
+    lifecycle: Lifecycle;
     deadlineFor?: (run: RunRecord) => Promise<number | undefined>;
   }) {
     this.store = opts.store;
@@ -49,16 +51,27 @@ export class Scheduler {
     this.metrics = opts.metrics;
     this.eventLog = opts.eventLog;
     this.executor = opts.executor;
-    this.hooks = opts.hooks;
+    this.lifecycle = opts.lifecycle;
     this.deadlineFor = opts.deadlineFor;
     this.workerId = `${opts.config.instanceId}-${Date.now().toString(36)}`;
   }
 
+  /** New work wakes the scheduler; a stop request stops the run if it runs here; a session's deletion waits for its runs. */
+  listen(): Array<() => void> {
+    return [
+      this.lifecycle.on('run.queued', () => this.wake()),
+      this.lifecycle.on('run.stop', ({ runId, reason }) => {
+        this.stop(runId, reason);
+      }),
+      this.lifecycle.on('session.deleting', ({ sessionId }) => this.waitFor(sessionId)),
+    ];
+  }
+
   /** Recovers runs left `running` by a dead worker, then starts claiming. */
   async start(): Promise<void> {
-    // Embedded SQLite belongs to this one process: anything still `running` was ours and died with us.
-    // With PostgreSQL, other instances may be alive: only expired leases are taken over.
-    const cutoff = this.store.dialect === 'sqlite' ? new Date(Date.now() + 365 * 24 * 3600_000) : new Date();
+    // A store of this process alone (embedded SQLite): anything still `running` was ours and died
+    // with us. A shared store: other instances may be alive; only expired leases are taken over.
+    const cutoff = this.store.shared ? new Date() : new Date(Date.now() + 365 * 24 * 3600_000);
     await this.recover(cutoff.toISOString());
     const beat = Math.max(250, Math.floor(this.config.leaseMs / 3));
     this.timers.push(setInterval(() => void this.heartbeat(), beat));
@@ -66,7 +79,7 @@ export class Scheduler {
       setInterval(() => void this.sweep(), Math.max(500, Math.floor(this.config.leaseMs / 2))),
     );
     // Multi-instance: other instances enqueue work we only see by polling.
-    this.timers.push(setInterval(() => this.wake(), this.store.dialect === 'postgres' ? 500 : 2_000));
+    this.timers.push(setInterval(() => this.wake(), this.store.shared ? 500 : 2_000));
     for (const t of this.timers) t.unref();
     this.wake();
   }
@@ -151,7 +164,7 @@ export class Scheduler {
   }
 
   /** Stops an active run on this instance; returns false when it is not running here. */
-  stop(runId: string, reason: NonNullable<Active['stopReason']>): boolean {
+  stop(runId: string, reason: StopReason): boolean {
     const a = this.active.get(runId);
     if (!a) return false;
     a.stopReason ??= reason;
@@ -199,7 +212,7 @@ export class Scheduler {
           type: 'run.queued',
           data: { attempt: run.attempts + 1, reason: 'worker_lost' },
         });
-        await this.hooks.onRequeued?.(run, 'worker_lost');
+        await this.lifecycle.emit('run.requeued', { run, reason: 'worker_lost' });
       }
       if (runs.length > 0) this.wake();
     } catch (err) {

@@ -1,15 +1,17 @@
 // Session use cases: create, list, read, delete, send a message (→ a queued run), interrupt.
-// Everything goes to the store first; the scheduler picks runs up from there.
+// Everything goes to the store first; then the lifecycle bus is told (the scheduler picks the run
+// up, the instance running a run stops it). Each state-changing call is an audited action.
 import type { Config } from '../config.ts';
 import { AppError, notFound } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { CreateSessionRequest, Event, Message, Session, SessionStatus } from '../protocol/index.ts';
-import { checkRepoUrl } from '../sandbox/repo/url.ts';
 import type { WorkspaceManager } from '../sandbox/workspace/manager.ts';
 import { ConflictError } from '../store/errors.ts';
 import type { MessageRecord, Page, SessionRecord, Store } from '../store/types.ts';
+import { type Actor, audited } from './actions.ts';
 import type { EventLog } from './event-log.ts';
-import type { Scheduler } from './scheduler.ts';
+import type { Lifecycle } from './lifecycle.ts';
+import { assertRepoUrl } from './request-checks.ts';
 
 /** Interactive messages rank above every workflow priority: a person is waiting on them. */
 export const INTERACTIVE_PRIORITY = 3;
@@ -42,37 +44,39 @@ export function toMessage(m: MessageRecord): Message {
   };
 }
 
-export function assertRepoUrl(config: Config, repoUrl: string | undefined): void {
-  if (repoUrl === undefined) return;
-  const check = checkRepoUrl(repoUrl, { allowFileRepos: config.allowFileRepos });
-  if (!check.ok)
-    throw new AppError('invalid_request', `repoUrl rejected: ${check.reason}`, {
-      details: { field: 'repoUrl' },
-    });
-}
-
 export class SessionService {
   private store: Store;
   private config: Config;
   private eventLog: EventLog;
-  private scheduler: Scheduler;
+  private lifecycle: Lifecycle;
   private workspaces: WorkspaceManager;
 
   constructor(opts: {
     store: Store;
     config: Config;
     eventLog: EventLog;
-    scheduler: Scheduler;
+    lifecycle: Lifecycle;
     workspaces: WorkspaceManager;
   }) {
     this.store = opts.store;
     this.config = opts.config;
     this.eventLog = opts.eventLog;
-    this.scheduler = opts.scheduler;
+    this.lifecycle = opts.lifecycle;
     this.workspaces = opts.workspaces;
   }
 
-  async create(req: CreateSessionRequest): Promise<Session> {
+  create(req: CreateSessionRequest, actor: Actor): Promise<Session> {
+    return audited(
+      this.lifecycle,
+      actor,
+      'session.create',
+      undefined,
+      () => this.createSession(req),
+      (s) => ({ target: s.id, details: { engine: s.engine } }),
+    );
+  }
+
+  private async createSession(req: CreateSessionRequest): Promise<Session> {
     assertRepoUrl(this.config, req.repoUrl);
     const id = newId('ses');
     const rec = await this.store.createSession({
@@ -105,7 +109,23 @@ export class SessionService {
     return (await this.store.listMessages(id)).filter((m) => m.text.length > 0).map(toMessage);
   }
 
-  async send(
+  send(
+    sessionId: string,
+    content: string,
+    idempotencyKey: string | undefined,
+    actor: Actor,
+  ): Promise<{ sessionId: string; runId: string; duplicate: boolean }> {
+    return audited(
+      this.lifecycle,
+      actor,
+      'session.message',
+      sessionId,
+      () => this.sendMessage(sessionId, content, idempotencyKey),
+      (r) => ({ details: { runId: r.runId, ...(r.duplicate ? { duplicate: true } : {}) } }),
+    );
+  }
+
+  private async sendMessage(
     sessionId: string,
     content: string,
     idempotencyKey?: string,
@@ -146,22 +166,37 @@ export class SessionService {
     if (session.status === 'idle') await this.store.updateSession(sessionId, { status: 'queued' });
     await this.eventLog.append(sessionId, { runId, type: 'message.user', data: { text: content } });
     await this.eventLog.append(sessionId, { runId, type: 'run.queued', data: { attempt: 1 } });
-    this.scheduler.wake();
+    await this.lifecycle.emit('run.queued', { sessionId, runId });
     return { sessionId, runId, duplicate: false };
   }
 
   /** Stops the session's active run (if any); queued runs behind it stay queued. */
-  async interrupt(sessionId: string): Promise<{ runId?: string }> {
+  interrupt(sessionId: string, actor: Actor): Promise<{ runId?: string }> {
+    return audited(
+      this.lifecycle,
+      actor,
+      'session.interrupt',
+      sessionId,
+      () => this.interruptRun(sessionId),
+      (r) => ({ details: r.runId ? { runId: r.runId } : {} }),
+    );
+  }
+
+  private async interruptRun(sessionId: string): Promise<{ runId?: string }> {
     await this.get(sessionId);
     const running = (await this.store.listRuns(sessionId)).find((r) => r.status === 'running');
     if (!running) return {};
+    // The flag reaches a run on another instance at its next heartbeat; the bus stops a local one now.
     await this.store.requestCancel(running.id);
-    // Local runs stop now; a run on another instance sees the flag at its next heartbeat.
-    this.scheduler.stop(running.id, 'cancel');
+    await this.lifecycle.emit('run.stop', { runId: running.id, reason: 'cancel' });
     return { runId: running.id };
   }
 
-  async delete(sessionId: string): Promise<void> {
+  delete(sessionId: string, actor: Actor): Promise<void> {
+    return audited(this.lifecycle, actor, 'session.delete', sessionId, () => this.deleteSession(sessionId));
+  }
+
+  private async deleteSession(sessionId: string): Promise<void> {
     const session = await this.get(sessionId);
     if (session.workflowId)
       throw new AppError('conflict', 'this session belongs to a workflow; cancel the workflow instead');
@@ -169,10 +204,11 @@ export class SessionService {
       if (r.status === 'queued') await this.store.cancelQueuedRun(r.id);
       if (r.status === 'running') {
         await this.store.requestCancel(r.id);
-        this.scheduler.stop(r.id, 'cancel');
+        await this.lifecycle.emit('run.stop', { runId: r.id, reason: 'cancel' });
       }
     }
-    await this.scheduler.waitFor(sessionId);
+    // Listeners (the scheduler) return when the session's local runs have ended (bounded).
+    await this.lifecycle.emit('session.deleting', { sessionId });
     await this.store.deleteSession(sessionId);
     await this.workspaces.remove(sessionId);
   }

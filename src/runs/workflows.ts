@@ -1,10 +1,14 @@
 // Workflows (CONTRACT §6): durable background tasks from Tier 1. A workflow owns one session (same
-// id, so its workspace is DATA_DIR/workspaces/<workflow id>) and one run in the shared queue. Its
-// status follows the run through the scheduler's hooks; a terminal status queues the callback.
+// id, so its workspace is DATA_DIR/workspaces/<workflow id>) and one run in the shared queue.
+//
+// Its status follows its run, and each step is one store transaction with its `workflow.status`
+// event: created (with its session, run and first events), `running` / `pending` when the lifecycle
+// bus says the run started / was re-queued, and terminal — with its result and its callback in the
+// outbox — in the same transaction as the run's end (`terminalTransition`, called by the executor).
+// So no crash leaves a finished run under a workflow that is not, or a workflow without its callback.
 import type { Config } from '../config.ts';
 import { AppError, notFound } from '../errors.ts';
 import { newId } from '../ids.ts';
-import { literalHostRefusal } from '../net/allow-hosts.ts';
 import type { Logger } from '../observability/logger.ts';
 import {
   type CreateWorkflowRequest,
@@ -18,99 +22,40 @@ import type { SandboxWrapper } from '../sandbox/types.ts';
 import type { WorkspaceManager } from '../sandbox/workspace/manager.ts';
 import {
   type NewEvent,
-  type OutboxRecord,
   type Page,
   PRIORITY_RANK,
+  type RunFinish,
   type RunRecord,
   type Store,
+  TERMINAL_WORKFLOW_STATUSES,
   type WorkflowRecord,
 } from '../store/types.ts';
+import { type Actor, audited } from './actions.ts';
 import type { EventLog } from './event-log.ts';
-import type { RunHooks, RunOutcome } from './hooks.ts';
-import type { Scheduler } from './scheduler.ts';
-import { assertRepoUrl } from './sessions.ts';
+import type { Lifecycle, RunOutcome } from './lifecycle.ts';
+import { assertCallbackUrl, assertRepoUrl } from './request-checks.ts';
+import { endRun } from './run-end.ts';
 import { workflowSystemPrompt } from './workflow-prompts.ts';
 import { gitFacts, pullRequestUrl } from './workflow-results.ts';
+import { toWorkflow } from './workflow-view.ts';
 
-export function toWorkflow(w: WorkflowRecord, outbox?: OutboxRecord): Workflow {
-  return {
-    id: w.id,
-    type: w.type,
-    priority: w.priority,
-    status: w.status,
-    instructions: w.instructions,
-    ...(w.repoUrl ? { repoUrl: w.repoUrl } : {}),
-    ...(w.branch ? { branch: w.branch } : {}),
-    payload: w.payload,
-    metadata: w.metadata,
-    sessionId: w.sessionId,
-    attempts: w.attempts,
-    createdAt: w.createdAt,
-    ...(w.startedAt ? { startedAt: w.startedAt } : {}),
-    ...(w.completedAt ? { completedAt: w.completedAt } : {}),
-    ...(w.result ? { result: w.result } : {}),
-    ...(w.error ? { error: w.error } : {}),
-    usage: w.usage,
-    ...(w.callbackUrl ? { callbackUrl: w.callbackUrl } : {}),
-    ...(outbox
-      ? {
-          callback: {
-            status: outbox.status,
-            attempts: outbox.attempts,
-            ...(outbox.lastError ? { lastError: outbox.lastError } : {}),
-            ...(outbox.deliveredAt ? { deliveredAt: outbox.deliveredAt } : {}),
-          },
-        }
-      : {}),
-  };
-}
+const isTerminal = (s: WorkflowStatus): boolean => TERMINAL_WORKFLOW_STATUSES.includes(s);
 
-/**
- * http(s) only, and not a literal loopback/private/link-local/metadata/reserved address (any IPv4
- * spelling, IPv6, `localhost`, `*.localhost`) unless CALLBACK_ALLOW_HOSTS lists it. Host names are
- * judged again at delivery, after resolution (net/safe-post.ts).
- */
-export function assertCallbackUrl(config: Pick<Config, 'callbackAllowHosts'>, raw: string): void {
-  let url: URL | undefined;
-  try {
-    url = new URL(raw);
-  } catch {
-    url = undefined;
-  }
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    throw new AppError('invalid_request', 'callbackUrl must be an http:// or https:// URL', {
-      details: { field: 'callbackUrl' },
-    });
-  }
-  // url.hostname is normalised: 2130706433, 0x7f000001 and 127.1 all read 127.0.0.1 here.
-  const why = literalHostRefusal(config.callbackAllowHosts, url.hostname);
-  if (why) {
-    throw new AppError(
-      'invalid_request',
-      `callbackUrl host is not allowed: it is ${why}; list it in CALLBACK_ALLOW_HOSTS to allow it`,
-      { details: { field: 'callbackUrl' } },
-    );
-  }
-}
-
-const TERMINAL: ReadonlySet<WorkflowStatus> = new Set(['completed', 'failed', 'cancelled']);
-
-export class WorkflowService implements RunHooks {
+export class WorkflowService {
   private store: Store;
   private config: Config;
   private logger: Logger;
   private eventLog: EventLog;
-  private scheduler?: Scheduler;
+  private lifecycle: Lifecycle;
   private workspaces: WorkspaceManager;
   private sandbox: SandboxWrapper;
-  /** Told when a callback is queued, so delivery starts without waiting for the next poll. */
-  onOutbox?: () => void;
 
   constructor(opts: {
     store: Store;
     config: Config;
     logger: Logger;
     eventLog: EventLog;
+    lifecycle: Lifecycle;
     workspaces: WorkspaceManager;
     sandbox: SandboxWrapper;
   }) {
@@ -118,16 +63,58 @@ export class WorkflowService implements RunHooks {
     this.config = opts.config;
     this.logger = opts.logger.child({ component: 'workflows' });
     this.eventLog = opts.eventLog;
+    this.lifecycle = opts.lifecycle;
     this.workspaces = opts.workspaces;
     this.sandbox = opts.sandbox;
   }
 
-  /** The scheduler is built after this service (it takes it as its hooks). */
-  attach(scheduler: Scheduler): void {
-    this.scheduler = scheduler;
+  /** A workflow follows its run: `running` when it starts, `pending` when it is re-queued. */
+  listen(): Array<() => void> {
+    return [
+      this.lifecycle.on('run.started', ({ run }) =>
+        this.follow(run, (w) => ({
+          status: 'running',
+          attempts: run.attempts,
+          startedAt: w.startedAt ?? run.startedAt ?? new Date().toISOString(),
+        })),
+      ),
+      this.lifecycle.on('run.requeued', ({ run }) => this.follow(run, () => ({ status: 'pending' }))),
+    ];
   }
 
-  async create(req: CreateWorkflowRequest): Promise<{ workflow: Workflow; created: boolean }> {
+  private async follow(
+    run: RunRecord,
+    patch: (w: WorkflowRecord) => Partial<WorkflowRecord> & { status: WorkflowStatus },
+  ): Promise<void> {
+    if (!run.workflowId) return;
+    const w = await this.store.getWorkflow(run.workflowId);
+    if (!w || isTerminal(w.status)) return;
+    const p = patch(w);
+    const event = await this.store.transitionWorkflow({
+      id: w.id,
+      patch: p,
+      event: { runId: run.id, type: 'workflow.status', data: { status: p.status, workflowId: w.id } },
+    });
+    if (event) this.eventLog.publish([event]);
+  }
+
+  create(req: CreateWorkflowRequest, actor: Actor): Promise<{ workflow: Workflow; created: boolean }> {
+    return audited(
+      this.lifecycle,
+      actor,
+      'workflow.create',
+      undefined,
+      () => this.createWorkflow(req),
+      (r) => ({
+        target: r.workflow.id,
+        details: { created: r.created, type: r.workflow.type, sessionId: r.workflow.sessionId },
+      }),
+    );
+  }
+
+  private async createWorkflow(
+    req: CreateWorkflowRequest,
+  ): Promise<{ workflow: Workflow; created: boolean }> {
     assertRepoUrl(this.config, req.repoUrl);
     if (req.callbackUrl) assertCallbackUrl(this.config, req.callbackUrl);
     const id = newId('wf');
@@ -154,7 +141,12 @@ export class WorkflowService implements RunHooks {
       createdAt: now,
       usage: emptyUsage(),
     };
-    const creating = this.store.createWorkflow(
+    const first: NewEvent[] = [
+      { runId: rec.runId, type: 'message.user', data: { text: req.instructions } },
+      { runId: rec.runId, type: 'workflow.status', data: { status: 'pending', workflowId: id } },
+      { runId: rec.runId, type: 'run.queued', data: { attempt: 1 } },
+    ];
+    const { workflow, created, events } = await this.store.createWorkflow(
       rec,
       {
         id,
@@ -174,38 +166,15 @@ export class WorkflowService implements RunHooks {
         input: req.instructions,
         priority: PRIORITY_RANK[priority],
       },
+      first,
     );
-    const initial: NewEvent[] = [
-      { runId: rec.runId, type: 'message.user', data: { text: req.instructions } },
-      { runId: rec.runId, type: 'workflow.status', data: { status: 'pending', workflowId: id } },
-      { runId: rec.runId, type: 'run.queued', data: { attempt: 1 } },
-    ];
-    // Embedded SQLite commits the write jobs queued in one turn together: queued right behind the
-    // insert, the first events share its transaction (one fsync per accepted workflow, not two).
-    // Nobody can be subscribed to a session that did not exist a moment ago, so the event log's
-    // fan-out is not needed. For a known idempotency key the session does not exist: nothing is stored.
-    const early =
-      this.store.dialect === 'sqlite'
-        ? this.store.appendEvents(id, initial).then(
-            () => true,
-            () => false,
-          )
-        : undefined;
-    const { workflow, created } = await creating;
-    if (created) {
-      if (!(early && (await early))) await Promise.all(initial.map((e) => this.eventLog.append(id, e)));
-      this.scheduler?.wake();
-    } else if (early) {
-      await early;
+    if (!created) {
+      // A known idempotency key: nothing was stored; answer with the workflow as it is now.
+      return { workflow: toWorkflow(workflow, await this.store.getOutboxForWorkflow(workflow.id)), created };
     }
-    // A new workflow has no callback state yet.
-    return {
-      workflow: toWorkflow(
-        workflow,
-        created ? undefined : await this.store.getOutboxForWorkflow(workflow.id),
-      ),
-      created,
-    };
+    this.eventLog.publish(events);
+    await this.lifecycle.emit('run.queued', { sessionId: id, runId: rec.runId, workflowId: id });
+    return { workflow: toWorkflow(workflow), created }; // a new workflow has no callback state yet
   }
 
   async get(id: string): Promise<Workflow> {
@@ -228,23 +197,33 @@ export class WorkflowService implements RunHooks {
   }
 
   /** Pending: cancelled at once. Running: stopped, then cancelled. Terminal: 409. */
-  async cancel(id: string): Promise<Workflow> {
+  cancel(id: string, actor: Actor): Promise<Workflow> {
+    return audited(this.lifecycle, actor, 'workflow.cancel', id, () => this.cancelWorkflow(id));
+  }
+
+  private async cancelWorkflow(id: string): Promise<Workflow> {
     const w = await this.store.getWorkflow(id);
     if (!w) throw notFound('workflow', id);
-    if (TERMINAL.has(w.status)) throw new AppError('conflict', `workflow ${id} is already ${w.status}`);
+    if (isTerminal(w.status)) throw new AppError('conflict', `workflow ${id} is already ${w.status}`);
+    // The flag first: an instance that claims the run from now on finds it and does not start it.
     await this.store.requestCancel(w.runId);
-    if (await this.store.cancelQueuedRun(w.runId)) {
-      await this.store.updateSession(w.sessionId, { status: 'idle' });
-      const run = await this.store.getRun(w.runId);
-      await this.eventLog.append(w.sessionId, {
-        runId: w.runId,
-        type: 'run.cancelled',
-        data: { reason: 'cancelled while pending' },
-      });
-      if (run) await this.onFinished(run, { status: 'cancelled', usage: emptyUsage() });
-    } else {
-      this.scheduler?.stop(w.runId, 'cancel');
-    }
+    const run = await this.store.getRun(w.runId);
+    const outcome: RunOutcome = { status: 'cancelled', usage: emptyUsage() };
+    const ended =
+      run?.status === 'queued' &&
+      (await endRun(
+        { store: this.store, eventLog: this.eventLog, lifecycle: this.lifecycle },
+        {
+          run,
+          engine: w.engine ?? this.config.engine,
+          outcome,
+          from: ['queued'],
+          cancelReason: 'cancelled while pending',
+          workflow: await this.terminalTransition(run, outcome),
+        },
+      ));
+    // Claimed meanwhile, or running: the instance running it stops it and records the end.
+    if (!ended) await this.lifecycle.emit('run.stop', { runId: w.runId, reason: 'cancel' });
     return this.get(id);
   }
 
@@ -257,43 +236,17 @@ export class WorkflowService implements RunHooks {
     return started + w.timeoutMs;
   }
 
-  // ---- run hooks -------------------------------------------------------------------------
-
-  async onStarted(run: RunRecord): Promise<void> {
-    if (!run.workflowId) return;
+  /**
+   * The workflow's terminal status, result (from git, not the model's word) and callback for its
+   * run's outcome — committed by the store together with the run's end. Undefined when the
+   * workflow is gone or already terminal (a terminal status is reached once).
+   */
+  async terminalTransition(run: RunRecord, outcome: RunOutcome): Promise<RunFinish['workflow']> {
+    if (!run.workflowId) return undefined;
     const w = await this.store.getWorkflow(run.workflowId);
-    if (!w || TERMINAL.has(w.status)) return;
-    await this.store.updateWorkflow(w.id, {
-      status: 'running',
-      attempts: run.attempts,
-      startedAt: w.startedAt ?? run.startedAt ?? new Date().toISOString(),
-    });
-    await this.eventLog.append(w.sessionId, {
-      runId: run.id,
-      type: 'workflow.status',
-      data: { status: 'running', workflowId: w.id },
-    });
-  }
-
-  async onRequeued(run: RunRecord): Promise<void> {
-    if (!run.workflowId) return;
-    const w = await this.store.getWorkflow(run.workflowId);
-    if (!w || TERMINAL.has(w.status)) return;
-    await this.store.updateWorkflow(w.id, { status: 'pending' });
-    await this.eventLog.append(w.sessionId, {
-      runId: run.id,
-      type: 'workflow.status',
-      data: { status: 'pending', workflowId: w.id },
-    });
-  }
-
-  async onFinished(run: RunRecord, outcome: RunOutcome): Promise<void> {
-    if (!run.workflowId) return;
-    const w = await this.store.getWorkflow(run.workflowId);
-    if (!w || TERMINAL.has(w.status)) return; // a terminal status is reached once
+    if (!w || isTerminal(w.status)) return undefined;
     const completedAt = new Date().toISOString();
-    const fresh = await this.store.getRun(run.id);
-    let attempts = fresh?.attempts ?? run.attempts;
+    let attempts = (await this.store.getRun(run.id))?.attempts ?? run.attempts;
     // The claim that found the limit exceeded did not start an execution.
     if (outcome.status === 'failed' && outcome.error.code === 'max_attempts_exceeded')
       attempts = Math.max(0, attempts - 1);
@@ -311,13 +264,44 @@ export class WorkflowService implements RunHooks {
     } else if (outcome.status === 'failed') {
       patch.error = outcome.error;
     }
-    await this.store.updateWorkflow(w.id, patch);
-    await this.eventLog.append(w.sessionId, {
+    const event: NewEvent = {
       runId: run.id,
       type: 'workflow.status',
       data: { status: outcome.status, workflowId: w.id },
-    });
-    await this.queueCallback(w.id);
+    };
+    if (!w.callbackUrl) return { id: w.id, patch, event };
+    return {
+      id: w.id,
+      patch,
+      event,
+      // One outbox row per workflow; the body is the terminal Workflow as GET will show it.
+      outbox: {
+        id: `cb_${w.id}`,
+        workflowId: w.id,
+        url: w.callbackUrl,
+        body: JSON.stringify(toWorkflow({ ...w, ...patch })),
+        status: 'pending',
+        attempts: 0,
+        nextAttemptAt: completedAt,
+        createdAt: completedAt,
+      },
+    };
+  }
+
+  /**
+   * What a crash can still leave: a run re-queued (its lease expired) whose workflow still says
+   * `running`, because the process died between the re-queue and the workflow's transition.
+   */
+  async recover(): Promise<void> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.store.listWorkflows({ status: 'running', limit: 200, cursor });
+      for (const w of page.items) {
+        const run = await this.store.getRun(w.runId);
+        if (run?.status === 'queued') await this.follow(run, () => ({ status: 'pending' }));
+      }
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
   }
 
   private async collectGitFacts(w: WorkflowRecord, baseSha: unknown) {
@@ -330,95 +314,5 @@ export class WorkflowService implements RunHooks {
       this.logger.warn('could not read git facts of the workspace', { workflowId: w.id, err });
       return {};
     }
-  }
-
-  /** Queues the terminal Workflow for delivery (idempotent: one outbox row per workflow). */
-  async queueCallback(workflowId: string): Promise<void> {
-    const w = await this.store.getWorkflow(workflowId);
-    if (!w?.callbackUrl || !TERMINAL.has(w.status)) return;
-    if (await this.store.getOutboxForWorkflow(w.id)) return;
-    const now = new Date().toISOString();
-    await this.store.enqueueOutbox({
-      id: `cb_${w.id}`,
-      workflowId: w.id,
-      url: w.callbackUrl,
-      body: JSON.stringify(toWorkflow(w)),
-      status: 'pending',
-      attempts: 0,
-      nextAttemptAt: now,
-      createdAt: now,
-    });
-    this.onOutbox?.();
-  }
-
-  /**
-   * Repairs what a crash between two writes can leave: a workflow whose run is terminal but whose
-   * own status is not, or a terminal workflow whose callback was never queued.
-   */
-  async reconcile(): Promise<void> {
-    for (const status of ['pending', 'running'] as const) {
-      let cursor: string | undefined;
-      do {
-        const page = await this.store.listWorkflows({ status, limit: 200, cursor });
-        for (const w of page.items) {
-          const run = await this.store.getRun(w.runId);
-          if (!run || run.status === 'queued' || run.status === 'running') continue;
-          this.logger.warn('reconciling workflow with a finished run', {
-            workflowId: w.id,
-            runStatus: run.status,
-          });
-          await this.ensureTerminalEvent(w.sessionId, run);
-          const usage = run.usage;
-          const outcome: RunOutcome =
-            run.status === 'completed'
-              ? {
-                  status: 'completed',
-                  stopReason: run.stopReason ?? 'end_turn',
-                  usage,
-                  finalText: await this.lastAssistantText(w.sessionId),
-                  toolMeta: [],
-                }
-              : run.status === 'failed'
-                ? { status: 'failed', usage, error: run.error ?? { code: 'internal', message: 'run failed' } }
-                : { status: 'cancelled', usage };
-          await this.onFinished(run, outcome);
-        }
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor);
-    }
-    for (const status of ['completed', 'failed', 'cancelled'] as const) {
-      let cursor: string | undefined;
-      do {
-        const page = await this.store.listWorkflows({ status, limit: 500, cursor });
-        for (const w of page.items) if (w.callbackUrl) await this.queueCallback(w.id);
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor);
-    }
-  }
-
-  /** A crash between finishing the run row and storing its terminal event leaves the event missing. */
-  private async ensureTerminalEvent(sessionId: string, run: RunRecord): Promise<void> {
-    const type =
-      run.status === 'completed' ? 'run.completed' : run.status === 'failed' ? 'run.failed' : 'run.cancelled';
-    for (let after = 0; ; ) {
-      const page = await this.store.listEvents(sessionId, after, 1000);
-      if (page.some((e) => e.runId === run.id && e.type === type)) return;
-      if (page.length < 1000) break;
-      after = page.at(-1)!.seq;
-    }
-    const data =
-      run.status === 'completed'
-        ? { stopReason: run.stopReason ?? 'end_turn', usage: run.usage }
-        : run.status === 'failed'
-          ? { error: run.error ?? { code: 'internal', message: 'run failed' } }
-          : {};
-    await this.eventLog.append(sessionId, { runId: run.id, type, data });
-  }
-
-  private async lastAssistantText(sessionId: string): Promise<string> {
-    const msgs = await this.store.listMessages(sessionId);
-    for (let i = msgs.length - 1; i >= 0; i--)
-      if (msgs[i]!.role === 'assistant' && msgs[i]!.text) return msgs[i]!.text;
-    return '';
   }
 }

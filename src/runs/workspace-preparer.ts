@@ -62,7 +62,7 @@ export class WorkspacePreparer {
     const home = await this.manager.homeFor(session.id);
     const stateDir = await this.manager.stateDirFor(session.id);
     const env = buildChildEnv(this.config, { home });
-    const shared = this.store.dialect === 'postgres';
+    const shared = this.store.shared;
     let recreate = false;
     if (session.repoUrl && session.workspaceReady && shared) {
       const wanted = session.engineState.workspaceId;

@@ -19,6 +19,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
+import type { Actor } from '../runs/actions.ts';
 import { NonceCache } from '../security/nonce-cache.ts';
 import {
   NONCE_RE,
@@ -198,6 +199,11 @@ export function setCredential(c: Context, credential: string): void {
 export function getCredential(c: Context): string | undefined {
   const v: unknown = c.get('credential' as never);
   return typeof v === 'string' ? v : undefined;
+}
+
+/** Who made this HTTP request, for the services' audit records. */
+export function httpActor(c: Context): Actor {
+  return { id: getCredential(c) ?? ANONYMOUS, via: 'http' };
 }
 
 /**

@@ -3,7 +3,6 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { EventLog } from '../runs/event-log.ts';
-import type { Scheduler } from '../runs/scheduler.ts';
 import type { SessionService } from '../runs/sessions.ts';
 import type { Store } from '../store/types.ts';
 
@@ -18,7 +17,6 @@ export interface ServerDeps {
   logger: Logger;
   metrics: Metrics;
   eventLog: EventLog;
-  scheduler: Scheduler;
   sessions: SessionService;
   version: string;
   startedAt: number;

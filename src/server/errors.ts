@@ -6,7 +6,6 @@ import type { ZodError } from 'zod';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ErrorBody, ErrorCode } from '../protocol/index.ts';
-import { ConflictError, InvalidQueryError, NotFoundError } from '../store/errors.ts';
 
 export function errorResponse(
   c: Context,
@@ -31,9 +30,7 @@ export function handleError(logger: Logger) {
       if (err.retryAfterS !== undefined) headers['Retry-After'] = String(err.retryAfterS);
       return errorResponse(c, err.code, err.status, err.message, err.details, headers);
     }
-    if (err instanceof InvalidQueryError) return errorResponse(c, 'invalid_request', 400, err.message);
-    if (err instanceof NotFoundError) return errorResponse(c, 'not_found', 404, err.message);
-    if (err instanceof ConflictError) return errorResponse(c, 'conflict', 409, err.message);
+    // (The store's NotFoundError, ConflictError and InvalidQueryError are AppErrors too.)
     if (err instanceof HTTPException) {
       const status = err.status;
       if (status === 413) return errorResponse(c, 'payload_too_large', 413, 'request body too large');

@@ -12,8 +12,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { AppError } from '../errors.ts';
-import type { AuditLog } from '../observability/audit.ts';
 import { WsClientMessage, type WsServerMessage } from '../protocol/index.ts';
+import type { Actor } from '../runs/actions.ts';
 import { type EventFollower, followEvents } from '../runs/event-stream.ts';
 import type { ServerDeps } from './deps.ts';
 import { type TakeResult, TokenBucket } from './rate-limit.ts';
@@ -39,7 +39,7 @@ export function createWsGateway(
   deps: ServerDeps,
   auth: UpgradeAuth,
   opts: {
-    audit?: AuditLog /** Clock of the per-connection frame bucket (tests). */;
+    /** Clock of the per-connection frame bucket (tests). */
     now?: () => number;
   } = {},
 ) {
@@ -92,6 +92,7 @@ export function createWsGateway(
   }
 
   function onConnection(ws: WebSocket, credential: string): void {
+    const actor: Actor = { id: credential, via: 'ws' };
     deps.metrics.wsConnections.inc();
     alive.add(ws);
     ws.on('pong', () => alive.add(ws));
@@ -218,25 +219,11 @@ export function createWsGateway(
           case 'message': {
             if (!deps.isAccepting())
               return fail('unavailable', 'the server is shutting down and takes no new runs', msg.sessionId);
-            const r = await deps.sessions.send(msg.sessionId, msg.content, msg.idempotencyKey);
-            void opts.audit?.record({
-              actor: credential,
-              action: 'session.message',
-              target: msg.sessionId,
-              outcome: 'ok',
-              details: { via: 'ws', runId: r.runId },
-            });
+            const r = await deps.sessions.send(msg.sessionId, msg.content, msg.idempotencyKey, actor);
             return send({ type: 'accepted', sessionId: r.sessionId, runId: r.runId });
           }
           case 'interrupt': {
-            const r = await deps.sessions.interrupt(msg.sessionId);
-            void opts.audit?.record({
-              actor: credential,
-              action: 'session.interrupt',
-              target: msg.sessionId,
-              outcome: 'ok',
-              details: { via: 'ws', runId: r.runId },
-            });
+            const r = await deps.sessions.interrupt(msg.sessionId, actor);
             return send({
               type: 'interrupted',
               sessionId: msg.sessionId,

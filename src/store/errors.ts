@@ -1,9 +1,14 @@
-// Errors the store raises on purpose. The HTTP layer maps them: InvalidQueryError (and its
-// subclass InvalidCursorError) → 400, NotFoundError → 404, ConflictError → 409.
+// Errors the store raises on purpose. They are AppErrors, so every transport (HTTP, WebSocket)
+// renders them the same way: InvalidQueryError (and InvalidCursorError) → invalid_request (400),
+// NotFoundError → not_found (404), ConflictError → conflict (409).
+import { AppError } from '../errors.ts';
 
 /** A caller-supplied query value (cursor, timestamp filter, …) is malformed. */
-export class InvalidQueryError extends Error {
+export class InvalidQueryError extends AppError {
   override name = 'InvalidQueryError';
+  constructor(message: string) {
+    super('invalid_request', message);
+  }
 }
 
 /** A pagination cursor that this store did not produce (or that was tampered with). */
@@ -15,11 +20,17 @@ export class InvalidCursorError extends InvalidQueryError {
 }
 
 /** The row an operation depends on does not exist (e.g. appendEvents on an unknown session). */
-export class NotFoundError extends Error {
+export class NotFoundError extends AppError {
   override name = 'NotFoundError';
+  constructor(message: string) {
+    super('not_found', message);
+  }
 }
 
 /** A uniqueness rule was violated (e.g. a run idempotency key already used in the session). */
-export class ConflictError extends Error {
+export class ConflictError extends AppError {
   override name = 'ConflictError';
+  constructor(message: string) {
+    super('conflict', message);
+  }
 }

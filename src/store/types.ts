@@ -12,6 +12,9 @@ import type {
   WorkflowType,
 } from '../protocol/index.ts';
 
+/** A workflow status that never changes again. */
+export const TERMINAL_WORKFLOW_STATUSES: readonly WorkflowStatus[] = ['completed', 'failed', 'cancelled'];
+
 export interface SessionRecord {
   id: string;
   title: string;
@@ -139,6 +142,47 @@ export interface NewEvent {
   data: Record<string, unknown>;
 }
 
+/**
+ * A run's end as ONE transaction: the run row, its terminal event, the session's status, usage and
+ * engine state, the run's conversation turns and — for a workflow's run — the workflow's terminal
+ * record, its status event and its callback. A crash leaves all of it or none of it.
+ */
+export interface RunFinish {
+  runId: string;
+  status: 'completed' | 'failed' | 'cancelled';
+  stopReason?: string;
+  error?: { code: string; message: string };
+  usage: Usage;
+  /** `run.completed` / `run.failed` / `run.cancelled`. */
+  event: NewEvent;
+  /** Only when the run is in one of these states (default: queued or running); else nothing happens. */
+  from?: Array<'queued' | 'running'>;
+  /** The run's assistant (and tool-result) turns, for the next run's history. Ids already stored are kept. */
+  messages?: MessageRecord[];
+  /** Merged into the session's engine state (e.g. the Claude conversation id). */
+  engineState?: Record<string, unknown>;
+  /** A workflow's terminal transition (applied only while the workflow is not terminal). */
+  workflow?: WorkflowTransition & { outbox?: OutboxRecord };
+}
+
+export interface RunFinished {
+  /** False when the run was not in a state `from` allows (someone else finished or re-queued it). */
+  finished: boolean;
+  /** The events stored by the transaction, in seq order, for the event log to publish. */
+  events: Event[];
+  /** Whether the workflow's callback was queued. */
+  outboxQueued: boolean;
+}
+
+/** A workflow status change together with its `workflow.status` event. */
+export interface WorkflowTransition {
+  id: string;
+  patch: Partial<Omit<WorkflowRecord, 'id' | 'createdAt'>>;
+  event: NewEvent;
+  /** Applied only when the workflow is in one of these states (default: any non-terminal one). */
+  from?: WorkflowStatus[];
+}
+
 export interface PageQuery {
   limit: number;
   cursor?: string;
@@ -159,7 +203,14 @@ export interface AuditQuery {
 }
 
 export interface Store {
+  /** For operators (health, logs) only: behaviour must depend on `shared`, never on this. */
   readonly dialect: 'sqlite' | 'postgres';
+  /**
+   * Whether several server instances may use this store at once (PostgreSQL). When false (the
+   * embedded SQLite), this process is the only one: whatever it left `running` died with it, no
+   * other instance enqueues work or delivers callbacks, workspaces are never on another machine.
+   */
+  readonly shared: boolean;
   migrate(): Promise<void>;
   close(): Promise<void>;
   ping(): Promise<void>;
@@ -201,15 +252,8 @@ export interface Store {
   renewLeases(workerId: string, runIds: string[], leaseMs: number): Promise<void>;
   /** Re-queues running runs whose lease expired (or all of `workerIds`'s when given). Returns them. */
   requeueExpiredRuns(now: string): Promise<RunRecord[]>;
-  finishRun(
-    id: string,
-    patch: {
-      status: 'completed' | 'failed' | 'cancelled';
-      stopReason?: string;
-      error?: { code: string; message: string };
-      usage?: Usage;
-    },
-  ): Promise<void>;
+  /** A run's end, in one transaction (see RunFinish). */
+  finishRun(f: RunFinish): Promise<RunFinished>;
   requeueRun(id: string): Promise<void>;
   requestCancel(id: string): Promise<void>;
   /** Cancels a run only if it is still `queued` (atomic check-and-set); true when it did. */
@@ -218,15 +262,18 @@ export interface Store {
 
   // workflows
   /**
-   * Creates the workflow, its session and its queued run in one transaction, so an accepted
-   * workflow is durable as a whole. With an idempotency key already used, creates nothing and
-   * returns the existing workflow with created=false.
+   * Creates the workflow, its session, its queued run and the session's first events in one
+   * transaction, so an accepted workflow is durable as a whole. With an idempotency key already
+   * used, creates nothing and returns the existing workflow with created=false (and no events).
    */
   createWorkflow(
     w: WorkflowRecord,
     session: NewSession,
     run: NewRun,
-  ): Promise<{ workflow: WorkflowRecord; created: boolean }>;
+    events: NewEvent[],
+  ): Promise<{ workflow: WorkflowRecord; created: boolean; events: Event[] }>;
+  /** Changes a workflow's status and stores its `workflow.status` event in one transaction; null when `from` did not match. */
+  transitionWorkflow(t: WorkflowTransition): Promise<Event | null>;
   getWorkflow(id: string): Promise<WorkflowRecord | undefined>;
   listWorkflows(q: WorkflowQuery): Promise<Page<WorkflowRecord>>;
   updateWorkflow(id: string, patch: Partial<Omit<WorkflowRecord, 'id' | 'createdAt'>>): Promise<void>;

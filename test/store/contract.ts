@@ -8,12 +8,16 @@ import { eventsContract } from './contract/events.ts';
 import { noncesContract } from './contract/nonces.ts';
 import { runsContract } from './contract/runs.ts';
 import { sessionsContract } from './contract/sessions.ts';
+import { transitionsContract } from './contract/transitions.ts';
 import { workflowsContract } from './contract/workflows.ts';
+import type { StoreLocation } from './fixtures/location.ts';
 import { newRun, newSession, newWorkflow } from './fixtures/records.ts';
 
 export { newRun, newSession, newWorkflow };
 
 export interface StoreHarness {
+  /** The test's database, for another process. */
+  location: StoreLocation;
   /** Opens (and migrates) another Store on this test's database; several may be open at once. */
   open(): Promise<Store>;
   /** Drops the database; called after every store was closed. */
@@ -30,6 +34,9 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       get store() {
         if (!current) throw new Error('no store: the harness failed to open one');
         return current;
+      },
+      get location() {
+        return harness.location;
       },
       async open() {
         const s = await harness.open();
@@ -54,6 +61,7 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
     eventsContract(ctx);
     runsContract(ctx);
     workflowsContract(ctx);
+    transitionsContract(ctx);
     noncesContract(ctx);
   });
 }

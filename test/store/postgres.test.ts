@@ -32,6 +32,7 @@ async function dropSchema(schema: string): Promise<void> {
 async function postgresHarness(): Promise<StoreHarness> {
   const { url, schema } = await freshSchema();
   return {
+    location: { dialect: 'postgres', url },
     async open() {
       const s = new PostgresStore({ connectionString: url, max: 10 });
       await s.migrate();

@@ -12,6 +12,7 @@ import { newSession, type StoreHarness, storeContract } from './contract.ts';
 async function sqliteHarness(): Promise<StoreHarness> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'store-sqlite-'));
   return {
+    location: { dialect: 'sqlite', file: path.join(dir, 'agent.db') },
     async open() {
       const s = new SqliteStore(path.join(dir, 'agent.db'));
       await s.migrate();

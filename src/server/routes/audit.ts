@@ -1,12 +1,9 @@
-// GET /api/audit (the audit log, newest first) and the middleware that records API actions
-// (session create/delete/message/interrupt, workflow create/cancel) with the credential as actor.
+// GET /api/audit: the audit log, newest first. (API actions are recorded by the services — see
+// src/runs/actions.ts — so HTTP and WebSocket produce the same records.)
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { createRoute, z } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
-import type { AuditLog, AuditOutcome } from '../../observability/audit.ts';
 import { Cursor, ErrorBody, Limit } from '../../protocol/index.ts';
 import type { Store } from '../../store/types.ts';
-import { ANONYMOUS, getCredential } from '../auth.ts';
 
 const AuditOutcomeSchema = z.enum(['ok', 'error', 'denied']);
 
@@ -79,94 +76,4 @@ export function auditRoutes(store: Pick<Store, 'listAudit'>) {
       return c.json({ items: page.items, nextCursor: page.nextCursor }, 200);
     });
   };
-}
-
-// --- recording API actions ---------------------------------------------------------------------
-
-interface ActionRule {
-  method: string;
-  re: RegExp;
-  action: string;
-  /** The target comes from the response (the created object's id) rather than the path. */
-  targetFromBody?: boolean;
-}
-
-const SEG = '([^/]+)';
-const RULES: ActionRule[] = [
-  { method: 'POST', re: /^\/api\/sessions\/?$/, action: 'session.create', targetFromBody: true },
-  { method: 'DELETE', re: new RegExp(`^/api/sessions/${SEG}/?$`), action: 'session.delete' },
-  { method: 'POST', re: new RegExp(`^/api/sessions/${SEG}/messages/?$`), action: 'session.message' },
-  { method: 'POST', re: new RegExp(`^/api/sessions/${SEG}/interrupt/?$`), action: 'session.interrupt' },
-  { method: 'POST', re: /^\/api\/workflows\/?$/, action: 'workflow.create', targetFromBody: true },
-  { method: 'POST', re: new RegExp(`^/api/workflows/${SEG}/cancel/?$`), action: 'workflow.cancel' },
-];
-
-const outcomeOf = (status: number): AuditOutcome =>
-  status < 400 ? 'ok' : status === 401 || status === 403 ? 'denied' : 'error';
-
-async function readJson(res: Response): Promise<Record<string, unknown> | undefined> {
-  try {
-    const v: unknown = await res.clone().json();
-    return typeof v === 'object' && v !== null && !Array.isArray(v)
-      ? (v as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Records the API's state-changing actions after they ran (successful or not), with the admitting
- * credential as actor. Runs after the auth middleware; requests refused by auth never get here
- * (they are recorded as `auth.failed`).
- */
-export function auditActions(audit: AuditLog): MiddlewareHandler {
-  return async (c, next) => {
-    const rule = RULES.find((r) => r.method === c.req.method && r.re.test(c.req.path));
-    await next();
-    if (!rule) return;
-    try {
-      const status = c.res.status;
-      const body = await readJson(c.res);
-      let target: string | undefined = c.req.path.match(rule.re)?.[1];
-      if (target !== undefined) target = safeDecode(target);
-      const details: Record<string, unknown> = { status };
-      if (rule.targetFromBody && typeof body?.id === 'string') target = body.id;
-      if (status >= 400) {
-        const err = body?.error as { code?: unknown; message?: unknown } | undefined;
-        if (err && typeof err.code === 'string')
-          details.error = {
-            code: err.code,
-            message: typeof err.message === 'string' ? err.message.slice(0, 300) : undefined,
-          };
-      } else if (rule.action === 'session.message' && typeof body?.runId === 'string') {
-        details.runId = body.runId;
-      } else if (rule.action === 'session.interrupt' && typeof body?.runId === 'string') {
-        details.runId = body.runId;
-      } else if (rule.action === 'workflow.create') {
-        details.created = status === 202;
-        if (typeof body?.type === 'string') details.type = body.type;
-        if (typeof body?.sessionId === 'string') details.sessionId = body.sessionId;
-      } else if (rule.action === 'session.create' && typeof body?.engine === 'string') {
-        details.engine = body.engine;
-      }
-      void audit.record({
-        actor: getCredential(c) ?? ANONYMOUS,
-        action: rule.action,
-        target,
-        outcome: outcomeOf(status),
-        details,
-      });
-    } catch {
-      // never let auditing change the response
-    }
-  };
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }

@@ -16,6 +16,7 @@ import {
   SessionStatus,
 } from '../../protocol/index.ts';
 import { toSession } from '../../runs/sessions.ts';
+import { httpActor } from '../auth.ts';
 import type { ServerDeps } from '../deps.ts';
 import { eventsQuery, serveEvents } from '../sse.ts';
 import { errorResponses, IdParam, json, jsonBody } from './openapi-helpers.ts';
@@ -108,11 +109,11 @@ const events = createRoute({
 
 export function registerSessionRoutes(app: OpenAPIHono, deps: ServerDeps): void {
   const { sessions } = deps;
-  app.openapi(create, async (c) => c.json(await sessions.create(c.req.valid('json')), 201));
+  app.openapi(create, async (c) => c.json(await sessions.create(c.req.valid('json'), httpActor(c)), 201));
   app.openapi(list, async (c) => c.json(await sessions.list(c.req.valid('query')), 200));
   app.openapi(get, async (c) => c.json(toSession(await sessions.get(c.req.valid('param').id)), 200));
   app.openapi(del, async (c) => {
-    await sessions.delete(c.req.valid('param').id);
+    await sessions.delete(c.req.valid('param').id, httpActor(c));
     return c.body(null, 204);
   });
   app.openapi(messages, async (c) =>
@@ -125,12 +126,12 @@ export function registerSessionRoutes(app: OpenAPIHono, deps: ServerDeps): void 
       throw new AppError('unavailable', 'the server is shutting down and takes no new runs', {
         retryAfterS: 5,
       });
-    const r = await sessions.send(id, content, idempotencyKey);
+    const r = await sessions.send(id, content, idempotencyKey, httpActor(c));
     return c.json({ sessionId: r.sessionId, runId: r.runId }, 202);
   });
   app.openapi(interrupt, async (c) => {
     const { id } = c.req.valid('param');
-    const r = await sessions.interrupt(id);
+    const r = await sessions.interrupt(id, httpActor(c));
     return c.json({ sessionId: id, ...r }, 202);
   });
   app.openapi(events, async (c) => {

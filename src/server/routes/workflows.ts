@@ -14,6 +14,7 @@ import {
   WorkflowType,
 } from '../../protocol/index.ts';
 import type { WorkflowService } from '../../runs/workflows.ts';
+import { httpActor } from '../auth.ts';
 import type { ServerDeps } from '../deps.ts';
 import { eventsQuery, serveEvents } from '../sse.ts';
 import { errorResponses, IdParam, json, jsonBody } from './openapi-helpers.ts';
@@ -87,12 +88,14 @@ export function workflowRoutes(deps: ServerDeps, workflows: WorkflowService) {
         throw new AppError('unavailable', 'the server is shutting down and takes no new workflows', {
           retryAfterS: 5,
         });
-      const { workflow, created } = await workflows.create(c.req.valid('json'));
+      const { workflow, created } = await workflows.create(c.req.valid('json'), httpActor(c));
       return created ? c.json(workflow, 202) : c.json(workflow, 200);
     });
     app.openapi(list, async (c) => c.json(await workflows.list(c.req.valid('query')), 200));
     app.openapi(get, async (c) => c.json(await workflows.get(c.req.valid('param').id), 200));
-    app.openapi(cancel, async (c) => c.json(await workflows.cancel(c.req.valid('param').id), 202));
+    app.openapi(cancel, async (c) =>
+      c.json(await workflows.cancel(c.req.valid('param').id, httpActor(c)), 202),
+    );
     app.openapi(events, async (c) => {
       const wf = await workflows.get(c.req.valid('param').id);
       return serveEvents(c, deps, wf.sessionId, c.req.valid('query'));

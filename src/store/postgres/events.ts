@@ -8,7 +8,7 @@ import { toJson } from '../shared/json.ts';
 import { storedEvent } from '../shared/rows.ts';
 import { nowIso } from '../shared/time.ts';
 import type { NewEvent } from '../types.ts';
-import { one, query, transaction } from './pool.ts';
+import { one, type Queryable, query, transaction } from './pool.ts';
 
 const APPEND_ONE = `
 WITH s AS (UPDATE sessions SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq)
@@ -53,8 +53,12 @@ function eventDocs(events: NewEvent[], encoded: string[]): string {
   return `[${docs.join(',')}]`;
 }
 
-export async function appendEvents(pool: pg.Pool, sessionId: string, events: NewEvent[]): Promise<Event[]> {
-  const ts = nowIso();
+export async function appendEvents(
+  pool: Queryable,
+  sessionId: string,
+  events: NewEvent[],
+  ts: string = nowIso(),
+): Promise<Event[]> {
   if (events.length === 0) {
     if (!(await one(pool, 'SELECT 1 AS x FROM sessions WHERE id = $1', [sessionId]))) {
       throw new NotFoundError(`session ${sessionId} not found`);

@@ -10,7 +10,7 @@
 import type pg from 'pg';
 import { insertSql, runInsert, values } from '../shared/columns.ts';
 import { toRun } from '../shared/rows.ts';
-import { type FinishPatch, finishValues, runInsertError } from '../shared/runs.ts';
+import { runInsertError } from '../shared/runs.ts';
 import type { NewRun, RunRecord } from '../types.ts';
 import { isForeignKeyViolation, isUniqueViolation, one, type Queryable, query } from './pool.ts';
 
@@ -78,19 +78,4 @@ UPDATE sessions SET running_run_id = NULL FROM r
 
 export async function requeue(db: pg.Pool, id: string): Promise<void> {
   await query(db, REQUEUE, [id]);
-}
-
-const FINISH = `
-WITH r AS (
-  UPDATE runs SET status = $2, completed_at = $3, stop_reason = $4, error = $5::jsonb, lease_expires_at = NULL,
-         input_tokens = COALESCE($6::bigint, input_tokens), output_tokens = COALESCE($7::bigint, output_tokens),
-         cost_usd = COALESCE($8::double precision, cost_usd)
-   WHERE id = $1 AND status IN ('queued', 'running')
-  RETURNING id, session_id
-)
-UPDATE sessions SET running_run_id = NULL FROM r
- WHERE sessions.id = r.session_id AND sessions.running_run_id = r.id`;
-
-export async function finish(db: pg.Pool, id: string, p: FinishPatch, now: string): Promise<void> {
-  await query(db, FINISH, [id, ...finishValues(p, now)]);
 }

@@ -30,6 +30,8 @@ import type {
   NewSession,
   OutboxRecord,
   Page,
+  RunFinish,
+  RunFinished,
   RunRecord,
   RunStatus,
   SessionQuery,
@@ -37,16 +39,20 @@ import type {
   Store,
   WorkflowQuery,
   WorkflowRecord,
+  WorkflowTransition,
 } from '../types.ts';
 import * as events_ from './events.ts';
 import { migratePostgres } from './migrate.ts';
 import { createPool, one, type PgOptions, query, transaction } from './pool.ts';
 import * as runs from './runs.ts';
+import * as transitions from './transitions.ts';
 
 const ph = (i: number): string => `$${i}`;
 
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
+  /** Several instances share the database (see Store.shared). */
+  readonly shared = true;
   readonly pool: pg.Pool;
   #nonceAccepts = 0;
 
@@ -181,8 +187,12 @@ export class PostgresStore implements Store {
     return runs.requeueExpired(this.pool, toIso(now));
   }
 
-  finishRun(id: string, patch: Parameters<Store['finishRun']>[1]): Promise<void> {
-    return runs.finish(this.pool, id, patch, nowIso());
+  finishRun(f: RunFinish): Promise<RunFinished> {
+    return transitions.finishRun(this.pool, f);
+  }
+
+  transitionWorkflow(t: WorkflowTransition): Promise<Event | null> {
+    return transitions.transitionWorkflow(this.pool, t);
   }
 
   requeueRun(id: string): Promise<void> {
@@ -218,7 +228,8 @@ export class PostgresStore implements Store {
     w: WorkflowRecord,
     session: NewSession,
     run: NewRun,
-  ): Promise<{ workflow: WorkflowRecord; created: boolean }> {
+    events: NewEvent[],
+  ): Promise<{ workflow: WorkflowRecord; created: boolean; events: Event[] }> {
     const wa = workflowInsert(w);
     const now = nowIso();
     const sa = sessionInsert(session, now);
@@ -234,11 +245,12 @@ export class PostgresStore implements Store {
           w.idempotencyKey ?? null,
         ]);
         if (!existing) throw new Error(`workflow ${w.id} was not inserted`);
-        return { workflow: toWorkflow(existing), created: false };
+        return { workflow: toWorkflow(existing), created: false, events: [] };
       }
       await query(c, insertSql('sessions', sa, ph), values(sa));
       await runs.insertRun(c, run, now);
-      return { workflow: toWorkflow(inserted), created: true };
+      const stored = await events_.appendEvents(c, session.id, events, now);
+      return { workflow: toWorkflow(inserted), created: true, events: stored };
     });
   }
 

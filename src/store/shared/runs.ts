@@ -1,11 +1,11 @@
 // Dialect-free pieces of the run queue: what a failed run insert means, and the values a
 // finished run is written with.
 import { ConflictError, NotFoundError } from '../errors.ts';
-import type { NewRun, Store } from '../types.ts';
+import type { NewRun, RunFinish } from '../types.ts';
 import type { Value } from './columns.ts';
 import { toJson } from './json.ts';
 
-export type FinishPatch = Parameters<Store['finishRun']>[1];
+export type FinishPatch = Pick<RunFinish, 'status' | 'stopReason' | 'error' | 'usage'>;
 
 /** The error to throw for `error`, raised by inserting `r` (a unique index or the session foreign key). */
 export function runInsertError(

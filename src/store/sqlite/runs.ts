@@ -2,7 +2,7 @@
 // the (single-writer) transaction, so check-then-update sequences are atomic.
 import { insertSql, runInsert, values } from '../shared/columns.ts';
 import { toRun } from '../shared/rows.ts';
-import { type FinishPatch, finishValues, runInsertError } from '../shared/runs.ts';
+import { runInsertError } from '../shared/runs.ts';
 import type { NewRun, RunRecord } from '../types.ts';
 import type { SqliteDb } from './db.ts';
 
@@ -99,16 +99,4 @@ export function requeue(db: SqliteDb, id: string): void {
     id,
   );
   if (n > 0) release(db, id);
-}
-
-export function finish(db: SqliteDb, id: string, p: FinishPatch, now: string): void {
-  db.run(
-    `UPDATE runs SET status = ?, completed_at = ?, stop_reason = ?, error = ?, lease_expires_at = NULL,
-            input_tokens = COALESCE(?, input_tokens), output_tokens = COALESCE(?, output_tokens),
-            cost_usd = COALESCE(?, cost_usd)
-      WHERE id = ? AND status IN ('queued', 'running')`,
-    ...finishValues(p, now),
-    id,
-  );
-  release(db, id);
 }

@@ -2,7 +2,6 @@
 // Reads run immediately; writes go through SqliteDb.write (group commit), so a resolved write
 // is on disk.
 import { COALESCIBLE, type Event, type Usage } from '../../protocol/index.ts';
-import { NotFoundError } from '../errors.ts';
 import {
   auditInsert,
   insertSql,
@@ -20,17 +19,7 @@ import {
 import { toJson } from '../shared/json.ts';
 import { NONCE_PRUNE_EVERY } from '../shared/nonces.ts';
 import { auditList, listPage, sessionsList, workflowsList } from '../shared/queries.ts';
-import {
-  type Row,
-  storedEvent,
-  toEvent,
-  toMessage,
-  toOutbox,
-  toRun,
-  toSession,
-  toWorkflow,
-} from '../shared/rows.ts';
-import type { FinishPatch } from '../shared/runs.ts';
+import { type Row, toEvent, toMessage, toOutbox, toRun, toSession, toWorkflow } from '../shared/rows.ts';
 import { isoAfter, nowIso, toIso } from '../shared/time.ts';
 import type {
   AuditQuery,
@@ -41,6 +30,8 @@ import type {
   NewSession,
   OutboxRecord,
   Page,
+  RunFinish,
+  RunFinished,
   RunRecord,
   RunStatus,
   SessionQuery,
@@ -48,16 +39,21 @@ import type {
   Store,
   WorkflowQuery,
   WorkflowRecord,
+  WorkflowTransition,
 } from '../types.ts';
 import { type Checkpointer, startCheckpointer } from './checkpointer.ts';
 import { SqliteDb, type SqliteOptions } from './db.ts';
+import { appendIn, encodeEvents } from './events.ts';
 import { migrateSqlite } from './migrate.ts';
 import * as runs from './runs.ts';
+import * as transitions from './transitions.ts';
 
 const q = (): string => '?';
 
 export class SqliteStore implements Store {
   readonly dialect = 'sqlite' as const;
+  /** One process owns the file (see Store.shared). */
+  readonly shared = false;
   readonly file: string;
   readonly db: SqliteDb;
   #nonceAccepts = 0;
@@ -151,8 +147,8 @@ export class SqliteStore implements Store {
 
   appendEvents(sessionId: string, events: NewEvent[]): Promise<Event[]> {
     const ts = nowIso();
-    const encoded = events.map((e) => toJson(e.data ?? {}));
-    return this.db.write(() => this.#append(sessionId, events, encoded, ts));
+    const encoded = encodeEvents(events);
+    return this.db.write(() => appendIn(this.db, sessionId, events, encoded, ts));
   }
 
   appendEventBatches(batches: Array<{ sessionId: string; events: NewEvent[] }>): Promise<Event[][]> {
@@ -160,36 +156,12 @@ export class SqliteStore implements Store {
     const encoded = batches.map((b) => b.events.map((e) => toJson(e.data ?? {})));
     // one job: all sessions' events commit together or not at all
     const durable = batches.some((b) => b.events.some((e) => !COALESCIBLE.has(e.type)));
-    return this.db.write(() => batches.map((b, i) => this.#append(b.sessionId, b.events, encoded[i]!, ts)), {
-      durable,
-    });
-  }
-
-  /** Reserves `events.length` seqs on the session row and inserts the events (inside a write job). */
-  #append(sessionId: string, events: NewEvent[], encoded: string[], ts: string): Event[] {
-    const row = this.db.get(
-      'UPDATE sessions SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq',
-      events.length,
-      sessionId,
+    return this.db.write(
+      () => batches.map((b, i) => appendIn(this.db, b.sessionId, b.events, encoded[i]!, ts)),
+      {
+        durable,
+      },
     );
-    if (!row) throw new NotFoundError(`session ${sessionId} not found`);
-    let seq = Number(row.last_seq) - events.length;
-    const out: Event[] = [];
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i]!;
-      seq++;
-      this.db.run(
-        'INSERT INTO events (session_id, seq, run_id, type, ts, data) VALUES (?, ?, ?, ?, ?, ?)',
-        sessionId,
-        seq,
-        e.runId ?? null,
-        e.type,
-        ts,
-        encoded[i]!,
-      );
-      out.push(storedEvent(seq, sessionId, e, ts, encoded[i]!));
-    }
-    return out;
   }
 
   async listEvents(sessionId: string, after: number, limit: number): Promise<Event[]> {
@@ -246,9 +218,12 @@ export class SqliteStore implements Store {
     return this.db.write(() => runs.requeueExpired(this.db, at));
   }
 
-  async finishRun(id: string, patch: FinishPatch): Promise<void> {
-    const now = nowIso();
-    await this.db.write(() => runs.finish(this.db, id, patch, now));
+  finishRun(f: RunFinish): Promise<RunFinished> {
+    return transitions.finishRun(this.db, f);
+  }
+
+  transitionWorkflow(t: WorkflowTransition): Promise<Event | null> {
+    return transitions.transitionWorkflow(this.db, t);
   }
 
   async requeueRun(id: string): Promise<void> {
@@ -286,10 +261,12 @@ export class SqliteStore implements Store {
     w: WorkflowRecord,
     session: NewSession,
     run: NewRun,
-  ): Promise<{ workflow: WorkflowRecord; created: boolean }> {
+    events: NewEvent[],
+  ): Promise<{ workflow: WorkflowRecord; created: boolean; events: Event[] }> {
     const wa = workflowInsert(w);
     const now = nowIso();
     const sa = sessionInsert(session, now);
+    const encoded = encodeEvents(events);
     return this.db.write(() => {
       const inserted = this.db.get(
         `${insertSql('workflows', wa, q)} ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *`,
@@ -301,11 +278,12 @@ export class SqliteStore implements Store {
           w.idempotencyKey ?? null,
         );
         if (!existing) throw new Error(`workflow ${w.id} was not inserted`);
-        return { workflow: toWorkflow(existing), created: false };
+        return { workflow: toWorkflow(existing), created: false, events: [] };
       }
       this.db.run(insertSql('sessions', sa, q), ...values(sa));
       runs.insertRun(this.db, run, now);
-      return { workflow: toWorkflow(inserted), created: true };
+      const stored = appendIn(this.db, session.id, events, encoded, now);
+      return { workflow: toWorkflow(inserted), created: true, events: stored };
     });
   }
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { emptyUsage } from '../../../src/protocol/index.ts';
 import { ConflictError, NotFoundError } from '../../../src/store/errors.ts';
 import { newRun, newSession } from '../fixtures/records.ts';
-import { type Ctx, ISO, sleep } from './ctx.ts';
+import { type Ctx, finish, ISO, sleep } from './ctx.ts';
 
 export function runsContract(ctx: Ctx): void {
   describe('runs', () => {
@@ -82,7 +82,7 @@ export function runsContract(ctx: Ctx): void {
       expect((await store.claimNextRun('w', 10_000))?.id).toBe('r2');
       expect((await store.claimNextRun('w', 10_000))?.id).toBe('r3');
       expect(await store.claimNextRun('w', 10_000)).toBeUndefined();
-      await store.finishRun('r2', { status: 'completed', stopReason: 'end_turn' });
+      await finish(store, 'r2', { status: 'completed', stopReason: 'end_turn' });
       expect((await store.claimNextRun('w', 10_000))?.id).toBe('r1');
     });
 
@@ -133,7 +133,7 @@ export function runsContract(ctx: Ctx): void {
       await store.requeueRun('r1');
       expect(await store.getRun('r1')).toMatchObject({ status: 'queued', attempts: 1 });
       expect((await store.claimNextRun('w2', 10_000))?.id).toBe('r1'); // keeps its place in line
-      await store.finishRun('r1', { status: 'completed' });
+      await finish(store, 'r1', { status: 'completed' });
       await store.requeueRun('r1'); // terminal runs stay terminal
       expect((await store.getRun('r1'))!.status).toBe('completed');
     });
@@ -149,7 +149,7 @@ export function runsContract(ctx: Ctx): void {
       await store.requestCancel('r1');
       expect((await store.getRun('r1'))!.cancelRequested).toBe(true);
       const usage = { inputTokens: 100, outputTokens: 20, costUsd: 0.01 };
-      await store.finishRun('r1', {
+      await finish(store, 'r1', {
         status: 'failed',
         error: { code: 'boom', message: 'it broke' },
         usage,
@@ -158,7 +158,7 @@ export function runsContract(ctx: Ctx): void {
       expect(r1).toMatchObject({ status: 'failed', error: { code: 'boom', message: 'it broke' }, usage });
       expect(r1.completedAt).toMatch(ISO);
       expect('leaseExpiresAt' in r1).toBe(false);
-      await store.finishRun('r1', { status: 'completed', stopReason: 'late' });
+      await finish(store, 'r1', { status: 'completed', stopReason: 'late' });
       expect((await store.getRun('r1'))!.status).toBe('failed');
       await store.requestCancel('r1');
 
@@ -168,7 +168,7 @@ export function runsContract(ctx: Ctx): void {
       expect((await store.claimNextRun('w', 10_000))?.id).toBe('r3');
       expect(await store.cancelQueuedRun('r3')).toBe(false); // running
       expect(await store.cancelQueuedRun('nope')).toBe(false);
-      await store.finishRun('r3', { status: 'completed', stopReason: 'end_turn' });
+      await finish(store, 'r3', { status: 'completed', stopReason: 'end_turn' });
       expect(await store.getRun('r3')).toMatchObject({
         status: 'completed',
         stopReason: 'end_turn',
@@ -202,7 +202,7 @@ export function runsContract(ctx: Ctx): void {
           expect(seen.has(id)).toBe(false);
           seen.add(id);
         }
-        await Promise.all(got.map((c) => store.finishRun(c.id, { status: 'completed' })));
+        await Promise.all(got.map((c) => finish(store, c.id, { status: 'completed' })));
       }
       expect(seen.size).toBe(sessions * 3);
       expect(await store.claimNextRun('w', 1_000)).toBeUndefined();

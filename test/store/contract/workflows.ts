@@ -17,6 +17,7 @@ export function workflowsContract(ctx: Ctx): void {
         w,
         newSession(w.sessionId, { workflowId: w.id }),
         newRun(w.runId, w.sessionId, { workflowId: w.id, priority: 2 }),
+        [],
       );
       expect(res.created).toBe(true);
       expect(res.workflow).toEqual(w);
