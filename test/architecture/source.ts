@@ -120,7 +120,7 @@ export function moduleRefs(file: SourceFile): ModuleRef[] {
       }
     }
   });
-  return refs;
+  return refs.sort((a, b) => a.line - b.line);
 }
 
 /** Lines where a file reads the process environment (`process.env`, `import { env } from 'node:process'`). */
@@ -143,7 +143,7 @@ export function envReads(file: SourceFile): number[] {
         lines.push(lineOf(file.text, n.start));
     }
   });
-  return lines;
+  return lines.sort((a, b) => a - b);
 }
 
 /**
