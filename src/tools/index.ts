@@ -7,8 +7,6 @@ import { createGhTool } from './gh.ts';
 import { createGitTool } from './git.ts';
 import type { Tool } from './types.ts';
 
-export { cloneRepository } from './git.ts';
-
 export interface ToolDeps {
   config: Config;
   sandbox: SandboxWrapper;

@@ -50,7 +50,7 @@ import { probeBwrap, resolveBwrapPath, SANDBOX_GID, SANDBOX_UID, SandboxUnavaila
 import { buildSeccompFilter, SeccompUnsupportedError, seccompShellPrefix } from './seccomp.ts';
 import { probeShellLimits, shellLimitPrefix } from './sh-limits.ts';
 
-export { SECRET_ENV_NAMES, sanitizeEnv } from './env.ts';
+export { sanitizeEnv } from './env.ts';
 export { SANDBOX_GID, SANDBOX_UID, SandboxUnavailableError } from './probe.ts';
 
 /** Where the egress socket and forwarder appear inside network-enabled sandboxes. */
