@@ -1,4 +1,7 @@
-// Configuration: environment variables only (CONTRACT §1). Every variable is documented in README.md.
+// Configuration: environment variables only (docs/api.md §1). This is the ONE place the process
+// environment is read (test/architecture/rules.test.ts checks it); every other module gets its
+// settings from Config. Every variable is documented in the README's configuration table (the same
+// test compares the two lists).
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -86,7 +89,49 @@ export interface Config {
   llmProxyMaxConcurrent: number;
   llmProxyRequestTimeoutMs: number;
   llmProxyIdleTimeoutMs: number;
+  /** SANDBOX_CPU_SECONDS … SANDBOX_CGROUP: resource limits of sandboxed processes (sandbox/bwrap/limits.ts). */
+  sandboxLimits: SandboxLimits;
+  /** SANDBOX_RO_BIND: extra host paths bound read-only into every sandbox (checked when the sandbox starts). */
+  sandboxRoBind: string[];
+  /** BWRAP_PATH: the bubblewrap binary; unset = `bwrap` found on `hostPath` or in the usual places. */
+  bwrapPath?: string;
+  /** PATH of the server process: where `bwrap` is looked for. Sandboxed processes never inherit it. */
+  hostPath: string[];
+  /** CLAUDE_ALLOW_TOOLS: extra Claude Code built-ins the claude-code engine allows (e.g. WebFetch). */
+  claudeAllowTools: string[];
+  /** CLAUDE_DENY_TOOLS: Claude Code tools never allowed (built-in or full MCP names); wins over everything. */
+  claudeDenyTools: string[];
 }
+
+/** Resource limits of every sandboxed process (applied by src/sandbox/bwrap/limits.ts). */
+export interface SandboxLimits {
+  /** RLIMIT_CPU (seconds of CPU per process); 0 = unlimited. */
+  cpuSeconds: number;
+  /** Memory of the whole process tree (cgroup); 0 = unlimited. */
+  memoryBytes: number;
+  /** RLIMIT_AS per process; 0 = unlimited; undefined = automatic (off with a memory cgroup, else 2 × memory). */
+  addressSpaceBytes?: number;
+  /** Processes/threads in the tree (cgroup pids.max, or RLIMIT_NPROC when no cgroup). */
+  maxProcesses: number;
+  /** RLIMIT_FSIZE (bytes); 0 = unlimited. */
+  fileSizeBytes: number;
+  /** RLIMIT_NOFILE. */
+  openFiles: number;
+  /** Size of the private /tmp (and /dev/shm) tmpfs. */
+  tmpBytes: number;
+  /** Use cgroups when the hierarchy is writable. */
+  cgroup: 'auto' | 'off';
+}
+
+export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = {
+  cpuSeconds: 900,
+  memoryBytes: 4 * 1024 ** 3,
+  maxProcesses: 512,
+  fileSizeBytes: 1024 ** 3,
+  openFiles: 4096,
+  tmpBytes: 512 * 1024 ** 2,
+  cgroup: 'auto',
+};
 
 type Env = Record<string, string | undefined>;
 
@@ -133,6 +178,30 @@ function betaList(env: Env, name: string): string[] {
 }
 
 export class ConfigError extends Error {}
+
+/** SANDBOX_* limits. Blank values mean "default" for these names. */
+function sandboxLimits(raw: Env): SandboxLimits {
+  const env: Env = Object.fromEntries(
+    Object.entries(raw).filter(([, v]) => v !== undefined && v.trim() !== ''),
+  );
+  const D = DEFAULT_SANDBOX_LIMITS;
+  const cgroup = (opt(env, 'SANDBOX_CGROUP') ?? 'auto').trim();
+  if (cgroup !== 'auto' && cgroup !== 'off')
+    throw new ConfigError(`SANDBOX_CGROUP must be "auto" or "off", got "${cgroup}"`);
+  const addressSpace = opt(env, 'SANDBOX_ADDRESS_SPACE_BYTES');
+  return {
+    cpuSeconds: int(env, 'SANDBOX_CPU_SECONDS', D.cpuSeconds, 0),
+    memoryBytes: int(env, 'SANDBOX_MEMORY_BYTES', D.memoryBytes, 0),
+    maxProcesses: int(env, 'SANDBOX_MAX_PROCESSES', D.maxProcesses, 8),
+    fileSizeBytes: int(env, 'SANDBOX_MAX_FILE_BYTES', D.fileSizeBytes, 0),
+    openFiles: int(env, 'SANDBOX_MAX_OPEN_FILES', D.openFiles, 64),
+    tmpBytes: int(env, 'SANDBOX_TMP_BYTES', D.tmpBytes, 1024 ** 2),
+    cgroup,
+    ...(addressSpace === undefined
+      ? {}
+      : { addressSpaceBytes: int(env, 'SANDBOX_ADDRESS_SPACE_BYTES', 0, 0) }),
+  };
+}
 
 function allowHosts(env: Env, name: string): HostAllowList {
   try {
@@ -245,5 +314,11 @@ export function loadConfig(env: Env = process.env): Config {
     llmProxyMaxConcurrent: int(env, 'LLM_PROXY_MAX_CONCURRENT', 8, 1),
     llmProxyRequestTimeoutMs: int(env, 'LLM_PROXY_REQUEST_TIMEOUT_MS', 30_000, 100),
     llmProxyIdleTimeoutMs: int(env, 'LLM_PROXY_IDLE_TIMEOUT_MS', 600_000, 1000),
+    sandboxLimits: sandboxLimits(env),
+    sandboxRoBind: list(env, 'SANDBOX_RO_BIND'),
+    bwrapPath: opt(env, 'BWRAP_PATH')?.trim() || undefined,
+    hostPath: (env.PATH ?? '').split(':').filter(Boolean),
+    claudeAllowTools: list(env, 'CLAUDE_ALLOW_TOOLS'),
+    claudeDenyTools: list(env, 'CLAUDE_DENY_TOOLS'),
   };
 }

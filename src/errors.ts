@@ -1,4 +1,4 @@
-// Application errors with a stable code and HTTP status (CONTRACT §4). Thrown by services,
+// Application errors with a stable code and HTTP status (docs/api.md §4). Thrown by services,
 // rendered by the HTTP and WebSocket layers.
 import type { ErrorCode } from './protocol/index.ts';
 

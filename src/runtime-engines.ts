@@ -4,11 +4,12 @@
 import type { Engine } from './agent/engine.ts';
 import { lazyEngine } from './agent/lazy.ts';
 import type { Config } from './config.ts';
-import { type AuditLog, summarizeToolInput } from './observability/audit.ts';
+import type { AuditLog } from './observability/audit.ts';
 import type { Logger } from './observability/logger.ts';
 import type { EngineName } from './protocol/index.ts';
 import type { SandboxWrapper } from './sandbox/types.ts';
 import type { LlmProxy } from './security/llm-proxy.ts';
+import { summarizeToolInput } from './tools/audit.ts';
 
 export function createEngines(o: {
   config: Config;

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Engine } from './agent/engine.ts';
 import type { Config } from './config.ts';
-import { AuditLog, auditTools, configSecrets } from './observability/audit.ts';
+import { AuditLog, configSecrets } from './observability/audit.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import type { EngineName } from './protocol/index.ts';
@@ -38,6 +38,7 @@ import { workflowRoutes } from './server/routes/workflows.ts';
 import { createWsGateway } from './server/ws.ts';
 import { createStore } from './store/index.ts';
 import type { Store } from './store/types.ts';
+import { auditTools } from './tools/audit.ts';
 import { createTools } from './tools/index.ts';
 import { createMcpToolSource } from './tools/mcp.ts';
 

@@ -1,5 +1,5 @@
 // The server process: reads the environment, refuses unsafe exposure, starts the server,
-// and drains on SIGTERM/SIGINT (CONTRACT §1).
+// and drains on SIGTERM/SIGINT (docs/api.md §1).
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './observability/logger.ts';
 import { createRuntime } from './runtime.ts';

@@ -1,4 +1,4 @@
-// A small typed client for the HTTP API (CONTRACT §3, §5, §6): bearer or HMAC-signed requests.
+// A small typed client for the HTTP API (docs/api.md §3, §5, §6): bearer or HMAC-signed requests.
 // fetch-based; depends only on the protocol types and ../security/signing.ts.
 import type { CreateWorkflowRequest, Event, Workflow } from '../protocol/index.ts';
 import { signedHeaders } from '../security/signing.ts';

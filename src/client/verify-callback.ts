@@ -1,4 +1,4 @@
-// Verifies a callback this server sent (CONTRACT §3 and §6), for Tier 1 receivers: the HMAC
+// Verifies a callback this server sent (docs/api.md §3 and §6), for Tier 1 receivers: the HMAC
 // signature over "callback.<timestamp>.<nonce>.POST.<path+query>.<raw body>", the ±300 s window
 // and, with a nonce store, replay. A signed request (to this server) never verifies as a callback.
 // Depends only on ../security/signing.ts (no server code), so it can be copied.

@@ -7,7 +7,7 @@ import type { MessagesRequest, MockReply, MockTurn, Responder } from './types.ts
 export const BUGFIX_FINAL_TEXT = 'Fixed the bug in add(), tests pass, and the fix is pushed.';
 export const BUGFIX_COMMIT_MESSAGE = 'Fix add() to return the sum';
 
-/** Native engine: tool names and inputs of CONTRACT §9 (paths relative to the workspace). */
+/** Native engine: tool names and inputs of docs/api.md §9 (paths relative to the workspace). */
 export function bugfixScenarioNative(): Responder {
   return scripted([
     toolCall('fs', { operation: 'read', path: 'math.js' }, { text: 'Let me look at the code.' }),

@@ -235,7 +235,3 @@ export function refusedAddressReason(ip: string): string | null {
   }
   return cidrContains(V6_GLOBAL, p) ? null : 'not global unicast (outside 2000::/3)';
 }
-
-export function isRefusedAddress(ip: string): boolean {
-  return refusedAddressReason(ip) !== null;
-}

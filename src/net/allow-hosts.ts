@@ -10,8 +10,6 @@ export interface HostAllowList {
   cidrs: Cidr[];
 }
 
-export const EMPTY_ALLOW_LIST: HostAllowList = { names: [], cidrs: [] };
-
 const HOSTNAME =
   /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
 

@@ -1,4 +1,4 @@
-// WebSocket frames (CONTRACT §8).
+// WebSocket frames (docs/api.md §8).
 import { z } from 'zod';
 
 export const WsClientMessage = z.discriminatedUnion('type', [

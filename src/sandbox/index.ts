@@ -11,10 +11,8 @@ import { type BwrapSandbox, createBwrapSandbox } from './bwrap/bwrap.ts';
 import { runProcess } from './process-runner.ts';
 import { noSandbox, type SandboxWrapper } from './types.ts';
 
-export { type BwrapSandbox, createBwrapSandbox, SandboxUnavailableError } from './bwrap/bwrap.ts';
+export { type BwrapSandbox, createBwrapSandbox } from './bwrap/bwrap.ts';
 export type { SandboxIdentities } from './bwrap/identity.ts';
-export { type Limits, limitsFromEnv } from './bwrap/limits.ts';
-export { type QuotaExceeded, watchDiskQuota } from './workspace/disk-quota.ts';
 
 /** The per-session uids of a sandbox (a root server with bubblewrap), or null. */
 export function identitiesOf(

@@ -1,4 +1,4 @@
-// HMAC signing shared with Tier 1 (CONTRACT §3). This module has no server dependencies so Tier 1
+// HMAC signing shared with Tier 1 (docs/api.md §3). This module has no server dependencies so Tier 1
 // can copy/import it. Requests to this server and the callbacks it sends use the same secret and
 // headers, but different signed strings, so a captured callback is never a valid request (and a
 // captured request is never a valid callback):

@@ -1,4 +1,4 @@
-// Admission of requests and WebSocket frames (CONTRACT §3, §4): authentication, rate limits,
+// Admission of requests and WebSocket frames (docs/api.md §3, §4): authentication, rate limits,
 // throttling of failed attempts, WebSocket connection caps, and the audit of failures.
 //
 // Credentials are checked FIRST and only failures are throttled per client address: a request

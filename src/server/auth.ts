@@ -1,4 +1,4 @@
-// Authentication for /api/*, /ws (and /metrics with METRICS_AUTH=true), CONTRACT §3: bearer keys
+// Authentication for /api/*, /ws (and /metrics with METRICS_AUTH=true), docs/api.md §3: bearer keys
 // (`Authorization: Bearer <key>`, or `?token=<key>` on /ws only) or HMAC-signed requests
 // (X-Timestamp, X-Nonce, X-Signature; 300 s window; a nonce is never accepted twice in 600 s).
 //

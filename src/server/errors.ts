@@ -1,4 +1,4 @@
-// Renders every failure as `{"error":{code,message,details?}}` (CONTRACT §4). Nothing a client
+// Renders every failure as `{"error":{code,message,details?}}` (docs/api.md §4). Nothing a client
 // sends may produce a 500; only our own bugs do, and those are logged with the request id.
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';

@@ -1,4 +1,4 @@
-// In-memory token buckets keyed by credential or client address (CONTRACT §4: 429 `rate_limited`
+// In-memory token buckets keyed by credential or client address (docs/api.md §4: 429 `rate_limited`
 // with Retry-After). Per instance: with several instances each one limits on its own.
 
 export interface BucketOptions {

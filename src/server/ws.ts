@@ -1,4 +1,4 @@
-// WebSocket /ws (CONTRACT §8) on the `ws` library. One connection may follow several sessions;
+// WebSocket /ws (docs/api.md §8) on the `ws` library. One connection may follow several sessions;
 // each subscription replays stored events after `after` and then streams live ones.
 //
 // Limits: frames that do work (`message`, `subscribe`, `interrupt`) take a token from the same

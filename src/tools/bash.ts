@@ -1,4 +1,4 @@
-// The `bash` tool (CONTRACT §9): `bash -c <command>` in the workspace, via the process runner
+// The `bash` tool (docs/api.md §9): `bash -c <command>` in the workspace, via the process runner
 // (sandbox wrapper, own process group, timeout, abort, capped and streamed output).
 import { promises as fsp } from 'node:fs';
 import { z } from 'zod';

@@ -1,4 +1,4 @@
-// The `fs` tool (CONTRACT §9): read, write, edit, list, delete, move, copy, search.
+// The `fs` tool (docs/api.md §9): read, write, edit, list, delete, move, copy, search.
 //
 // It runs in the server process, with the server's authority (root on a plain VPS), on a tree the
 // agent writes to at the same time (a parallel `bash` in the same turn). So it never resolves a

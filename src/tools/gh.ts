@@ -1,4 +1,4 @@
-// The `gh` tool (CONTRACT §9): GitHub pull requests and comments through the GitHub REST API.
+// The `gh` tool (docs/api.md §9): GitHub pull requests and comments through the GitHub REST API.
 // The token lives only in this (server) process: requests are made with `fetch` here, never by a
 // child process, and nothing the tool returns contains it.
 //

@@ -1,4 +1,4 @@
-// The `git` tool (CONTRACT §9): the real git binary, through the process runner and git-safety on
+// The `git` tool (docs/api.md §9): the real git binary, through the process runner and git-safety on
 // every call. Paths are workspace-relative; `path` names the repository directory (default: root).
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';

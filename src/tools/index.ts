@@ -1,4 +1,4 @@
-// The native engine's tool set (CONTRACT §9).
+// The native engine's tool set (docs/api.md §9).
 import type { Config } from '../config.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
 import { createBashTool } from './bash.ts';
@@ -6,8 +6,6 @@ import { createFsTool } from './fs.ts';
 import { createGhTool } from './gh.ts';
 import { createGitTool } from './git.ts';
 import type { Tool } from './types.ts';
-
-export { cloneRepository } from './git.ts';
 
 export interface ToolDeps {
   config: Config;

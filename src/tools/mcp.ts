@@ -1,4 +1,4 @@
-// Bridge to a remote MCP server (CONTRACT §9 "Tools of configured MCP servers", e.g. the Memory
+// Bridge to a remote MCP server (docs/api.md §9 "Tools of configured MCP servers", e.g. the Memory
 // MCP): its tools become server `Tool`s named `mcp__<server>__<tool>`. Streamable HTTP first, the
 // older HTTP+SSE transport as a fallback. The bearer token stays in this process.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';

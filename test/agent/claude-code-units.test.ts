@@ -22,7 +22,7 @@ import {
   checkToolUse,
   DEFAULT_ALLOWED_TOOLS,
   pathArguments,
-  policySettingsFromEnv,
+  policySettingsOf,
   READ_ONLY_TOOLS,
   staticPrefix,
 } from '../../src/agent/claude-code/policy.ts';
@@ -35,6 +35,7 @@ import {
   writeStoredSessionId,
 } from '../../src/agent/claude-code/session-store.ts';
 import type { EngineEvent } from '../../src/agent/engine.ts';
+import { loadConfig } from '../../src/config.ts';
 import type { ProcessSpec, SandboxWrapper } from '../../src/sandbox/types.ts';
 import { type Tool, ToolError } from '../../src/tools/types.ts';
 
@@ -72,10 +73,9 @@ describe('policy', () => {
   });
 
   it('deny list (CLAUDE_DENY_TOOLS) wins; CLAUDE_ALLOW_TOOLS adds tools', () => {
-    const settings = policySettingsFromEnv({
-      CLAUDE_DENY_TOOLS: 'Bash, mcp__server__git',
-      CLAUDE_ALLOW_TOOLS: 'WebFetch',
-    });
+    const settings = policySettingsOf(
+      loadConfig({ CLAUDE_DENY_TOOLS: 'Bash, mcp__server__git', CLAUDE_ALLOW_TOOLS: 'WebFetch' }),
+    );
     expect(settings).toEqual({ denyTools: ['Bash', 'mcp__server__git'], allowTools: ['WebFetch'] });
     const p = buildPolicy(settings, ['git']);
     const bash = checkToolName(p, 'Bash');

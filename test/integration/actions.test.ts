@@ -35,7 +35,7 @@ describe('API actions', () => {
     const ws = await WsClient.connect(`${server.wsUrl}/ws`, auth);
     ws.send({ type: 'message', sessionId: 'ses_missing', content: 'hi' });
     await ws.waitFor((f) => f.some((x) => x.type === 'error'));
-    const frame = ws.frames.find((x) => x.type === 'error') as { code: string };
+    const frame = ws.frames.find((x) => x.type === 'error') as unknown as { code: string };
     await ws.close();
     expect(frame.code).toBe(httpCode);
 

@@ -9,24 +9,18 @@ import { api, json, startTestServer, type TestServer, waitFor } from '../helpers
 describe('bubblewrap missing', () => {
   let server: TestServer;
   let mock: MockLlm;
-  const saved = process.env.BWRAP_PATH;
   beforeAll(async () => {
     mock = await startMockLlm({
       responder: scripted([toolCall('bash', { command: 'touch /tmp/should-not-run' })], {
         fallback: textReply('x'),
       }),
     });
-    process.env.BWRAP_PATH = '/nonexistent/bwrap';
-    try {
-      server = await startTestServer({
-        SANDBOX: 'bwrap',
-        ANTHROPIC_BASE_URL: mock.url,
-        ANTHROPIC_API_KEY: 'k',
-      });
-    } finally {
-      if (saved === undefined) delete process.env.BWRAP_PATH;
-      else process.env.BWRAP_PATH = saved;
-    }
+    server = await startTestServer({
+      SANDBOX: 'bwrap',
+      BWRAP_PATH: '/nonexistent/bwrap',
+      ANTHROPIC_BASE_URL: mock.url,
+      ANTHROPIC_API_KEY: 'k',
+    });
   });
   afterAll(() => closeMockedServer(server, mock));
 

@@ -106,7 +106,7 @@ describe('createBugfixRepo', () => {
 });
 
 describe('bugfixScenarioNative', () => {
-  it('reads, edits, tests, commits, pushes, reports — with CONTRACT §9 inputs', async () => {
+  it('reads, edits, tests, commits, pushes, reports — with docs/api.md §9 inputs', async () => {
     const replies = await play(bugfixScenarioNative(), {
       model: 'm',
       max_tokens: 100,

@@ -1,4 +1,4 @@
-// Replay protection of signed requests across instances (CONTRACT §3): two servers on one real
+// Replay protection of signed requests across instances (docs/api.md §3): two servers on one real
 // PostgreSQL share the accepted nonces, so a captured signed request accepted by instance A is
 // refused by instance B (and by A again), while a fresh nonce is accepted anywhere.
 // Without PostgreSQL this file FAILS — SKIP_PG_TESTS=1 skips it.

@@ -10,19 +10,23 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.ts';
 import {
   cgroupJoinScript,
   DEFAULT_LIMITS,
   effectiveAddressSpace,
-  limitsFromEnv,
   prlimitArgs,
   ulimitScript,
 } from '../../src/sandbox/bwrap/limits.ts';
 import { diskUsage, watchDiskQuota } from '../../src/sandbox/workspace/disk-quota.ts';
 
+// The SANDBOX_* variables are read by src/config.ts (Config.sandboxLimits) like every setting.
+const limitsFromEnv = (env: Record<string, string>) => loadConfig(env).sandboxLimits;
+
 describe('limits from env', () => {
   it('has defaults and parses every variable', () => {
     expect(limitsFromEnv({})).toEqual(DEFAULT_LIMITS);
+    expect(limitsFromEnv({ SANDBOX_CPU_SECONDS: ' ', SANDBOX_CGROUP: '' })).toEqual(DEFAULT_LIMITS);
     const l = limitsFromEnv({
       SANDBOX_CPU_SECONDS: '60',
       SANDBOX_MEMORY_BYTES: '1073741824',
@@ -43,9 +47,15 @@ describe('limits from env', () => {
       tmpBytes: 67108864,
       cgroup: 'off',
     });
-    expect(() => limitsFromEnv({ SANDBOX_MAX_PROCESSES: '2' })).toThrow(/SANDBOX_MAX_PROCESSES/);
+    // A bad value stops the start with a ConfigError naming the variable (as any other setting).
+    expect(() => limitsFromEnv({ SANDBOX_MAX_PROCESSES: '2' })).toThrow(ConfigError);
+    expect(() => limitsFromEnv({ SANDBOX_MAX_PROCESSES: '2' })).toThrow(
+      'SANDBOX_MAX_PROCESSES must be a number ≥ 8, got "2"',
+    );
     expect(() => limitsFromEnv({ SANDBOX_CPU_SECONDS: 'lots' })).toThrow(/SANDBOX_CPU_SECONDS/);
-    expect(() => limitsFromEnv({ SANDBOX_CGROUP: 'maybe' })).toThrow(/SANDBOX_CGROUP/);
+    expect(() => limitsFromEnv({ SANDBOX_CGROUP: 'maybe' })).toThrow(
+      new ConfigError('SANDBOX_CGROUP must be "auto" or "off", got "maybe"'),
+    );
   });
 
   it('uses RLIMIT_AS only as the fallback for a missing memory cgroup unless set', () => {

@@ -3,13 +3,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { refusedAddressReason } from '../../src/net/address.ts';
 import {
   checkHostName,
   type EgressProxy,
   parseAllowList,
   parseAuthority,
   policyFor,
-  refusedAddressReason,
   resolveDestination,
   startEgressProxy,
 } from '../../src/sandbox/net/policy.ts';

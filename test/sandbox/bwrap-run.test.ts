@@ -69,21 +69,14 @@ describe.skipIf(!HAS_BWRAP)('inside the bwrap sandbox', () => {
 
   it('createSandbox refuses to start when bwrap is missing or does not work', async () => {
     const logger = createLogger({ level: 'error', write: () => {} });
-    const saved = process.env.BWRAP_PATH;
-    try {
-      for (const broken of ['/nonexistent/bwrap', '/bin/false']) {
-        process.env.BWRAP_PATH = broken;
-        const err = await createSandbox({ ...fx.config, sandbox: 'bwrap' }, logger).then(
-          () => null,
-          (e: unknown) => e,
-        );
-        expect(err, broken).toBeInstanceOf(SandboxStartupError);
-        expect(String(err)).toMatch(/Install bubblewrap/);
-        expect(String(err)).toMatch(/SANDBOX=none/);
-      }
-    } finally {
-      if (saved === undefined) delete process.env.BWRAP_PATH;
-      else process.env.BWRAP_PATH = saved;
+    for (const broken of ['/nonexistent/bwrap', '/bin/false']) {
+      const err = await createSandbox({ ...fx.config, sandbox: 'bwrap', bwrapPath: broken }, logger).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err, broken).toBeInstanceOf(SandboxStartupError);
+      expect(String(err)).toMatch(/Install bubblewrap/);
+      expect(String(err)).toMatch(/SANDBOX=none/);
     }
   });
   it('mirrors an allowed host loopback port (the LLM proxy) into network-enabled sandboxes, and nothing else', async () => {

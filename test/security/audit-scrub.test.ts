@@ -2,16 +2,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import {
-  AuditLog,
-  auditTools,
-  isSensitiveKey,
-  REDACTED,
-  SecretScrubber,
-  summarizeToolInput,
-} from '../../src/observability/audit.ts';
+import { AuditLog, isSensitiveKey, REDACTED, SecretScrubber } from '../../src/observability/audit.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import type { AuditRecord } from '../../src/store/types.ts';
+import { auditTools, summarizeToolInput } from '../../src/tools/audit.ts';
 import type { Tool, ToolContext } from '../../src/tools/types.ts';
 
 const API_KEY = 'ak_live_9f8e7d6c5b4a3210';

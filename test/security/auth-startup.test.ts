@@ -1,4 +1,4 @@
-// Start-up safety (CONTRACT §1): without API_KEYS and SIGNING_SECRET the server serves only on
+// Start-up safety (docs/api.md §1): without API_KEYS and SIGNING_SECRET the server serves only on
 // loopback; binding any other address is refused with a clear message and a non-zero exit.
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';

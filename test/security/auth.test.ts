@@ -1,4 +1,4 @@
-// Auth end to end (CONTRACT §3, §4): bearer keys, signed requests, replay and tampering, the
+// Auth end to end (docs/api.md §3, §4): bearer keys, signed requests, replay and tampering, the
 // WebSocket upgrade, open health routes, locked metrics, the audit trail — and that no secret ever
 // reaches the audit log or the logs.
 import { randomBytes } from 'node:crypto';

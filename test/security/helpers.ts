@@ -86,7 +86,6 @@ export async function makeSecFixture(
     config,
     dataDir: tmp,
     limits: TEST_LIMITS,
-    env: {},
     ...(opts.lookup ? { lookup: opts.lookup } : {}),
   });
   await sandbox.ready();

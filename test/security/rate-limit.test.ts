@@ -1,4 +1,4 @@
-// Rate limits and connection caps (CONTRACT §4): per credential (HTTP requests and WebSocket work
+// Rate limits and connection caps (docs/api.md §4): per credential (HTTP requests and WebSocket work
 // frames share one bucket), failed attempts throttled per client address AFTER the credential
 // check (valid credentials behind a busy address still pass), the client address behind a trusted
 // proxy, WebSocket connections per credential; health exempt. The limiters run on a clock the

@@ -1,4 +1,4 @@
-// Request and callback signing (CONTRACT §3): fixed vectors (computed independently with openssl),
+// Request and callback signing (docs/api.md §3): fixed vectors (computed independently with openssl),
 // the verification rules, the separation of the two strings (a captured callback is never a valid
 // request, and the reverse), and the nonce cache that rejects replays.
 import { describe, expect, it } from 'vitest';

@@ -15,7 +15,7 @@ import { type Query, query, type SDKUserMessage } from '@anthropic-ai/claude-age
 import type { Logger } from '../../observability/logger.ts';
 import { EngineError, type EngineResult, type EngineRunContext } from '../engine.ts';
 import { interpretResult, type Outcome, RunMapper, seedPrompt } from './messages.ts';
-import { policySettingsFromEnv } from './policy.ts';
+import { policySettingsOf } from './policy.ts';
 import { buildCliEnv, cliSpawner, lineSplitter, TailLines } from './process.ts';
 import { ProcessSlots } from './process-pool.ts';
 import { buildQueryOptions } from './query-options.ts';
@@ -41,7 +41,7 @@ function abortedError(usage?: EngineError['usage']): EngineError {
 export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCodeEngine {
   const { config, logger } = opts;
   const slots = new ProcessSlots(config.claudeMaxProcesses);
-  const settings = opts.policySettings ?? policySettingsFromEnv();
+  const settings = opts.policySettings ?? policySettingsOf(config);
   const active = new Set<{ stop: () => void; done: Promise<unknown> }>();
   let closed = false;
 

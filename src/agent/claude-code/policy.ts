@@ -10,6 +10,7 @@
 // Everything here is free of side effects except reading the file system to resolve paths
 // (symlinks), so it is unit-tested without Claude Code.
 import path from 'node:path';
+import type { Config } from '../../config.ts';
 import { assertNotHardLinked, resolveInWorkspace } from '../../sandbox/workspace/path-guard.ts';
 import { ToolError } from '../../tools/types.ts';
 
@@ -33,9 +34,6 @@ export const DEFAULT_ALLOWED_TOOLS: readonly string[] = [
   'NotebookEdit',
   'Task',
 ];
-
-/** Denied unless configured (CLAUDE_ALLOW_TOOLS=WebFetch,WebSearch): they reach the internet. */
-export const WEB_TOOLS: readonly string[] = ['WebFetch', 'WebSearch'];
 
 /** For runs that must not change the workspace (e.g. analysis workflows), via `policyFor`. */
 export const READ_ONLY_TOOLS: readonly string[] = ['Read', 'Glob', 'Grep', 'LS', 'TodoWrite', 'Task'];
@@ -73,22 +71,17 @@ export interface PolicyOverride {
   serverTools?: boolean;
 }
 
-function splitList(raw: string | undefined): string[] {
-  return (raw ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
 /**
- * Settings from the environment:
- * - `CLAUDE_DENY_TOOLS`: comma list of tools the claude-code engine never lets the model use
+ * The engine's settings from the configuration (src/config.ts):
+ * - `CLAUDE_DENY_TOOLS`: tools the claude-code engine never lets the model use
  *   (built-in names such as `Bash`, `Write`, or full MCP names such as `mcp__server__gh`).
- * - `CLAUDE_ALLOW_TOOLS`: comma list of extra built-ins to allow beyond the default set
- *   (e.g. `WebFetch,WebSearch`, which are denied by default).
+ * - `CLAUDE_ALLOW_TOOLS`: extra built-ins to allow beyond the default set
+ *   (e.g. `WebFetch,WebSearch`, which are denied by default: they reach the internet).
  */
-export function policySettingsFromEnv(env: Record<string, string | undefined> = process.env): PolicySettings {
-  return { allowTools: splitList(env.CLAUDE_ALLOW_TOOLS), denyTools: splitList(env.CLAUDE_DENY_TOOLS) };
+export function policySettingsOf(
+  config: Pick<Config, 'claudeAllowTools' | 'claudeDenyTools'>,
+): PolicySettings {
+  return { allowTools: [...config.claudeAllowTools], denyTools: [...config.claudeDenyTools] };
 }
 
 function uniq(names: Iterable<string>): string[] {

@@ -37,7 +37,7 @@ export interface ClaudeCodeEngineOptions {
   llmAccess?: (runId: string, model: string) => Promise<LlmAccess>;
   /** Audit/metrics hook: PreToolUse / PostToolUse of every tool call. */
   onToolEvent?: (e: ToolAuditEvent) => void;
-  /** Policy settings (default: CLAUDE_ALLOW_TOOLS / CLAUDE_DENY_TOOLS from process.env). */
+  /** Policy settings (default: CLAUDE_ALLOW_TOOLS / CLAUDE_DENY_TOOLS from the config). */
   policySettings?: PolicySettings;
   /** Per-run narrowing of the tool policy (e.g. read-only tools for analysis workflows). */
   policyFor?: (ctx: EngineRunContext) => PolicyOverride | undefined;

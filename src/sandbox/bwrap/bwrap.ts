@@ -42,7 +42,6 @@ import {
   cgroupJoinScript,
   effectiveAddressSpace,
   type Limits,
-  limitsFromEnv,
   prlimitArgs,
   ulimitScript,
 } from './limits.ts';
@@ -51,7 +50,7 @@ import { probeBwrap, resolveBwrapPath, SANDBOX_GID, SANDBOX_UID, SandboxUnavaila
 import { buildSeccompFilter, SeccompUnsupportedError, seccompShellPrefix } from './seccomp.ts';
 import { probeShellLimits, shellLimitPrefix } from './sh-limits.ts';
 
-export { SECRET_ENV_NAMES, sanitizeEnv } from './env.ts';
+export { sanitizeEnv } from './env.ts';
 export { SANDBOX_GID, SANDBOX_UID, SandboxUnavailableError } from './probe.ts';
 
 /** Where the egress socket and forwarder appear inside network-enabled sandboxes. */
@@ -62,12 +61,10 @@ export interface BwrapOptions {
   dataDir: string;
   limits?: Partial<Limits>;
   logger?: Logger;
-  /** Defaults to `bwrap` on PATH (or /usr/bin/bwrap). */
+  /** Overrides `config.bwrapPath` (default: `bwrap` on the server's PATH, or /usr/bin/bwrap). */
   bwrapPath?: string;
   /** Name resolution of the egress proxy (tests map names to loopback addresses; default DNS). */
   lookup?: LookupFn;
-  /** Environment the SANDBOX_*, SANDBOX_RO_BIND and BWRAP_PATH settings are read from (default process.env). */
-  env?: Record<string, string | undefined>;
 }
 
 export interface BwrapInfo {
@@ -108,9 +105,8 @@ export interface BwrapSandbox extends SandboxWrapper {
 }
 
 export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
-  const env = opts.env ?? process.env;
   const logger = opts.logger;
-  const bwrapPath = resolveBwrapPath(opts.bwrapPath, env);
+  const bwrapPath = resolveBwrapPath(opts.bwrapPath ?? opts.config.bwrapPath, opts.config.hostPath);
   const probe = probeBwrap(bwrapPath);
   const has = (flag: string) => probe.help.includes(flag);
   const isRoot = process.getuid?.() === 0;
@@ -141,7 +137,7 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
   }
   const sandboxGid = identities ? identities.gid : SANDBOX_GID;
 
-  const limits: Limits = { ...limitsFromEnv(env), ...opts.limits };
+  const limits: Limits = { ...opts.config.sandboxLimits, ...opts.limits };
   const cgroups = limits.cgroup === 'auto' ? new CgroupManager(limits) : null;
   const cgInfo: CgroupInfo = cgroups?.info ?? { pids: false, memory: false, version: null };
   const addressSpaceBytes = effectiveAddressSpace(limits, cgInfo.memory);
@@ -162,10 +158,7 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     tmpBytes: limits.tmpBytes,
     etcDir,
     unsafeBind,
-    roBind: (env.SANDBOX_RO_BIND ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    roBind: opts.config.sandboxRoBind,
   });
 
   // ----- runtime directory: synthetic passwd per home, forwarder, egress socket -------------

@@ -1,6 +1,7 @@
 // Resource limits for sandboxed processes: rlimits (applied by `prlimit` INSIDE the sandbox, after
 // the user namespace exists) and, where the cgroup filesystem is writable, a per-process-tree
-// cgroup for the process count (pids.max) and memory. Configured by environment variables:
+// cgroup for the process count (pids.max) and memory. Configured by environment variables (read
+// and validated in src/config.ts, `Config.sandboxLimits`):
 //
 //   SANDBOX_CPU_SECONDS          RLIMIT_CPU per process (s)                           default 900
 //   SANDBOX_MEMORY_BYTES         cgroup memory limit for the whole tree              default 4 GiB
@@ -16,67 +17,13 @@
 // runner kills bwrap, and the PID namespace takes every descendant with it.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { SandboxLimits } from '../../config.ts';
 
-export interface Limits {
-  /** RLIMIT_CPU (seconds of CPU per process); 0 = unlimited. */
-  cpuSeconds: number;
-  /** Memory of the whole process tree (cgroup); 0 = unlimited. */
-  memoryBytes: number;
-  /** RLIMIT_AS per process; 0 = unlimited; undefined = automatic (see header). */
-  addressSpaceBytes?: number;
-  /** Processes/threads in the tree (cgroup pids.max, or RLIMIT_NPROC when no cgroup). */
-  maxProcesses: number;
-  /** RLIMIT_FSIZE (bytes); 0 = unlimited. */
-  fileSizeBytes: number;
-  /** RLIMIT_NOFILE. */
-  openFiles: number;
-  /** Size of the private /tmp (and /dev/shm) tmpfs. */
-  tmpBytes: number;
-  /** Use cgroups when the hierarchy is writable. */
-  cgroup: 'auto' | 'off';
-}
+/** The limits (parsed and validated in src/config.ts: `Config.sandboxLimits`). */
+export type Limits = SandboxLimits;
+export { DEFAULT_SANDBOX_LIMITS as DEFAULT_LIMITS } from '../../config.ts';
 
 const GiB = 1024 ** 3;
-const MiB = 1024 ** 2;
-
-export const DEFAULT_LIMITS: Limits = {
-  cpuSeconds: 900,
-  memoryBytes: 4 * GiB,
-  maxProcesses: 512,
-  fileSizeBytes: 1 * GiB,
-  openFiles: 4096,
-  tmpBytes: 512 * MiB,
-  cgroup: 'auto',
-};
-
-type Env = Record<string, string | undefined>;
-
-function num(env: Env, name: string, def: number, min: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return def;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number ≥ ${min}, got "${raw}"`);
-  return Math.floor(n);
-}
-
-/** Limits from SANDBOX_* environment variables (see the header for names and defaults). */
-export function limitsFromEnv(env: Env = process.env): Limits {
-  const cg = (env.SANDBOX_CGROUP ?? 'auto').trim() || 'auto';
-  if (cg !== 'auto' && cg !== 'off') throw new Error(`SANDBOX_CGROUP must be "auto" or "off", got "${cg}"`);
-  const limits: Limits = {
-    cpuSeconds: num(env, 'SANDBOX_CPU_SECONDS', DEFAULT_LIMITS.cpuSeconds, 0),
-    memoryBytes: num(env, 'SANDBOX_MEMORY_BYTES', DEFAULT_LIMITS.memoryBytes, 0),
-    maxProcesses: num(env, 'SANDBOX_MAX_PROCESSES', DEFAULT_LIMITS.maxProcesses, 8),
-    fileSizeBytes: num(env, 'SANDBOX_MAX_FILE_BYTES', DEFAULT_LIMITS.fileSizeBytes, 0),
-    openFiles: num(env, 'SANDBOX_MAX_OPEN_FILES', DEFAULT_LIMITS.openFiles, 64),
-    tmpBytes: num(env, 'SANDBOX_TMP_BYTES', DEFAULT_LIMITS.tmpBytes, MiB),
-    cgroup: cg,
-  };
-  if (env.SANDBOX_ADDRESS_SPACE_BYTES !== undefined && env.SANDBOX_ADDRESS_SPACE_BYTES.trim() !== '') {
-    limits.addressSpaceBytes = num(env, 'SANDBOX_ADDRESS_SPACE_BYTES', 0, 0);
-  }
-  return limits;
-}
 
 /** RLIMIT_AS actually applied: explicit value, else off with a memory cgroup, else 2 × memory. */
 export function effectiveAddressSpace(limits: Limits, memoryCgroup: boolean): number {

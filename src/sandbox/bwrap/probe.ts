@@ -14,8 +14,7 @@ export class SandboxUnavailableError extends Error {
   }
 }
 
-function findExecutable(name: string, extra: string[] = []): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), ...extra];
+function findExecutable(name: string, dirs: string[]): string | null {
   for (const d of dirs) {
     const p = path.join(d, name);
     try {
@@ -47,15 +46,13 @@ export function probeBwrap(bwrapPath: string): { userns: boolean; help: string }
   return out;
 }
 
-/** The bwrap to use: the explicit path, else BWRAP_PATH, else `bwrap` on PATH (or the usual places). */
-export function resolveBwrapPath(
-  explicit: string | undefined,
-  env: Record<string, string | undefined>,
-): string {
+/**
+ * The bwrap to use: the configured path (BWRAP_PATH), else `bwrap` in `searchPath` (the server's
+ * PATH, `Config.hostPath`) or the usual places.
+ */
+export function resolveBwrapPath(configured: string | undefined, searchPath: readonly string[]): string {
   const bwrapPath =
-    explicit ??
-    (env.BWRAP_PATH?.trim() || null) ??
-    findExecutable('bwrap', ['/usr/bin', '/usr/local/bin', '/bin']);
+    configured ?? findExecutable('bwrap', [...searchPath, '/usr/bin', '/usr/local/bin', '/bin']);
   if (bwrapPath && !existsSync(bwrapPath)) throw new SandboxUnavailableError(`${bwrapPath} does not exist`);
   if (!bwrapPath) {
     throw new SandboxUnavailableError('bubblewrap (bwrap) is not installed or not on PATH');

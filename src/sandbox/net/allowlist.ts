@@ -1,7 +1,7 @@
 // Host checks for sandbox egress: SANDBOX_NETWORK_ALLOW parsing, name/port checks, one-shot resolution.
 import { promises as dnsp } from 'node:dns';
 import net from 'node:net';
-import { refusedAddressReason } from './address.ts';
+import { refusedAddressReason } from '../../net/address.ts';
 
 /** Names that always mean "this machine" or "the cloud's internal services". */
 const REFUSED_NAMES = [

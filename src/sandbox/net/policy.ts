@@ -11,23 +11,16 @@
 // exact address (no second resolution, so no DNS rebinding). Anything that ignores the proxy
 // settings has no route at all: it fails inside the sandbox without sending a packet.
 //
-// Split by job: address.ts (refused address ranges, from src/net), allowlist.ts (SANDBOX_NETWORK_ALLOW
+// Split by job: src/net/address.ts (refused address ranges), allowlist.ts (SANDBOX_NETWORK_ALLOW
 // and host checks), egress-proxy.ts (a gate), egress-pool.ts (one gate per session), forwarder.ts
 // (the in-sandbox forwarder).
-export { isRefusedAddress, refusedAddressReason } from './address.ts';
 export {
-  type AllowRule,
   checkHostName,
-  DEFAULT_ALLOWED_PORTS,
-  type Decision,
-  type Destination,
   type LookupFn,
-  type NetPolicy,
-  normalizeHost,
   parseAllowList,
   parseAuthority,
   policyFor,
   resolveDestination,
 } from './allowlist.ts';
-export { type EgressProxy, type EgressProxyOptions, startEgressProxy } from './egress-proxy.ts';
+export { type EgressProxy, startEgressProxy } from './egress-proxy.ts';
 export { FORWARDER_SOURCE } from './forwarder.ts';

@@ -8,7 +8,6 @@
 //   WORKSPACE_QUOTA_INTERVAL_MS  walk interval (stretched to 2× a slow walk)      default 5000
 import { BeneathRoot, TooDeepError, walkTree } from './beneath.ts';
 
-export const DEFAULT_WORKSPACE_QUOTA_BYTES = 10 * 1024 ** 3;
 export const DEFAULT_QUOTA_INTERVAL_MS = 5000;
 
 export interface DiskUsageOptions {

@@ -1,4 +1,4 @@
-// Health and operations (CONTRACT §2): /health, /health/live, /health/ready, /metrics.
+// Health and operations (docs/api.md §2): /health, /health/live, /health/ready, /metrics.
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { ServerDeps } from '../deps.ts';

@@ -1,4 +1,4 @@
-// Sessions (CONTRACT §5): interactive, multi-turn conversations with a workspace.
+// Sessions (docs/api.md §5): interactive, multi-turn conversations with a workspace.
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../../errors.ts';

@@ -1,4 +1,4 @@
-// Workflows (CONTRACT §6): background tasks from Tier 1.
+// Workflows (docs/api.md §6): background tasks from Tier 1.
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../../errors.ts';
