@@ -1,6 +1,6 @@
 // Lifecycle hooks: how the workflow layer (and metrics) learn what happened to a run without the
 // scheduler knowing about workflows.
-import type { Usage } from '../protocol/index.ts';
+import type { RunFailure, Usage } from '../protocol/index.ts';
 import type { RunRecord } from '../store/types.ts';
 
 export type RunOutcome =
@@ -11,7 +11,7 @@ export type RunOutcome =
       finalText: string;
       toolMeta: Array<Record<string, unknown>>;
     }
-  | { status: 'failed'; error: { code: string; message: string }; usage: Usage }
+  | { status: 'failed'; error: RunFailure; usage: Usage }
   | { status: 'cancelled'; usage: Usage };
 
 export interface RunHooks {

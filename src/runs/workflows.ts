@@ -406,13 +406,13 @@ export class WorkflowService implements RunHooks {
       if (page.length < 1000) break;
       after = page.at(-1)!.seq;
     }
-    const data =
+    const event: NewEvent =
       run.status === 'completed'
-        ? { stopReason: run.stopReason ?? 'end_turn', usage: run.usage }
+        ? { type: 'run.completed', data: { stopReason: run.stopReason ?? 'end_turn', usage: run.usage } }
         : run.status === 'failed'
-          ? { error: run.error ?? { code: 'internal', message: 'run failed' } }
-          : {};
-    await this.eventLog.append(sessionId, { runId: run.id, type, data });
+          ? { type: 'run.failed', data: { error: run.error ?? { code: 'internal', message: 'run failed' } } }
+          : { type: 'run.cancelled', data: {} };
+    await this.eventLog.append(sessionId, { ...event, runId: run.id });
   }
 
   private async lastAssistantText(sessionId: string): Promise<string> {

@@ -3,8 +3,9 @@
 import type {
   EngineName,
   Event,
-  EventType,
+  NewEvent,
   Priority,
+  RunFailure,
   SessionStatus,
   Usage,
   WorkflowResult,
@@ -70,7 +71,7 @@ export interface RunRecord {
   startedAt?: string;
   completedAt?: string;
   stopReason?: string;
-  error?: { code: string; message: string };
+  error?: RunFailure;
   usage: Usage;
 }
 
@@ -106,7 +107,7 @@ export interface WorkflowRecord {
   startedAt?: string;
   completedAt?: string;
   result?: WorkflowResult;
-  error?: { code: string; message: string };
+  error?: RunFailure;
   usage: Usage;
 }
 
@@ -133,11 +134,8 @@ export interface AuditRecord {
   details: Record<string, unknown>;
 }
 
-export interface NewEvent {
-  runId?: string;
-  type: EventType;
-  data: Record<string, unknown>;
-}
+/** An event before the store gives it a seq: a discriminated union by `type` (see protocol/event-types.ts). */
+export type { NewEvent };
 
 export interface PageQuery {
   limit: number;
@@ -206,7 +204,7 @@ export interface Store {
     patch: {
       status: 'completed' | 'failed' | 'cancelled';
       stopReason?: string;
-      error?: { code: string; message: string };
+      error?: RunFailure;
       usage?: Usage;
     },
   ): Promise<void>;
