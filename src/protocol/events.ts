@@ -9,16 +9,12 @@ export { type EventDeclaration, type EventType, eventTypes } from './event-types
 
 /** Every declared event type, in declaration order. */
 export const eventTypeNames = literalKeys(eventTypes);
-export const EventTypeSchema = z.enum(eventTypeNames);
 
 /** The `data` of an event of type K. */
 export type EventData<K extends EventType> = z.output<(typeof eventTypes)[K]['data']>;
 
 /** What an emitter hands to EventLog.append/emit: a wrong `data` for its `type` does not compile. */
 export type NewEvent = { [K in EventType]: { runId?: string; type: K; data: EventData<K> } }[EventType];
-
-/** An event of one type, e.g. `NewEventOf<'tool.output'>`. */
-export type NewEventOf<K extends EventType> = Extract<NewEvent, { type: K }>;
 
 /** `run.queued` → `RunQueuedEvent`: the OpenAPI component name of an event type. */
 export function eventComponentName(type: EventType): string {
