@@ -82,7 +82,11 @@ async function bench(name: string, store: Store): Promise<void> {
           runId: r.id,
           status: 'completed',
           usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
-          event: { runId: r.id, type: 'run.completed', data: {} },
+          event: {
+            runId: r.id,
+            type: 'run.completed',
+            data: { stopReason: 'end_turn', usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 } },
+          },
         });
     }
   });

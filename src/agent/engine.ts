@@ -1,14 +1,14 @@
 // The engine boundary. An engine turns one run (history + new user message) into events and a
 // result; `native` (in-process loop on @anthropic-ai/sdk) and `claude-code` (Claude Agent SDK)
 // both implement it, so the scheduler and clients cannot tell them apart except by capability.
-import type { EngineName, EventInput, Usage } from '../protocol/index.ts';
+import type { EngineName, NewEvent, RunFailureCode, Usage } from '../protocol/index.ts';
 import type { MessageRecord } from '../store/types.ts';
 import type { RunScope } from '../tools/run-scope.ts';
 import type { Tool } from '../tools/types.ts';
 
 /** Events an engine may emit; run lifecycle events are the scheduler's. */
 export type EngineEvent = Extract<
-  EventInput,
+  NewEvent,
   {
     type:
       | 'text.delta'
@@ -58,12 +58,12 @@ export interface EngineResult {
   toolMeta: Array<Record<string, unknown>>;
 }
 
-/** A failure with a stable code for `run.failed` (e.g. `missing_api_key`, `llm_error`, `max_turns`). */
+/** A failure with a stable code for `run.failed` (e.g. `missing_api_key`, `llm_error`). */
 export class EngineError extends Error {
-  readonly code: string;
+  readonly code: RunFailureCode;
   /** Tokens spent before the failure, so they are still accounted. */
   readonly usage?: Usage;
-  constructor(code: string, message: string, usage?: Usage) {
+  constructor(code: RunFailureCode, message: string, usage?: Usage) {
     super(message);
     this.code = code;
     this.usage = usage;

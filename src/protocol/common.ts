@@ -32,6 +32,7 @@ export const Usage = z
     outputTokens: z.number().int().nonnegative(),
     costUsd: z.number().nonnegative(),
   })
+  .strict()
   .openapi('Usage');
 export type Usage = z.infer<typeof Usage>;
 

@@ -1,5 +1,6 @@
 export * from './common.ts';
 export * from './events.ts';
+export * from './failure-codes.ts';
 export * from './sessions.ts';
 export * from './workflows.ts';
 export * from './ws.ts';

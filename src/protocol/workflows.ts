@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { Branch, EngineName, Metadata, ModelId, RepoUrl, Usage } from './common.ts';
+import { RunFailure } from './failure-codes.ts';
 
 export const WorkflowType = z.enum(['refactor', 'analysis', 'test', 'deploy', 'custom']);
 export type WorkflowType = z.infer<typeof WorkflowType>;
@@ -68,7 +69,7 @@ export const Workflow = z
     startedAt: z.string().optional(),
     completedAt: z.string().optional(),
     result: WorkflowResult.optional(),
-    error: z.object({ code: z.string(), message: z.string() }).optional(),
+    error: RunFailure.optional(),
     usage: Usage,
     callbackUrl: z.string().optional(),
     callback: CallbackState.optional(),

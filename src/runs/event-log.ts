@@ -3,7 +3,7 @@
 // transaction. Lifecycle events (run.started, message.user, …) are written on the next turn of the
 // event loop; a batch of nothing but deltas (`text.delta`, `tool.output`) waits until
 // `deltaFlushMs` after the previous write, so 1,000 streaming sessions cost ~100 fsyncs a second,
-// not one per tick. Deltas are merged while they wait (CONTRACT §7 allows coalescing).
+// not one per tick. Deltas are merged while they wait (docs/api.md §7 allows coalescing).
 
 import type { Logger } from '../observability/logger.ts';
 import { COALESCIBLE, type Event } from '../protocol/index.ts';
@@ -73,10 +73,12 @@ export class EventLog {
       this.pending.set(sessionId, list);
     }
     const last = list[list.length - 1];
-    if (last && mergeInto(last.event, event)) {
+    const merged = last && merge(last.event, event);
+    if (last && merged) {
+      last.event = merged;
       if (waiter) last.waiters.push(waiter);
     } else {
-      list.push({ event: { ...event, data: { ...event.data } }, waiters: waiter ? [waiter] : [] });
+      list.push({ event, waiters: waiter ? [waiter] : [] });
     }
     if (waiter || !COALESCIBLE.has(event.type)) this.urgent = true;
     this.schedule();
@@ -216,21 +218,24 @@ export class EventLog {
 
 const MAX_MERGED_CHARS = 64 * 1024;
 
-/** Merges `next` into `prev` when both are deltas of the same stream; returns whether it did. */
-function mergeInto(prev: NewEvent, next: NewEvent): boolean {
-  if (prev.type !== next.type || prev.runId !== next.runId) return false;
-  if (String(prev.data.text ?? prev.data.chunk ?? '').length >= MAX_MERGED_CHARS) return false;
-  if (next.type === 'text.delta') {
-    prev.data.text = String(prev.data.text ?? '') + String(next.data.text ?? '');
-    return true;
+/**
+ * `prev` and `next` as one event when both are deltas of the same stream, else undefined. Builds a
+ * new event: neither argument is changed (the caller's objects are not the log's to mutate).
+ */
+function merge(prev: NewEvent, next: NewEvent): NewEvent | undefined {
+  if (prev.runId !== next.runId) return undefined;
+  if (prev.type === 'text.delta' && next.type === 'text.delta') {
+    if (prev.data.text.length >= MAX_MERGED_CHARS) return undefined;
+    return { ...prev, data: { text: prev.data.text + next.data.text } };
   }
   if (
+    prev.type === 'tool.output' &&
     next.type === 'tool.output' &&
     prev.data.toolUseId === next.data.toolUseId &&
     prev.data.stream === next.data.stream
   ) {
-    prev.data.chunk = String(prev.data.chunk ?? '') + String(next.data.chunk ?? '');
-    return true;
+    if (prev.data.chunk.length >= MAX_MERGED_CHARS) return undefined;
+    return { ...prev, data: { ...prev.data, chunk: prev.data.chunk + next.data.chunk } };
   }
-  return false;
+  return undefined;
 }

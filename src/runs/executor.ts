@@ -193,7 +193,7 @@ export class RunExecutor {
             data: { toolUseId: ev.data.toolUseId, ...notice },
           });
       }
-      eventLog.emit(session.id, { runId: run.id, type: ev.type, data: ev.data as Record<string, unknown> });
+      eventLog.emit(session.id, { ...ev, runId: run.id });
     };
   }
 

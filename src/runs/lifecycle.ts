@@ -9,7 +9,7 @@
 // process: it is a notification, never the record — every state it announces is already in the
 // store, so a listener that misses an event (a crash) finds the state there on restart.
 import type { Logger } from '../observability/logger.ts';
-import type { Usage } from '../protocol/index.ts';
+import type { RunFailure, Usage } from '../protocol/index.ts';
 import type { RunRecord } from '../store/types.ts';
 
 /** How a run ended, as the executor saw it (before it is stored). */
@@ -21,7 +21,7 @@ export type RunOutcome =
       finalText: string;
       toolMeta: Array<Record<string, unknown>>;
     }
-  | { status: 'failed'; error: { code: string; message: string }; usage: Usage }
+  | { status: 'failed'; error: RunFailure; usage: Usage }
   | { status: 'cancelled'; usage: Usage };
 
 /** Why an active run is being stopped. */

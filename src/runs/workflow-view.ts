@@ -1,4 +1,4 @@
-// The API's view of a workflow record (CONTRACT §6): what GET returns and what the callback carries.
+// The API's view of a workflow record (docs/api.md §6): what GET returns and what the callback carries.
 import type { Workflow } from '../protocol/index.ts';
 import type { OutboxRecord, WorkflowRecord } from '../store/types.ts';
 

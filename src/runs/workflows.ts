@@ -1,4 +1,4 @@
-// Workflows (CONTRACT §6): durable background tasks from Tier 1. A workflow owns one session (same
+// Workflows (docs/api.md §6): durable background tasks from Tier 1. A workflow owns one session (same
 // id, so its workspace is DATA_DIR/workspaces/<workflow id>) and one run in the shared queue.
 //
 // Its status follows its run, and each step is one store transaction with its `workflow.status`

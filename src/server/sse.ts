@@ -3,6 +3,7 @@ import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { AppError } from '../errors.ts';
+import { EventPage } from '../protocol/index.ts';
 import { followEvents } from '../runs/event-stream.ts';
 import type { ServerDeps } from './deps.ts';
 
@@ -14,6 +15,20 @@ export const eventsQuery = z.object({
   follow: z.enum(['true', 'false', '1', '0']).optional(),
 });
 export type EventsQuery = z.infer<typeof eventsQuery>;
+
+/** The 200 answer of every …/events route: an EventPage, or SSE frames each carrying one Event. */
+export const eventsResponse = (description: string) => ({
+  description,
+  content: {
+    'application/json': { schema: EventPage },
+    'text/event-stream': {
+      schema: z.string().openapi({
+        description:
+          'SSE frames: `id:` = seq, `event:` = type, `data:` = one Event as JSON (see the Event schema)',
+      }),
+    },
+  },
+});
 
 function lastEventId(c: Context): number | undefined {
   const raw = c.req.header('Last-Event-ID');

@@ -3,8 +3,9 @@
 import type {
   EngineName,
   Event,
-  EventType,
+  NewEvent,
   Priority,
+  RunFailure,
   SessionStatus,
   Usage,
   WorkflowResult,
@@ -73,7 +74,7 @@ export interface RunRecord {
   startedAt?: string;
   completedAt?: string;
   stopReason?: string;
-  error?: { code: string; message: string };
+  error?: RunFailure;
   usage: Usage;
 }
 
@@ -109,7 +110,7 @@ export interface WorkflowRecord {
   startedAt?: string;
   completedAt?: string;
   result?: WorkflowResult;
-  error?: { code: string; message: string };
+  error?: RunFailure;
   usage: Usage;
 }
 
@@ -136,11 +137,8 @@ export interface AuditRecord {
   details: Record<string, unknown>;
 }
 
-export interface NewEvent {
-  runId?: string;
-  type: EventType;
-  data: Record<string, unknown>;
-}
+/** An event before the store gives it a seq: a discriminated union by `type` (see protocol/event-types.ts). */
+export type { NewEvent };
 
 /**
  * A run's end as ONE transaction: the run row, its terminal event, the session's status, usage and
@@ -151,7 +149,7 @@ export interface RunFinish {
   runId: string;
   status: 'completed' | 'failed' | 'cancelled';
   stopReason?: string;
-  error?: { code: string; message: string };
+  error?: RunFailure;
   usage: Usage;
   /** `run.completed` / `run.failed` / `run.cancelled`. */
   event: NewEvent;
@@ -287,7 +285,7 @@ export interface Store {
   ): Promise<void>;
   getOutboxForWorkflow(workflowId: string): Promise<OutboxRecord | undefined>;
 
-  // replay protection of signed requests (CONTRACT §3), shared by every instance on the database
+  // replay protection of signed requests (docs/api.md §3), shared by every instance on the database
   /**
    * Atomically records `nonce` as used until `expiresAt` (ISO timestamp). True when it was new, or
    * its previous record had expired (`expires_at <= now`; the record is then renewed); false when

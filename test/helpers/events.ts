@@ -1,4 +1,6 @@
 // A session's event log over the JSON API, for tests that poll it instead of streaming it.
+// Every event read here is validated against the schema of its type (src/protocol/event-types.ts).
+import { validEvents } from './event-schema.ts';
 import { api, json, waitFor } from './server.ts';
 
 export type TestEvent = {
@@ -9,13 +11,13 @@ export type TestEvent = {
   data: Record<string, unknown>;
 };
 
-/** The session's events from the start (up to 1000). */
+/** The session's events from the start (up to 1000), each checked against its schema. */
 export async function allEvents(base: string, sessionId: string): Promise<TestEvent[]> {
-  return (
-    await json<{ items: TestEvent[] }>(
-      await api(base, 'GET', `/api/sessions/${sessionId}/events?after=0&limit=1000`),
-    )
-  ).items;
+  const { items } = await json<{ items: TestEvent[] }>(
+    await api(base, 'GET', `/api/sessions/${sessionId}/events?after=0&limit=1000`),
+  );
+  validEvents(items, `events of ${sessionId}`);
+  return items;
 }
 
 export const isRunEnd = (e: { type: string }): boolean =>

@@ -142,7 +142,7 @@ describe.skipIf(skip)('multi-instance live events (PostgreSQL + Redis)', () => {
         sessionId: 's1',
         type: 'run.completed',
         ts: new Date().toISOString(),
-        data: {},
+        data: { stopReason: 'end_turn', usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 } },
       });
       x.publish([ev(1)]);
       await waitFor(async () => atY.includes('s1:1'), 5_000, 10);

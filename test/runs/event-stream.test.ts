@@ -272,7 +272,7 @@ describe('followEvents', () => {
     for (const l of listeners) l(seven!);
     await c.until(() => c.got.length === 7);
     expect(seqs(c.got)).toEqual(range(1, 7));
-    expect(c.got[5]!.data.message).toBe('six');
+    expect(c.got[5]!.data).toEqual({ message: 'six' });
   });
 
   it('stops on close: no more deliveries, no more reads, unsubscribed', async () => {

@@ -78,8 +78,8 @@ describe('SQLite specifics', () => {
       store.createSession(newSession('a')),
       store.createSession(newSession('a')), // duplicate id: fails alone
       store.createSession(newSession('b')),
-      store.appendEvents('missing', [{ type: 'run.queued', data: {} }]),
-      store.appendEvents('b', [{ type: 'run.queued', data: {} }]),
+      store.appendEvents('missing', [{ type: 'run.queued', data: { attempt: 1 } }]),
+      store.appendEvents('b', [{ type: 'run.queued', data: { attempt: 1 } }]),
     ]);
     expect(results.map((r) => r.status)).toEqual([
       'fulfilled',

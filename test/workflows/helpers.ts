@@ -9,6 +9,7 @@ import {
   textReply,
   toolCall,
 } from '../../src/mock-llm/index.ts';
+import { validEvents } from '../helpers/event-schema.ts';
 import { type MockedServer, startMockedServer } from '../helpers/mock-server.ts';
 import { json, waitFor } from '../helpers/server.ts';
 
@@ -98,9 +99,13 @@ export async function waitTerminal(api: Api, id: string, timeoutMs = 30_000): Pr
   );
 }
 
+/** The workflow's events from the start (up to 1000), each checked against its schema. */
 export async function events(api: Api, id: string): Promise<Ev[]> {
-  return (await json<{ items: Ev[] }>(await api('GET', `/api/workflows/${id}/events?after=0&limit=1000`)))
-    .items;
+  const { items } = await json<{ items: Ev[] }>(
+    await api('GET', `/api/workflows/${id}/events?after=0&limit=1000`),
+  );
+  validEvents(items, `events of workflow ${id}`);
+  return items;
 }
 
 export interface Delivery {

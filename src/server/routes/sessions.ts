@@ -6,7 +6,6 @@ import {
   CreateSessionRequest,
   Cursor,
   ErrorBody,
-  EventPage,
   Limit,
   Message,
   MessageAccepted,
@@ -18,7 +17,7 @@ import {
 import { toSession } from '../../runs/sessions.ts';
 import { httpActor } from '../auth.ts';
 import type { ServerDeps } from '../deps.ts';
-import { eventsQuery, serveEvents } from '../sse.ts';
+import { eventsQuery, eventsResponse, serveEvents } from '../sse.ts';
 import { errorResponses, IdParam, json, jsonBody } from './openapi-helpers.ts';
 
 const errors = errorResponses;
@@ -99,10 +98,7 @@ const events = createRoute({
     'Events after `after`; with follow=true or Accept: text/event-stream, a live SSE stream (Last-Event-ID wins over after)',
   request: { params: IdParam, query: eventsQuery },
   responses: {
-    200: {
-      description: 'a page of events, or an SSE stream (id = seq, event = type, data = the event JSON)',
-      content: { 'application/json': { schema: EventPage }, 'text/event-stream': { schema: z.string() } },
-    },
+    200: eventsResponse('a page of events, or an SSE stream (id = seq, event = type, data = the event JSON)'),
     ...errors,
   },
 });

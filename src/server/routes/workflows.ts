@@ -6,7 +6,6 @@ import {
   CreateWorkflowRequest,
   Cursor,
   ErrorBody,
-  EventPage,
   Limit,
   Page,
   Workflow,
@@ -16,7 +15,7 @@ import {
 import type { WorkflowService } from '../../runs/workflows.ts';
 import { httpActor } from '../auth.ts';
 import type { ServerDeps } from '../deps.ts';
-import { eventsQuery, serveEvents } from '../sse.ts';
+import { eventsQuery, eventsResponse, serveEvents } from '../sse.ts';
 import { errorResponses, IdParam, json, jsonBody } from './openapi-helpers.ts';
 
 const errors = errorResponses;
@@ -73,10 +72,7 @@ const events = createRoute({
   summary: "The workflow session's events (JSON page or SSE, as for sessions)",
   request: { params: IdParam, query: eventsQuery },
   responses: {
-    200: {
-      description: 'events',
-      content: { 'application/json': { schema: EventPage }, 'text/event-stream': { schema: z.string() } },
-    },
+    200: eventsResponse("the workflow session's events: a page, or an SSE stream"),
     ...errors,
   },
 });

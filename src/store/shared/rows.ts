@@ -3,8 +3,8 @@
 // installs type parsers that make it so, see postgres/pool.ts).
 import type {
   Event,
-  EventType,
   Priority,
+  RunFailure,
   Usage,
   WorkflowResult,
   WorkflowStatus,
@@ -22,7 +22,6 @@ import type {
 } from '../types.ts';
 
 export type Row = Record<string, unknown>;
-type ErrorInfo = { code: string; message: string };
 
 function str(row: Row, col: string): string {
   const v = row[col];
@@ -128,7 +127,7 @@ export function toRun(row: Row): RunRecord {
     startedAt: optStr(row, 'started_at'),
     completedAt: optStr(row, 'completed_at'),
     stopReason: optStr(row, 'stop_reason'),
-    error: optJson<ErrorInfo>(row, 'error'),
+    error: optJson<RunFailure>(row, 'error'),
     usage: usage(row),
   });
 }
@@ -156,7 +155,7 @@ export function toWorkflow(row: Row): WorkflowRecord {
     startedAt: optStr(row, 'started_at'),
     completedAt: optStr(row, 'completed_at'),
     result: optJson<WorkflowResult>(row, 'result'),
-    error: optJson<ErrorInfo>(row, 'error'),
+    error: optJson<RunFailure>(row, 'error'),
     usage: usage(row),
   });
 }
@@ -188,15 +187,18 @@ export function toAudit(row: Row): AuditRecord {
   });
 }
 
+// Events are written only from typed NewEvents (EventLog.append/emit), so a row's type and data
+// belong together: they are trusted on the way back, not re-validated on every read (the tests
+// validate what the API serves against the schemas, test/helpers/event-schema.ts).
 export function toEvent(row: Row): Event {
   return compact({
     seq: num(row, 'seq'),
     sessionId: str(row, 'session_id'),
     runId: optStr(row, 'run_id'),
-    type: str(row, 'type') as EventType,
+    type: str(row, 'type'),
     ts: str(row, 'ts'),
     data: json<Record<string, unknown>>(row, 'data', {}),
-  });
+  }) as Event;
 }
 
 /** The Event returned by appendEvents: what was stored, without reading it back. */
@@ -207,8 +209,11 @@ export function storedEvent(
   ts: string,
   encodedData: string,
 ): Event {
-  const data = JSON.parse(encodedData) as Event['data'];
-  return e.runId === undefined
-    ? { seq, sessionId, type: e.type, ts, data }
-    : { seq, sessionId, runId: e.runId, type: e.type, ts, data };
+  // `data` is e.data as JSON gives it back (what a reader of the store sees), so it keeps e's type.
+  const data = JSON.parse(encodedData) as Record<string, unknown>;
+  return (
+    e.runId === undefined
+      ? { seq, sessionId, type: e.type, ts, data }
+      : { seq, sessionId, runId: e.runId, type: e.type, ts, data }
+  ) as Event;
 }

@@ -1,6 +1,6 @@
 // What every part of the Store contract gets: the test's store, a way to open a second
 // instance on the same database, and small helpers.
-import { emptyUsage, type Usage } from '../../../src/protocol/index.ts';
+import { emptyUsage, type RunFailure, type Usage } from '../../../src/protocol/index.ts';
 import type { NewEvent, RunFinished, Store, WorkflowRecord } from '../../../src/store/types.ts';
 import type { StoreLocation } from '../fixtures/location.ts';
 import { newRun, newSession, newWorkflow } from '../fixtures/records.ts';
@@ -21,18 +21,19 @@ export function finish(
   p: {
     status: 'completed' | 'failed' | 'cancelled';
     stopReason?: string;
-    error?: { code: string; message: string };
+    error?: RunFailure;
     usage?: Usage;
   },
 ): Promise<RunFinished> {
   return store.finishRun({ runId, ...p, usage: p.usage ?? emptyUsage(), event: terminal(runId, p.status) });
 }
 
-export const terminal = (runId: string, status: 'completed' | 'failed' | 'cancelled'): NewEvent => ({
-  runId,
-  type: status === 'completed' ? 'run.completed' : status === 'failed' ? 'run.failed' : 'run.cancelled',
-  data: {},
-});
+export const terminal = (runId: string, status: 'completed' | 'failed' | 'cancelled'): NewEvent =>
+  status === 'completed'
+    ? { runId, type: 'run.completed', data: { stopReason: 'end_turn', usage: emptyUsage() } }
+    : status === 'failed'
+      ? { runId, type: 'run.failed', data: { error: { code: 'internal', message: 'failed' } } }
+      : { runId, type: 'run.cancelled', data: {} };
 
 export const b64 = (s: string): string => Buffer.from(s).toString('base64url');
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

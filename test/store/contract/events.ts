@@ -1,8 +1,11 @@
 // Store contract: events.
 import { describe, expect, it } from 'vitest';
+import type { Event } from '../../../src/protocol/index.ts';
 import { NotFoundError } from '../../../src/store/errors.ts';
 import { newSession } from '../fixtures/records.ts';
 import { type Ctx, ISO } from './ctx.ts';
+
+const textOf = (e: Event): string | undefined => ('text' in e.data ? e.data.text : undefined);
 
 export function eventsContract(ctx: Ctx): void {
   describe('events', () => {
@@ -28,7 +31,7 @@ export function eventsContract(ctx: Ctx): void {
       ]);
       expect(b.map((e) => e.seq)).toEqual([2, 3, 4]);
       expect('runId' in b[1]!).toBe(false);
-      const other = await store.appendEvents('s2', [{ type: 'run.queued', data: {} }]);
+      const other = await store.appendEvents('s2', [{ type: 'run.queued', data: { attempt: 1 } }]);
       expect(other[0]!.seq).toBe(1);
       expect(await store.appendEvents('s1', [])).toEqual([]);
       const listed = await store.listEvents('s1', 0, 100);
@@ -50,9 +53,9 @@ export function eventsContract(ctx: Ctx): void {
 
     it('throws NotFoundError for an unknown session', async () => {
       const store = ctx.store;
-      await expect(store.appendEvents('nope', [{ type: 'run.queued', data: {} }])).rejects.toBeInstanceOf(
-        NotFoundError,
-      );
+      await expect(
+        store.appendEvents('nope', [{ type: 'run.queued', data: { attempt: 1 } }]),
+      ).rejects.toBeInstanceOf(NotFoundError);
       await expect(store.appendEvents('nope', [])).rejects.toBeInstanceOf(NotFoundError);
     });
 
@@ -65,7 +68,7 @@ export function eventsContract(ctx: Ctx): void {
         const n = (i % 3) + 1;
         return s.appendEvents(
           's1',
-          Array.from({ length: n }, (_, j) => ({ type: 'text.delta' as const, data: { call: i, j } })),
+          Array.from({ length: n }, (_, j) => ({ type: 'text.delta' as const, data: { text: `${i}:${j}` } })),
         );
       });
       const results = await Promise.all(calls);
@@ -86,20 +89,20 @@ export function eventsContract(ctx: Ctx): void {
       const store = ctx.store;
       await store.createSession(newSession('s1'));
       await store.createSession(newSession('s2'));
-      await store.appendEvents('s2', [{ type: 'run.queued', data: {} }]);
+      await store.appendEvents('s2', [{ type: 'run.queued', data: { attempt: 1 } }]);
       const res = await store.appendEventBatches([
         {
           sessionId: 's1',
           events: [
-            { type: 'text.delta', data: { t: 'a' } },
-            { type: 'text.delta', runId: 'r', data: { t: 'b' } },
+            { type: 'text.delta', data: { text: 'a' } },
+            { type: 'text.delta', runId: 'r', data: { text: 'b' } },
           ],
         },
-        { sessionId: 's2', events: [{ type: 'text.delta', data: { t: 'c' } }] },
-        { sessionId: 's1', events: [{ type: 'text.delta', data: { t: 'd' } }] },
+        { sessionId: 's2', events: [{ type: 'text.delta', data: { text: 'c' } }] },
+        { sessionId: 's1', events: [{ type: 'text.delta', data: { text: 'd' } }] },
         { sessionId: 's2', events: [] },
       ]);
-      expect(res.map((r) => r.map((e) => [e.sessionId, e.seq, e.data.t]))).toEqual([
+      expect(res.map((r) => r.map((e) => [e.sessionId, e.seq, textOf(e)]))).toEqual([
         [
           ['s1', 1, 'a'],
           ['s1', 2, 'b'],
@@ -109,11 +112,11 @@ export function eventsContract(ctx: Ctx): void {
         [],
       ]);
       expect(res[0]![1]!.runId).toBe('r');
-      expect((await store.listEvents('s1', 0, 10)).map((e) => e.data.t)).toEqual(['a', 'b', 'd']);
+      expect((await store.listEvents('s1', 0, 10)).map(textOf)).toEqual(['a', 'b', 'd']);
       await expect(
         store.appendEventBatches([
-          { sessionId: 's1', events: [{ type: 'text.delta', data: { t: 'lost' } }] },
-          { sessionId: 'nope', events: [{ type: 'text.delta', data: {} }] },
+          { sessionId: 's1', events: [{ type: 'text.delta', data: { text: 'lost' } }] },
+          { sessionId: 'nope', events: [{ type: 'text.delta', data: { text: '' } }] },
         ]),
       ).rejects.toBeInstanceOf(NotFoundError);
       expect((await store.listEvents('s1', 0, 10)).map((e) => e.seq)).toEqual([1, 2, 3]);
@@ -129,7 +132,10 @@ export function eventsContract(ctx: Ctx): void {
       const calls = Array.from({ length: 30 }, (_, i) => {
         const order = i % 2 ? [...ids] : [...ids].reverse();
         return (i % 2 ? store : second).appendEventBatches(
-          order.map((sessionId) => ({ sessionId, events: [{ type: 'text.delta' as const, data: { i } }] })),
+          order.map((sessionId) => ({
+            sessionId,
+            events: [{ type: 'text.delta' as const, data: { text: String(i) } }],
+          })),
         );
       });
       await Promise.all(calls);
@@ -146,7 +152,8 @@ export function eventsContract(ctx: Ctx): void {
       const [e] = await store.appendEvents('s1', [
         { type: 'tool.output', data: { toolUseId: 't', stream: 'stdout', chunk: 'x\u0000y\udc00z' } },
       ]);
-      expect(e!.data.chunk).toBe('x\uFFFDy\uFFFDz');
+      if (e?.type !== 'tool.output') throw new Error(`stored as ${e?.type}`);
+      expect(e.data.chunk).toBe('x\uFFFDy\uFFFDz');
       expect((await store.listEvents('s1', 0, 1))[0]!.data).toEqual(e!.data);
     });
   });

@@ -151,11 +151,15 @@ export function runsContract(ctx: Ctx): void {
       const usage = { inputTokens: 100, outputTokens: 20, costUsd: 0.01 };
       await finish(store, 'r1', {
         status: 'failed',
-        error: { code: 'boom', message: 'it broke' },
+        error: { code: 'llm_error', message: 'it broke' },
         usage,
       });
       const r1 = (await store.getRun('r1'))!;
-      expect(r1).toMatchObject({ status: 'failed', error: { code: 'boom', message: 'it broke' }, usage });
+      expect(r1).toMatchObject({
+        status: 'failed',
+        error: { code: 'llm_error', message: 'it broke' },
+        usage,
+      });
       expect(r1.completedAt).toMatch(ISO);
       expect('leaseExpiresAt' in r1).toBe(false);
       await finish(store, 'r1', { status: 'completed', stopReason: 'late' });

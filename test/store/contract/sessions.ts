@@ -161,7 +161,7 @@ export function sessionsContract(ctx: Ctx): void {
         text: 'hi',
         createdAt: new Date().toISOString(),
       });
-      await store.appendEvents('s1', [{ type: 'run.queued', data: {} }]);
+      await store.appendEvents('s1', [{ type: 'run.queued', data: { attempt: 1 } }]);
       await store.createRun(newRun('r1', 's1'));
       await store.createRun(newRun('r2', 'keep'));
       expect(await store.deleteSession('s1')).toBe(true);
@@ -172,9 +172,9 @@ export function sessionsContract(ctx: Ctx): void {
       expect(await store.getRun('r1')).toBeUndefined();
       expect(await store.listRuns('s1')).toEqual([]);
       expect((await store.getRun('r2'))?.id).toBe('r2');
-      await expect(store.appendEvents('s1', [{ type: 'run.queued', data: {} }])).rejects.toBeInstanceOf(
-        NotFoundError,
-      );
+      await expect(
+        store.appendEvents('s1', [{ type: 'run.queued', data: { attempt: 1 } }]),
+      ).rejects.toBeInstanceOf(NotFoundError);
     });
   });
 

@@ -71,7 +71,7 @@ export function workflowsContract(ctx: Ctx): void {
         startedAt: '2030-01-01T00:00:00.000Z',
         completedAt: '2030-01-01T00:01:00.000Z',
         result,
-        error: { code: 'x', message: 'y' },
+        error: { code: 'internal', message: 'y' },
         usage: { inputTokens: 3, outputTokens: 4, costUsd: 0.5 },
       });
       expect(await store.getWorkflow('wf1')).toMatchObject({
@@ -80,7 +80,7 @@ export function workflowsContract(ctx: Ctx): void {
         startedAt: '2030-01-01T00:00:00.000Z',
         completedAt: '2030-01-01T00:01:00.000Z',
         result,
-        error: { code: 'x', message: 'y' },
+        error: { code: 'internal', message: 'y' },
         usage: { inputTokens: 3, outputTokens: 4, costUsd: 0.5 },
         instructions: 'instructions of wf1',
       });
