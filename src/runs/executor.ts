@@ -3,6 +3,7 @@
 // run back in the queue when it was stopped for a drain or a lost lease.
 import type { Engine, EngineEvent } from '../agent/engine.ts';
 import { EngineError } from '../agent/engine.ts';
+import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -28,12 +29,16 @@ export interface ExecutorDeps {
   tools: (run: RunRecord, session: SessionRecord) => Tool[];
   workspaces: WorkspacePreparer;
   hooks: RunHooks;
+  /** Timestamps of stored messages and the run-duration metric; default the system clock. */
+  clock?: Clock;
 }
 
 export class RunExecutor {
   private d: ExecutorDeps;
+  private clock: Clock;
   constructor(deps: ExecutorDeps) {
     this.d = deps;
+    this.clock = deps.clock ?? systemClock;
   }
 
   async execute(
@@ -69,7 +74,7 @@ export class RunExecutor {
     });
     await this.d.hooks.onStarted?.(run);
     this.d.metrics.runsStarted.inc({ engine: session.engine });
-    const started = Date.now();
+    const started = this.clock.now();
 
     // Streamed tool output is capped per call and per run (what is stored and sent, not the result).
     const budget = new OutputBudget({
@@ -135,7 +140,7 @@ export class RunExecutor {
         stateDir: workspace.stateDir,
         ...(session.repoUrl ? { origin: session.repoUrl } : {}),
       });
-      const now = new Date().toISOString();
+      const now = new Date(this.clock.now()).toISOString();
       // The user's message is stored at accept time; keep the engine's record of this run's turns.
       // Queued in one turn so SQLite commits them in one transaction: a crash leaves all or none.
       // An earlier attempt that stored its complete set before dying keeps it (ids would collide).
@@ -225,7 +230,7 @@ export class RunExecutor {
       stopQuota();
       await scope.close();
     }
-    this.d.metrics.runDuration.observe((Date.now() - started) / 1000, { engine: session.engine });
+    this.d.metrics.runDuration.observe((this.clock.now() - started) / 1000, { engine: session.engine });
     await this.finish(run, session, outcome);
   }
 

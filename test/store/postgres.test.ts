@@ -32,8 +32,8 @@ async function dropSchema(schema: string): Promise<void> {
 async function postgresHarness(): Promise<StoreHarness> {
   const { url, schema } = await freshSchema();
   return {
-    async open() {
-      const s = new PostgresStore({ connectionString: url, max: 10 });
+    async open(options = {}) {
+      const s = new PostgresStore({ connectionString: url, max: 10, now: options.now });
       await s.migrate();
       return s;
     },

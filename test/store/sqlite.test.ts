@@ -12,8 +12,8 @@ import { newSession, type StoreHarness, storeContract } from './contract.ts';
 async function sqliteHarness(): Promise<StoreHarness> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'store-sqlite-'));
   return {
-    async open() {
-      const s = new SqliteStore(path.join(dir, 'agent.db'));
+    async open(options = {}) {
+      const s = new SqliteStore(path.join(dir, 'agent.db'), { now: options.now });
       await s.migrate();
       return s;
     },
