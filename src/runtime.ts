@@ -52,7 +52,7 @@ export interface RuntimeOptions {
   engines?: Partial<Record<EngineName, Engine>>;
   /** Callback retry timing (tests shorten it). */
   callbacks?: ConstructorParameters<typeof CallbackDispatcher>[0]['options'];
-  /** The clock of the rate limits (tests move it instead of sleeping). */
+  /** The clock of the rate limits and signature windows (tests move it instead of sleeping). */
   rateLimitClock?: () => number;
 }
 
@@ -200,7 +200,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     audit,
     logger,
     metrics,
-    acceptNonce: storeNonceChecker(store),
+    acceptNonce: storeNonceChecker(store, opts.rateLimitClock),
     now: opts.rateLimitClock,
   });
   const app = createApp(deps, {

@@ -4,6 +4,8 @@
 // Each POST goes through safePost: a destination that resolves to a loopback/private/link-local/
 // metadata address (not in CALLBACK_ALLOW_HOSTS) is refused and the callback fails at once; no
 // redirect is followed; `lastError` holds only safePost's coarse error (never what answered).
+// Time (due, backoff, give-up age, signature timestamp, poll) comes from `options.clock`.
+import { type Clock, systemClock, type Timer } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { type HostLookup, safePost } from '../net/safe-post.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -19,6 +21,10 @@ export interface CallbackOptions {
   pollMs: number;
   /** Host resolution (tests inject one that maps names to loopback); default dns.lookup. */
   lookup?: HostLookup;
+  /** Default the system clock; tests move a manual one. */
+  clock?: Clock;
+  /** The backoff's jitter source, in [0, 1); default Math.random. */
+  random?: () => number;
 }
 
 /** Delay before attempt n+1 after n failures: base·2^(n-1), capped, with ±50% jitter. */
@@ -37,7 +43,8 @@ export class CallbackDispatcher {
   private logger: Logger;
   private metrics: Metrics;
   private opts: CallbackOptions;
-  private timer?: NodeJS.Timeout;
+  private clock: Clock;
+  private timer?: Timer;
   private running = false;
   private again = false;
   private stopped = false;
@@ -61,17 +68,17 @@ export class CallbackDispatcher {
       pollMs: 1_000,
       ...o.options,
     };
+    this.clock = this.opts.clock ?? systemClock;
   }
 
   start(): void {
-    this.timer = setInterval(() => this.kick(), this.opts.pollMs);
-    this.timer.unref();
+    this.timer = this.clock.setInterval(() => this.kick(), this.opts.pollMs, { unref: true });
     this.kick();
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.cancel();
   }
 
   /** Looks for due deliveries now. */
@@ -94,7 +101,7 @@ export class CallbackDispatcher {
   }
 
   private async tick(): Promise<void> {
-    const due = await this.store.dueOutbox(new Date().toISOString(), 50);
+    const due = await this.store.dueOutbox(new Date(this.clock.now()).toISOString(), 50);
     await Promise.all(due.filter((o) => !this.inflight.has(o.id)).map((o) => this.deliver(o)));
   }
 
@@ -106,7 +113,7 @@ export class CallbackDispatcher {
         // Several instances poll the same outbox: push the row out of the others' "due" window for
         // the time of this attempt (a lease), so it is not sent by two instances at once. The
         // outcome below overwrites it. (Not a strict claim: two polls within milliseconds may race.)
-        const lease = new Date(Date.now() + this.opts.requestTimeoutMs + 5_000).toISOString();
+        const lease = new Date(this.clock.now() + this.opts.requestTimeoutMs + 5_000).toISOString();
         await this.store.updateOutbox(o.id, { nextAttemptAt: lease });
       }
       const headers: Record<string, string> = {
@@ -117,7 +124,10 @@ export class CallbackDispatcher {
       headers['X-Delivery-Id'] = o.id;
       headers['X-Delivery-Attempt'] = String(attempts);
       if (this.config.signingSecret)
-        Object.assign(headers, callbackSignedHeaders(this.config.signingSecret, o.url, o.body));
+        Object.assign(
+          headers,
+          callbackSignedHeaders(this.config.signingSecret, o.url, o.body, this.clock.now()),
+        );
       const res = await safePost({
         url: o.url,
         body: o.body,
@@ -126,7 +136,7 @@ export class CallbackDispatcher {
         timeoutMs: this.opts.requestTimeoutMs,
         ...(this.opts.lookup ? { lookup: this.opts.lookup } : {}),
       });
-      const now = Date.now();
+      const now = this.clock.now();
       if (res.ok) {
         await this.store.updateOutbox(o.id, {
           status: 'delivered',
@@ -140,7 +150,7 @@ export class CallbackDispatcher {
       }
       // A refused destination (or a URL that cannot be sent to) fails at once: retrying cannot help.
       const expired = res.permanent || now - Date.parse(o.createdAt) > this.config.callbackMaxAgeMs;
-      const delay = backoffMs(attempts, this.opts);
+      const delay = backoffMs(attempts, this.opts, this.opts.random);
       await this.store.updateOutbox(o.id, {
         status: expired ? 'failed' : 'pending',
         attempts,
@@ -149,7 +159,7 @@ export class CallbackDispatcher {
       });
       // Retry on time even when the delay is shorter than the poll interval.
       if (!expired && !this.stopped && delay < this.opts.pollMs)
-        setTimeout(() => this.kick(), delay + 5).unref();
+        this.clock.setTimeout(() => this.kick(), delay + 5, { unref: true });
       this.metrics.callbacks.inc({ outcome: res.permanent ? 'refused' : expired ? 'gave_up' : 'retry' });
       // The detail (which may name an internal address) goes to the operator's log only.
       this.logger.warn('callback delivery failed', {

@@ -9,6 +9,7 @@
 // done. What happened is then announced on the lifecycle bus, never before it is stored.
 import type { Engine, EngineEvent } from '../agent/engine.ts';
 import { EngineError } from '../agent/engine.ts';
+import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type EngineName, emptyUsage, type Usage } from '../protocol/index.ts';
@@ -36,15 +37,16 @@ export interface ExecutorDeps {
    * in the same transaction as the run's end. Undefined when there is nothing to change.
    */
   workflowEnd?: (run: RunRecord, outcome: RunOutcome) => Promise<RunFinish['workflow']>;
-  now?: () => number;
+  /** Timestamps of stored messages and the run duration; default the system clock. */
+  clock?: Clock;
 }
 
 export class RunExecutor {
   private d: ExecutorDeps;
-  private now: () => number;
+  private clock: Clock;
   constructor(deps: ExecutorDeps) {
     this.d = deps;
-    this.now = deps.now ?? Date.now;
+    this.clock = deps.clock ?? systemClock;
   }
 
   async execute(
@@ -77,7 +79,7 @@ export class RunExecutor {
       data: { attempt: run.attempts, engine: session.engine, model: session.model },
     });
     await this.d.lifecycle.emit('run.started', { run, engine: session.engine });
-    const started = this.now();
+    const started = this.clock.now();
 
     const emit = this.engineEmitter(run, session);
     let outcome: RunOutcome;
@@ -124,7 +126,7 @@ export class RunExecutor {
       });
       // The user's message is stored at accept time (`<runId>-u`); keep the engine's record of the
       // run's other turns, stored with the run's end.
-      const at = new Date(this.now()).toISOString();
+      const at = new Date(this.clock.now()).toISOString();
       turns = result.messages.flatMap((m, i) =>
         i === 0 && m.role === 'user' && m.text === run.input
           ? []
@@ -162,7 +164,7 @@ export class RunExecutor {
       stopQuota();
       await scope.close();
     }
-    await this.finish(run, session, outcome, { turns, engineState, durationMs: this.now() - started });
+    await this.finish(run, session, outcome, { turns, engineState, durationMs: this.clock.now() - started });
   }
 
   /** The engine's events, with streamed tool output capped per call and per run (what is stored and sent). */

@@ -2,7 +2,10 @@
 // priority, one run per session at a time), runs at most `maxConcurrentRuns` at once on this
 // instance, keeps a lease on each by heartbeat, and re-queues runs whose worker died.
 // It learns of new work and of runs to stop from the lifecycle bus (listen()), and announces the
-// runs it re-queues there.
+// runs it re-queues there. All its time (lease expiry, heartbeats, deadlines, the drain grace) is
+// read from `clock`.
+import { randomBytes } from 'node:crypto';
+import { type Clock, systemClock, type Timer } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -32,7 +35,8 @@ export class Scheduler {
   private accepting = true;
   private pumping = false;
   private pumpAgain = false;
-  private timers: NodeJS.Timeout[] = [];
+  private timers: Timer[] = [];
+  private clock: Clock;
   readonly workerId: string;
 
   constructor(opts: {
@@ -44,6 +48,8 @@ export class Scheduler {
     executor: RunExecutor;
     lifecycle: Lifecycle;
     deadlineFor?: (run: RunRecord) => Promise<number | undefined>;
+    /** Default the system clock; tests move a manual one. */
+    clock?: Clock;
   }) {
     this.store = opts.store;
     this.config = opts.config;
@@ -53,7 +59,9 @@ export class Scheduler {
     this.executor = opts.executor;
     this.lifecycle = opts.lifecycle;
     this.deadlineFor = opts.deadlineFor;
-    this.workerId = `${opts.config.instanceId}-${Date.now().toString(36)}`;
+    this.clock = opts.clock ?? systemClock;
+    // Unique even for two schedulers of one instance started in the same millisecond.
+    this.workerId = `${opts.config.instanceId}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   }
 
   /** New work wakes the scheduler; a stop request stops the run if it runs here; a session's deletion waits for its runs. */
@@ -71,16 +79,21 @@ export class Scheduler {
   async start(): Promise<void> {
     // A store of this process alone (embedded SQLite): anything still `running` was ours and died
     // with us. A shared store: other instances may be alive; only expired leases are taken over.
-    const cutoff = this.store.shared ? new Date() : new Date(Date.now() + 365 * 24 * 3600_000);
+    const now = this.clock.now();
+    const cutoff = this.store.shared ? new Date(now) : new Date(now + 365 * 24 * 3600_000);
     await this.recover(cutoff.toISOString());
     const beat = Math.max(250, Math.floor(this.config.leaseMs / 3));
-    this.timers.push(setInterval(() => void this.heartbeat(), beat));
+    const unref = { unref: true };
+    this.timers.push(this.clock.setInterval(() => void this.heartbeat(), beat, unref));
     this.timers.push(
-      setInterval(() => void this.sweep(), Math.max(500, Math.floor(this.config.leaseMs / 2))),
+      this.clock.setInterval(
+        () => void this.sweep(),
+        Math.max(500, Math.floor(this.config.leaseMs / 2)),
+        unref,
+      ),
     );
     // Multi-instance: other instances enqueue work we only see by polling.
-    this.timers.push(setInterval(() => this.wake(), this.store.shared ? 500 : 2_000));
-    for (const t of this.timers) t.unref();
+    this.timers.push(this.clock.setInterval(() => this.wake(), this.store.shared ? 500 : 2_000, unref));
     this.wake();
   }
 
@@ -128,10 +141,13 @@ export class Scheduler {
     const entry: Active = { run, controller, done: Promise.resolve() };
     this.active.set(run.id, entry);
     this.metrics.runsActive.set(this.active.size);
-    let deadline: NodeJS.Timeout | undefined;
+    let deadline: Timer | undefined;
     const arm = (at: number | undefined) => {
       if (at === undefined || !Number.isFinite(at) || !this.active.has(run.id)) return;
-      deadline = setTimeout(() => this.stop(run.id, 'timeout'), Math.max(0, at - Date.now()));
+      deadline = this.clock.setTimeout(
+        () => this.stop(run.id, 'timeout'),
+        Math.max(0, at - this.clock.now()),
+      );
     };
     if (run.deadlineAt) arm(Date.parse(run.deadlineAt));
     else if (this.deadlineFor)
@@ -147,7 +163,7 @@ export class Scheduler {
       )
       .catch((err) => this.logger.error('run executor crashed', { runId: run.id, err }))
       .finally(() => {
-        if (deadline) clearTimeout(deadline);
+        deadline?.cancel();
         this.active.delete(run.id);
         this.metrics.runsActive.set(this.active.size);
         this.wake();
@@ -158,9 +174,12 @@ export class Scheduler {
   async waitFor(sessionId: string, timeoutMs = 15_000): Promise<void> {
     const runs = [...this.active.values()].filter((a) => a.run.sessionId === sessionId).map((a) => a.done);
     if (runs.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(runs), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
-    if (timer) clearTimeout(timer);
+    let timer: Timer | undefined;
+    await Promise.race([
+      Promise.all(runs),
+      new Promise((r) => (timer = this.clock.setTimeout(() => r(undefined), timeoutMs))),
+    ]);
+    timer?.cancel();
   }
 
   /** Stops an active run on this instance; returns false when it is not running here. */
@@ -190,7 +209,7 @@ export class Scheduler {
   }
 
   private async sweep(): Promise<void> {
-    await this.recover(new Date().toISOString());
+    await this.recover(new Date(this.clock.now()).toISOString());
     try {
       this.metrics.queueDepth.set(await this.store.countRuns('queued'));
     } catch (err) {
@@ -226,16 +245,16 @@ export class Scheduler {
    */
   async drain(graceMs: number): Promise<void> {
     this.accepting = false;
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) t.cancel();
     this.timers = [];
     const all = () => Promise.all([...this.active.values()].map((a) => a.done));
     if (this.active.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
+      let timer: Timer | undefined;
       const graceOver = new Promise<'timeout'>((r) => {
-        timer = setTimeout(() => r('timeout'), graceMs);
+        timer = this.clock.setTimeout(() => r('timeout'), graceMs);
       });
       const result = await Promise.race([all().then(() => 'done' as const), graceOver]);
-      if (timer) clearTimeout(timer);
+      timer?.cancel();
       if (result === 'timeout') {
         this.logger.warn('grace period over: stopping active runs for re-queue', { count: this.active.size });
         for (const id of this.active.keys()) this.stop(id, 'drain');

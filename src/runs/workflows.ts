@@ -6,6 +6,7 @@
 // bus says the run started / was re-queued, and terminal — with its result and its callback in the
 // outbox — in the same transaction as the run's end (`terminalTransition`, called by the executor).
 // So no crash leaves a finished run under a workflow that is not, or a workflow without its callback.
+import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { AppError, notFound } from '../errors.ts';
 import { newId } from '../ids.ts';
@@ -49,6 +50,7 @@ export class WorkflowService {
   private lifecycle: Lifecycle;
   private workspaces: WorkspaceManager;
   private sandbox: SandboxWrapper;
+  private clock: Clock;
 
   constructor(opts: {
     store: Store;
@@ -58,6 +60,8 @@ export class WorkflowService {
     lifecycle: Lifecycle;
     workspaces: WorkspaceManager;
     sandbox: SandboxWrapper;
+    /** Creation, start and completion times, and the timeout's start; default the system clock. */
+    clock?: Clock;
   }) {
     this.store = opts.store;
     this.config = opts.config;
@@ -66,6 +70,11 @@ export class WorkflowService {
     this.lifecycle = opts.lifecycle;
     this.workspaces = opts.workspaces;
     this.sandbox = opts.sandbox;
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  private iso(): string {
+    return new Date(this.clock.now()).toISOString();
   }
 
   /** A workflow follows its run: `running` when it starts, `pending` when it is re-queued. */
@@ -75,7 +84,7 @@ export class WorkflowService {
         this.follow(run, (w) => ({
           status: 'running',
           attempts: run.attempts,
-          startedAt: w.startedAt ?? run.startedAt ?? new Date().toISOString(),
+          startedAt: w.startedAt ?? run.startedAt ?? this.iso(),
         })),
       ),
       this.lifecycle.on('run.requeued', ({ run }) => this.follow(run, () => ({ status: 'pending' }))),
@@ -118,7 +127,7 @@ export class WorkflowService {
     assertRepoUrl(this.config, req.repoUrl);
     if (req.callbackUrl) assertCallbackUrl(this.config, req.callbackUrl);
     const id = newId('wf');
-    const now = new Date().toISOString();
+    const now = this.iso();
     const priority = req.priority ?? 'medium';
     const rec: WorkflowRecord = {
       id,
@@ -232,7 +241,7 @@ export class WorkflowService {
     if (!run.workflowId) return undefined;
     const w = await this.store.getWorkflow(run.workflowId);
     if (!w) return undefined;
-    const started = Date.parse(run.startedAt ?? new Date().toISOString());
+    const started = run.startedAt ? Date.parse(run.startedAt) : this.clock.now();
     return started + w.timeoutMs;
   }
 
@@ -245,7 +254,7 @@ export class WorkflowService {
     if (!run.workflowId) return undefined;
     const w = await this.store.getWorkflow(run.workflowId);
     if (!w || isTerminal(w.status)) return undefined;
-    const completedAt = new Date().toISOString();
+    const completedAt = this.iso();
     let attempts = (await this.store.getRun(run.id))?.attempts ?? run.attempts;
     // The claim that found the limit exceeded did not start an execution.
     if (outcome.status === 'failed' && outcome.error.code === 'max_attempts_exceeded')

@@ -68,11 +68,11 @@ export class AccessGuard {
     metrics?: Pick<Metrics, 'authFailures'>;
     /** Replay check of signed requests (see storeNonceChecker); default an in-process cache. */
     acceptNonce?: NonceChecker;
-    /** The clock of the rate limits (tests move it instead of sleeping). */
+    /** The clock of the rate limits and the signature window (tests move it instead of sleeping). */
     now?: () => number;
   }) {
     const c = opts.config;
-    this.authenticator = new Authenticator(c, opts.acceptNonce);
+    this.authenticator = new Authenticator(c, opts.acceptNonce, opts.now);
     this.perCredential = new RateLimiter({ perMinute: c.rateLimitPerMinute, burst: c.rateLimitBurst });
     const ipFactor = c.rateLimitIpPerMinute / c.rateLimitPerMinute;
     this.perIp = new RateLimiter({

@@ -97,9 +97,9 @@ export const NONCE_TTL_MS = SIGNATURE_WINDOW_S * 2 * 1000;
 export type NonceChecker = (nonce: string) => boolean | Promise<boolean>;
 
 /** An in-process checker: forgets everything on restart (unit tests, embedded uses). */
-export function memoryNonceChecker(): NonceChecker {
+export function memoryNonceChecker(now: () => number = Date.now): NonceChecker {
   const cache = new NonceCache(NONCE_TTL_MS);
-  return (nonce) => cache.accept(nonce);
+  return (nonce) => cache.accept(nonce, now());
 }
 
 /**
@@ -107,8 +107,11 @@ export function memoryNonceChecker(): NonceChecker {
  * outlive the process (a restart within the window must not reopen it to replays) and be seen by
  * every instance. One small write per accepted signed request; the store deletes expired rows.
  */
-export function storeNonceChecker(store: Pick<Store, 'acceptNonce'>): NonceChecker {
-  return (nonce) => store.acceptNonce(nonce, new Date(Date.now() + NONCE_TTL_MS).toISOString());
+export function storeNonceChecker(
+  store: Pick<Store, 'acceptNonce'>,
+  now: () => number = Date.now,
+): NonceChecker {
+  return (nonce) => store.acceptNonce(nonce, new Date(now() + NONCE_TTL_MS).toISOString());
 }
 
 const TIMESTAMP_RE = /^\d{1,12}$/;
@@ -136,14 +139,23 @@ export class Authenticator {
   private keys: Array<{ digest: Buffer; id: string }>;
   private secret?: string;
   private acceptNonce: NonceChecker;
+  private now: () => number;
   readonly enabled: boolean;
 
-  /** `acceptNonce`: where accepted nonces are recorded; default an in-process cache. */
-  constructor(config: Pick<Config, 'apiKeys' | 'signingSecret'>, acceptNonce?: NonceChecker) {
+  /**
+   * `acceptNonce`: where accepted nonces are recorded; default an in-process cache.
+   * `now`: the clock of the signature window (and of the default nonce cache); default Date.now.
+   */
+  constructor(
+    config: Pick<Config, 'apiKeys' | 'signingSecret'>,
+    acceptNonce?: NonceChecker,
+    now: () => number = Date.now,
+  ) {
     this.keys = config.apiKeys.map((k) => ({ digest: sha256(k), id: credentialId(k) }));
     this.secret = config.signingSecret;
     this.enabled = authConfigured(config);
-    this.acceptNonce = acceptNonce ?? memoryNonceChecker();
+    this.now = now;
+    this.acceptNonce = acceptNonce ?? memoryNonceChecker(now);
   }
 
   /** Returns the credential id, or throws AuthFailure (401). */
@@ -160,7 +172,7 @@ export class Authenticator {
     if (signature !== undefined && this.secret) {
       const nonce = req.header('x-nonce');
       const timestamp = req.header('x-timestamp');
-      const early = precheckSignedHeaders({ timestamp, nonce, signature });
+      const early = precheckSignedHeaders({ timestamp, nonce, signature }, this.now());
       if (early) throw new AuthFailure('signature', early);
       const res = verifySignature({
         secret: this.secret,
@@ -170,6 +182,7 @@ export class Authenticator {
         method: req.method,
         pathWithQuery: req.pathWithQuery,
         rawBody: await req.rawBody(),
+        nowMs: this.now(), // after the body: the whole request arrives within the window
       });
       if (!res.ok) throw new AuthFailure('signature', res.reason);
       // Only requests with a valid signature reach the nonce record, so guessers cannot flood it.

@@ -38,6 +38,7 @@ import { silentLogger } from '../../src/observability/logger.ts';
 import type { SandboxWrapper } from '../../src/sandbox/types.ts';
 import type { MessageRecord } from '../../src/store/types.ts';
 import type { Tool } from '../../src/tools/types.ts';
+import { sleep } from '../helpers/sleep.ts';
 
 const run = promisify(execFile);
 const MODEL = 'claude-sonnet-4-5';
@@ -311,7 +312,7 @@ describe('claude-code engine (real Claude Code CLI against the mock LLM)', () =>
     const t0 = Date.now();
     while (processesMatching(marker) === 0) {
       if (Date.now() - t0 > 20_000) throw new Error('the slow command never started');
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     const abortedAt = Date.now();
     h.controller.abort();
@@ -319,7 +320,7 @@ describe('claude-code engine (real Claude Code CLI against the mock LLM)', () =>
     expect(err.message).toBe('run interrupted');
     expect(Date.now() - abortedAt).toBeLessThan(5000);
     expect(h.events.some((e) => e.type === 'tool.started' && e.data.name === 'Bash')).toBe(true);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(processesMatching(marker)).toBe(0);
     expect(cliChildren()).toEqual([]);
 

@@ -38,6 +38,7 @@ import type { EngineEvent } from '../../src/agent/engine.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { ProcessSpec, SandboxWrapper } from '../../src/sandbox/types.ts';
 import { type Tool, ToolError } from '../../src/tools/types.ts';
+import { sleep } from '../helpers/sleep.ts';
 
 let root: string;
 let ws: string;
@@ -552,7 +553,7 @@ describe('CLI process', () => {
       signal: new AbortController().signal,
     });
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     expect(code).toBe(0);
     expect(pid).toBeTypeOf('number');
     expect(specs).toHaveLength(1);
@@ -574,7 +575,7 @@ describe('CLI process', () => {
       env: { PATH: process.env.PATH },
       signal: new AbortController().signal,
     });
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const t0 = Date.now();
     await spawner.reap(300);
     expect(Date.now() - t0).toBeLessThan(2000);

@@ -19,6 +19,7 @@ import {
 } from '../../src/mock-llm/index.ts';
 import type { MessageRecord } from '../../src/store/types.ts';
 import { type Tool, ToolError } from '../../src/tools/types.ts';
+import { sleep } from '../helpers/sleep.ts';
 
 // --- fake tools -----------------------------------------------------------------------------
 
@@ -379,7 +380,7 @@ describe('native engine', () => {
     const ac = new AbortController();
     const { ctx, events } = context({ signal: ac.signal });
     const outcome = rejection(engine().run(ctx));
-    while (!events.some((e) => e.type === 'session.notice')) await new Promise((r) => setTimeout(r, 5));
+    while (!events.some((e) => e.type === 'session.notice')) await sleep(5);
     const abortedAt = Date.now();
     ac.abort();
     const err = await outcome;
@@ -443,8 +444,8 @@ describe('native engine', () => {
     });
     const run = engine().run(ctx);
     const outcome = rejection(run);
-    while (!probe.started) await new Promise((r) => setTimeout(r, 5));
-    await new Promise((r) => setTimeout(r, 50));
+    while (!probe.started) await sleep(5);
+    await sleep(50);
     const abortedAt = Date.now();
     ac.abort();
     const err = await outcome;
@@ -460,7 +461,7 @@ describe('native engine', () => {
     const ac = new AbortController();
     const { ctx, events } = context({ signal: ac.signal });
     const outcome = rejection(engine().run(ctx));
-    while (!events.some((e) => e.type === 'text.delta')) await new Promise((r) => setTimeout(r, 5));
+    while (!events.some((e) => e.type === 'text.delta')) await sleep(5);
     const abortedAt = Date.now();
     ac.abort();
     const err = await outcome;

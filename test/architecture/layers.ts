@@ -13,7 +13,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['security/'],
   ['observability/'],
   ['store/'],
-  ['config.ts', 'errors.ts', 'ids.ts'],
+  ['config.ts', 'errors.ts', 'ids.ts', 'clock.ts'],
   // Leaves: they import nothing of the project but themselves.
   ['net/', 'protocol/'],
 ];

@@ -1,6 +1,7 @@
 // Network bits shared by the test servers (PostgreSQL, redis-server, the child server process):
 // a free 127.0.0.1 port, and polling until a freshly started process is ready.
 import net from 'node:net';
+import { sleep } from './sleep.ts';
 
 /** A port that was free on 127.0.0.1 a moment ago (it may be taken by the time it is used). */
 export async function freePort(): Promise<number> {
@@ -29,6 +30,6 @@ export async function pollUntil(
   for (;;) {
     if (await step()) return;
     if (Date.now() > end) throw timedOut();
-    await new Promise((r) => setTimeout(r, intervalMs));
+    await sleep(intervalMs);
   }
 }

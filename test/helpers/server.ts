@@ -6,6 +6,7 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.ts';
+import { sleep } from './sleep.ts';
 
 export interface TestServer {
   runtime: Runtime;
@@ -78,6 +79,6 @@ export async function waitFor<T>(
     const v = await fn();
     if (v) return v;
     if (Date.now() > end) throw new Error('waitFor timed out');
-    await new Promise((r) => setTimeout(r, intervalMs));
+    await sleep(intervalMs);
   }
 }

@@ -13,8 +13,9 @@ import {
   textReply,
   toolCall,
 } from '../../src/mock-llm/index.ts';
+import { HAS_BWRAP } from '../helpers/bwrap.ts';
 import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
-import { HAS_BWRAP } from '../security/helpers.ts';
+import { sleep } from '../helpers/sleep.ts';
 
 const SESSIONS = 4;
 
@@ -117,7 +118,7 @@ describe('responsiveness under FIFOs, slow bodies and idle SSE streams', () => {
           break;
         }
         if (Date.now() > deadline) throw new Error(`session ${id} never reached the FIFO turn`);
-        await new Promise((res) => setTimeout(res, 100));
+        await sleep(100);
       }
     }
     const times: number[] = [];
@@ -137,7 +138,7 @@ describe('responsiveness under FIFOs, slow bodies and idle SSE streams', () => {
       for (;;) {
         const r = (await (await fetch(`${server.url}/api/sessions/${id}`)).json()) as { status: string };
         if (r.status === 'idle') break;
-        await new Promise((res) => setTimeout(res, 200));
+        await sleep(200);
       }
     }
   }, 120_000);

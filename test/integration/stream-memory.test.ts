@@ -10,6 +10,7 @@ import { createStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/types.ts';
 import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
 import { startTestServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+import { sleep } from '../helpers/sleep.ts';
 import { WsClient } from '../helpers/ws-client.ts';
 
 const EVENTS = 50_000;
@@ -92,7 +93,7 @@ describe('memory under slow stream readers', () => {
     // Watch the server while it serves them: the old follower queued every event for every client.
     let peak = baseline;
     for (let i = 0; i < 40; i++) {
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
       peak = Math.max(peak, rssBytes(pid));
     }
     const growth = peak - baseline;
@@ -120,7 +121,7 @@ describe('memory under slow stream readers', () => {
     // Wait until the server stops reading further (it is waiting for the socket to drain).
     let last = -1;
     await waitFor(async () => {
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       const stalled = furthest === last && furthest > 0;
       last = furthest;
       return stalled;

@@ -11,6 +11,7 @@ import {
   textReply,
   toolCall,
 } from '../../src/mock-llm/index.ts';
+import { sleep } from '../helpers/sleep.ts';
 
 let mock: MockLlm;
 
@@ -483,7 +484,7 @@ describe('robustness', () => {
     const reader = res.body?.getReader();
     await reader?.read();
     ac.abort();
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     mock.setResponder(() => textReply('still here'));
     const ok = await c.messages.stream({ model: 'm', max_tokens: 10, messages: USER }).finalMessage();
     expect(ok.content[0]).toMatchObject({ text: 'still here' });
@@ -538,7 +539,7 @@ describe('robustness', () => {
         () => 'completed',
         () => 'failed',
       );
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     await m2.close();
     expect(await p).toBe('failed');
   });

@@ -12,6 +12,7 @@ import type { Event } from '../../src/protocol/index.ts';
 import { RedisBroadcaster } from '../../src/runs/redis-broadcaster.ts';
 import { ping, skipRedisTests } from '../helpers/redis.ts';
 import { json, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+import { sleep } from '../helpers/sleep.ts';
 import { WsClient } from '../helpers/ws-client.ts';
 import {
   API_KEY,
@@ -102,7 +103,7 @@ describe.skipIf(skip)('multi-instance live events (PostgreSQL + Redis)', () => {
         ['s1:1', 's1:2', 's2:1'],
         ['s1:3'],
       ]);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       expect(atX).toEqual([]); // its own messages are ignored
       expect(x.stats.published).toBe(4);
     } finally {
@@ -151,7 +152,7 @@ describe.skipIf(skip)('multi-instance live events (PostgreSQL + Redis)', () => {
       await infra.redis.stop();
       await waitFor(async () => !x.status().publisher, 5_000, 10);
       x.publish([ev(2)]);
-      await new Promise((r) => setTimeout(r, 600)); // several failed reconnect attempts
+      await sleep(600); // several failed reconnect attempts
       await infra.redis.start();
       await waitFor(async () => atY.includes('s1:2'), 10_000, 20);
       expect(x.stats.publishFailures).toBeGreaterThan(0);
@@ -205,7 +206,7 @@ describe.skipIf(skip)('multi-instance live events (PostgreSQL + Redis)', () => {
     expect(types.filter((t) => t === 'text.delta').length).toBeGreaterThan(1);
     expect(types.at(-1)).toBe('run.completed');
     // no duplicate frames arrive afterwards
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(ws.events(session.id)).toHaveLength(got.length);
 
     // B ran it; A saw it through Redis
@@ -294,7 +295,7 @@ describe.skipIf(skip)('multi-instance live events (PostgreSQL + Redis)', () => {
     const stored = await sessionEvents(apiA, session.id);
     expect(got.map((e) => e.seq)).toEqual(stored.map((e) => e.seq));
     expect(got.at(-1)?.type).toBe('run.completed');
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(ws.events(session.id)).toHaveLength(got.length);
   });
 

@@ -1,10 +1,9 @@
 // The follower's guarantee — every event after `after` exactly once, in seq order — under a
 // consumer that is slow or does not read at all, and its backpressure: the next store page is
 // read only when the consumer has taken the previous one; live events for a busy consumer are
-// held up to a bound, then dropped and re-read from the store. Real SQLite file, real EventLog.
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+// held up to a bound, then dropped and re-read from the store. Real SQLite (in memory: the
+// guarantee does not depend on the disk, and fsyncs would make this the slowest file of the run
+// engine's tests), real EventLog.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/observability/logger.ts';
 import type { Event } from '../../src/protocol/index.ts';
@@ -12,10 +11,10 @@ import type { EventListener } from '../../src/runs/event-log.ts';
 import { EventLog } from '../../src/runs/event-log.ts';
 import { type EventFollower, followEvents } from '../../src/runs/event-stream.ts';
 import { SqliteStore } from '../../src/store/sqlite/store.ts';
+import { nextTurn, sleep, until } from '../helpers/sleep.ts';
 import { newSession } from '../store/fixtures/records.ts';
 
 const SID = 'ses_follow';
-let dir: string;
 let store: SqliteStore;
 let log: EventLog;
 /** The `after` of every page the follower read. */
@@ -25,8 +24,7 @@ let limits: number[];
 const followers: EventFollower[] = [];
 
 beforeEach(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'follow-'));
-  store = new SqliteStore(path.join(dir, 'agent.db'));
+  store = new SqliteStore(':memory:');
   await store.migrate();
   await store.createSession(newSession(SID));
   log = new EventLog({ store, logger: silentLogger });
@@ -37,7 +35,6 @@ afterEach(async () => {
   for (const f of followers.splice(0)) f.close();
   await log.flush();
   await store.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 /** The store as the follower sees it, counting reads. */
@@ -92,10 +89,12 @@ function gatedConsumer() {
       const end = Date.now() + timeoutMs;
       while (!pred()) {
         if (Date.now() > end) throw new Error(`timed out; got ${got.length} events`);
-        await new Promise<void>((r) => {
-          changed = r;
-          setTimeout(r, 50);
-        });
+        await Promise.race([
+          new Promise<void>((r) => {
+            changed = r;
+          }),
+          sleep(50),
+        ]);
       }
     },
   };
@@ -103,7 +102,8 @@ function gatedConsumer() {
 
 const seqs = (events: Event[]) => events.map((e) => e.seq);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-const settle = () => new Promise((r) => setTimeout(r, 100));
+/** Time for anything that should NOT happen to happen (a negative check). */
+const settle = () => sleep(100);
 
 describe('followEvents', () => {
   it('delivers the stored events after `after`, then the live ones, each once and in order', async () => {
@@ -218,7 +218,7 @@ describe('followEvents', () => {
         after: 0,
         onEvent: async (e) => {
           await c.onEvent(e);
-          if (e.seq % 97 === 0) await new Promise((r) => setTimeout(r, 1)); // a consumer that stalls now and then
+          if (e.seq % 97 === 0) await sleep(1); // a consumer that stalls now and then
         },
         maxHeld: 64,
         pageSize: 128,
@@ -234,13 +234,44 @@ describe('followEvents', () => {
           runId: `r${i}`,
           data: { toolUseId: 't', stream: 'stdout', chunk: 'x' },
         });
-      if (i % 50 === 0) await new Promise((r) => setImmediate(r));
+      if (i % 50 === 0) await nextTurn();
     }
     await log.flush();
     const total = (await store.getSession(SID))!.lastSeq;
     await c.until(() => c.got.length >= total);
     await settle();
     expect(seqs(c.got)).toEqual(range(1, total));
+  });
+
+  it('a follower started at any moment of a stream of appends gets every event once, in order', async () => {
+    // The race of subscribing and reading the store: followers start between appends (from the
+    // beginning, or from where the store is at that moment, like a client that reconnects).
+    const runs: Array<{ after: number; got: Event[] }> = [];
+    for (let i = 0; i < 600; i++) {
+      if (i % 40 === 0) {
+        const after = i % 80 === 0 ? 0 : (await store.getSession(SID))!.lastSeq;
+        const run = { after, got: [] as Event[] };
+        runs.push(run);
+        followers.push(
+          followEvents({
+            store,
+            eventLog: log,
+            sessionId: SID,
+            after,
+            onEvent: (e) => void run.got.push(e),
+            pageSize: 32,
+          }),
+        );
+      }
+      if (i % 5 === 0) await log.append(SID, { type: 'session.notice', data: { message: `n${i}` } });
+      else log.emit(SID, { type: 'session.notice', data: { message: `e${i}` } });
+      if (i % 25 === 0) await nextTurn();
+    }
+    await log.flush();
+    const total = (await store.getSession(SID))!.lastSeq;
+    expect(total).toBe(600);
+    await until(() => runs.every((r) => r.got.at(-1)?.seq === total), 'every follower to catch up');
+    for (const r of runs) expect(seqs(r.got)).toEqual(range(r.after + 1, total));
   });
 
   it('fills a gap in the live events from the store', async () => {

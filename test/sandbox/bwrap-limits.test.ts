@@ -19,6 +19,7 @@ import {
   ulimitScript,
 } from '../../src/sandbox/bwrap/limits.ts';
 import { diskUsage, watchDiskQuota } from '../../src/sandbox/workspace/disk-quota.ts';
+import { sleep } from '../helpers/sleep.ts';
 
 // The SANDBOX_* variables are read by src/config.ts (Config.sandboxLimits) like every setting.
 const limitsFromEnv = (env: Record<string, string>) => loadConfig(env).sandboxLimits;
@@ -106,7 +107,7 @@ describe('disk quota', () => {
     expect((await diskUsage(dir)).tooDeep).toBe(true);
     const hits: string[] = [];
     const stop = watchDiskQuota(dir, 10 ** 12, (e) => hits.push(e.reason), { intervalMs: 50 });
-    for (let i = 0; i < 40 && hits.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 40 && hits.length === 0; i++) await sleep(50);
     stop();
     expect(hits).toEqual(['depth']);
     await fsp.rm(path.join(dir, 'deep'), { recursive: true });
@@ -119,17 +120,17 @@ describe('disk quota', () => {
       intervalMs: 50,
       onMeasure: (b) => measured.push(b),
     });
-    await new Promise((r) => setTimeout(r, 120));
+    await sleep(120);
     expect(hits).toEqual([]);
     await fsp.writeFile(path.join(dir, 'big'), Buffer.alloc(2_000_000, 1));
-    for (let i = 0; i < 40 && hits.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 40 && hits.length === 0; i++) await sleep(50);
     expect(hits).toHaveLength(1);
     expect(hits[0]).toBeGreaterThan(1_000_000);
-    await new Promise((r) => setTimeout(r, 150));
+    await sleep(150);
     expect(hits).toHaveLength(1);
     stop();
     const n = measured.length;
-    await new Promise((r) => setTimeout(r, 150));
+    await sleep(150);
     expect(measured.length).toBe(n);
   });
 

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createSandbox, SandboxStartupError } from '../../src/sandbox/index.ts';
 import { runProcess } from '../../src/sandbox/process-runner.ts';
-import { HAS_BWRAP, makeSecFixture, type SecFixture } from '../security/helpers.ts';
+import { HAS_BWRAP } from '../helpers/bwrap.ts';
+import { makeSecFixture, type SecFixture } from '../security/helpers.ts';
 
 let fx: SecFixture;
 beforeAll(async () => {

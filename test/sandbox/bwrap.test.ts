@@ -8,16 +8,11 @@ import { type Config, loadConfig } from '../../src/config.ts';
 import { type BwrapSandbox, createBwrapSandbox, sanitizeEnv } from '../../src/sandbox/bwrap/bwrap.ts';
 import type { ProcessSpec } from '../../src/sandbox/types.ts';
 import { WorkspaceManager } from '../../src/sandbox/workspace/manager.ts';
+import { HAS_BWRAP } from '../helpers/bwrap.ts';
 
-const hasBwrap = existsSync('/usr/bin/bwrap') || existsSync('/usr/local/bin/bwrap');
-if (!hasBwrap && process.env.SKIP_SANDBOX_TESTS !== '1') {
-  throw new Error(
-    'bubblewrap (bwrap) not found: `apt-get install bubblewrap`, or set SKIP_SANDBOX_TESTS=1 to skip the sandbox tests',
-  );
-}
 const serverDir = path.resolve(import.meta.dirname, '..', '..');
 
-describe.skipIf(!hasBwrap)('bwrap wrapper', () => {
+describe.skipIf(!HAS_BWRAP)('bwrap wrapper', () => {
   let tmp: string;
   let config: Config;
   let sb: BwrapSandbox;

@@ -3,6 +3,7 @@ import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/sandbox/process-runner.ts';
 import { noSandbox, type ProcessSpec } from '../../src/sandbox/types.ts';
+import { sleep } from '../helpers/sleep.ts';
 
 const env = { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8' };
 const sh = (script: string): ProcessSpec => ({
@@ -31,7 +32,7 @@ function alive(pid: number): boolean {
 async function eventuallyDead(pid: number): Promise<boolean> {
   for (let i = 0; i < 40; i++) {
     if (!alive(pid)) return true;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   return false;
 }

@@ -14,14 +14,10 @@ import {
   seccompArch,
   seccompShellPrefix,
 } from '../../src/sandbox/bwrap/seccomp.ts';
+import { BWRAP_PATH } from '../helpers/bwrap.ts';
 
-const BWRAP = ['/usr/bin/bwrap', '/usr/local/bin/bwrap'].find((p) => existsSync(p));
-// A skipped security test proves nothing: without bubblewrap this suite fails unless skipped on purpose.
-if (!BWRAP && process.env.SKIP_SANDBOX_TESTS !== '1') {
-  throw new Error(
-    'bubblewrap (bwrap) not found: `apt-get install bubblewrap`, or set SKIP_SANDBOX_TESTS=1 to skip the sandbox tests',
-  );
-}
+// Without bubblewrap this suite fails unless SKIP_SANDBOX_TESTS=1 (see ../helpers/bwrap.ts).
+const BWRAP = BWRAP_PATH;
 const ARCH = seccompArch(process.arch);
 if (!ARCH) console.warn(`seccomp-bwrap: no filter for ${process.arch}; these tests are skipped`);
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : null;

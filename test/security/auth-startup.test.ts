@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/server.ts';
+import { sleep } from '../helpers/sleep.ts';
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/main.ts');
 
@@ -60,7 +61,7 @@ describe('start-up without auth', () => {
         p.child.exitCode === null &&
         Date.now() < deadline
       ) {
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(50);
       }
       expect(p.out(), p.err()).toContain('agent server listening');
       if (!extra.API_KEYS) expect(p.out()).toContain('loopback');

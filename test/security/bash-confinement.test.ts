@@ -4,14 +4,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  FAKE_SECRETS,
-  HAS_BWRAP,
-  makeSecFixture,
-  SECRET_MARK,
-  SERVER_DIR,
-  type SecFixture,
-} from './helpers.ts';
+import { HAS_BWRAP } from '../helpers/bwrap.ts';
+import { FAKE_SECRETS, makeSecFixture, SECRET_MARK, SERVER_DIR, type SecFixture } from './helpers.ts';
 
 let fx: SecFixture;
 beforeAll(async () => {

@@ -6,7 +6,8 @@ import { promises as dnsp } from 'node:dns';
 import { promises as fsp } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diskUsage } from '../../src/sandbox/workspace/disk-quota.ts';
-import { HAS_BWRAP, makeSecFixture, type SecFixture } from './helpers.ts';
+import { HAS_BWRAP } from '../helpers/bwrap.ts';
+import { makeSecFixture, type SecFixture } from './helpers.ts';
 
 let fx: SecFixture;
 beforeAll(async () => {

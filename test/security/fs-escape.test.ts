@@ -2,7 +2,8 @@
 import { existsSync, linkSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HAS_BWRAP, makeSecFixture, type SecFixture } from './helpers.ts';
+import { HAS_BWRAP } from '../helpers/bwrap.ts';
+import { makeSecFixture, type SecFixture } from './helpers.ts';
 
 let fx: SecFixture;
 beforeAll(async () => {

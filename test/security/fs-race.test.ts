@@ -9,7 +9,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HAS_BWRAP, makeSecFixture, type SecFixture, sleep } from './helpers.ts';
+import { HAS_BWRAP } from '../helpers/bwrap.ts';
+import { sleep } from '../helpers/sleep.ts';
+import { makeSecFixture, type SecFixture } from './helpers.ts';
 
 const RENAMEAT2 = process.arch === 'x64' ? 316 : process.arch === 'arm64' ? 276 : null;
 const SWAP_SECONDS = Number(process.env.FS_RACE_SECONDS ?? 10);

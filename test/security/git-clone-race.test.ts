@@ -14,7 +14,9 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HAS_BWRAP, hostGit, makeSecFixture, type SecFixture, sleep } from './helpers.ts';
+import { HAS_BWRAP } from '../helpers/bwrap.ts';
+import { sleep } from '../helpers/sleep.ts';
+import { hostGit, makeSecFixture, type SecFixture } from './helpers.ts';
 
 let fx: SecFixture;
 let roots: string;

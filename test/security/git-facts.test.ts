@@ -5,7 +5,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gitFacts } from '../../src/runs/workflow-results.ts';
-import { HAS_BWRAP, makeSecFixture, type SecFixture } from './helpers.ts';
+import { HAS_BWRAP } from '../helpers/bwrap.ts';
+import { makeSecFixture, type SecFixture } from './helpers.ts';
 
 let fx: SecFixture;
 let base = '';

@@ -15,7 +15,8 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HAS_BWRAP, hostGit, makeSecFixture, SERVER_DIR, type SecFixture } from './helpers.ts';
+import { HAS_BWRAP } from '../helpers/bwrap.ts';
+import { hostGit, makeSecFixture, SERVER_DIR, type SecFixture } from './helpers.ts';
 
 /** Every ref and where it points: the "nothing was written" witness. */
 const refsOf = (gitDir: string) => hostGit(gitDir, 'for-each-ref', '--format=%(refname) %(objectname)');

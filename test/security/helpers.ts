@@ -2,7 +2,7 @@
 // with small limits, a temp DATA_DIR holding secrets next to the workspace (a fake database, an
 // audit log, another session's workspace), and fake secrets in the server's own environment.
 import { execFileSync } from 'node:child_process';
-import { existsSync, promises as fsp, mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { promises as fsp, mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type Config, loadConfig } from '../../src/config.ts';
@@ -12,17 +12,11 @@ import { buildChildEnv } from '../../src/sandbox/child-env.ts';
 import { WorkspaceManager } from '../../src/sandbox/workspace/manager.ts';
 import { createTools } from '../../src/tools/index.ts';
 import type { Tool, ToolContext, ToolResult } from '../../src/tools/types.ts';
+// A skipped security test proves nothing: without bubblewrap every suite using this fixture fails
+// unless SKIP_SANDBOX_TESTS=1 says the skip is on purpose (the check is in ../helpers/bwrap.ts).
+import '../helpers/bwrap.ts';
 
 export const SERVER_DIR = path.resolve(import.meta.dirname, '..', '..');
-export const HAS_BWRAP = existsSync('/usr/bin/bwrap') || existsSync('/usr/local/bin/bwrap');
-// A skipped security test proves nothing: without bubblewrap these suites fail unless skipped on purpose.
-if (!HAS_BWRAP && process.env.SKIP_SANDBOX_TESTS !== '1') {
-  throw new Error(
-    'bubblewrap (bwrap) not found: `apt-get install bubblewrap`, or set SKIP_SANDBOX_TESTS=1 to skip the sandbox tests',
-  );
-}
-if (!HAS_BWRAP)
-  console.warn('test/security: bubblewrap is not installed — the sandbox attack tests are SKIPPED');
 
 /** Fake secrets: the server's env holds them; no sandboxed process may ever see one. */
 export const FAKE_SECRETS: Record<string, string> = {
@@ -162,8 +156,6 @@ export function uniqueMarker(): string {
   // A number `sleep` accepts and nothing else on the machine matches.
   return `7${Math.floor(Math.random() * 1e6)}.${process.pid}${Math.floor(Math.random() * 1000)}`;
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * git run by the TEST on the host (fixtures, witnesses), isolated from the machine's git config.

@@ -7,7 +7,9 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkspaceManager } from '../../src/sandbox/workspace/manager.ts';
-import { HAS_BWRAP, hostProcesses, makeSecFixture, type SecFixture, sleep, uniqueMarker } from './helpers.ts';
+import { HAS_BWRAP } from '../helpers/bwrap.ts';
+import { sleep } from '../helpers/sleep.ts';
+import { hostProcesses, makeSecFixture, type SecFixture, uniqueMarker } from './helpers.ts';
 
 const isRoot = process.getuid?.() === 0;
 

@@ -8,6 +8,7 @@ import { precheckSignedHeaders } from '../../src/server/auth.ts';
 import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
 import { rawSocket, requestHead, statusOf } from '../helpers/raw-http.ts';
 import { api, json, startTestServer, type TestServer } from '../helpers/server.ts';
+import { sleep } from '../helpers/sleep.ts';
 import { readSse } from '../helpers/sse.ts';
 
 const KEY = `edge-key-${randomBytes(12).toString('hex')}`;
@@ -136,7 +137,7 @@ describe('deadlines and the order of checks', () => {
       (evs) => evs.some((e) => e.event === 'session.notice'),
       { headers: bearer, timeoutMs: PATIENCE_MS * 2 },
     );
-    await new Promise((r) => setTimeout(r, REQUEST_TIMEOUT_MS * 3));
+    await sleep(REQUEST_TIMEOUT_MS * 3);
     await server.runtime.eventLog.append(id, { type: 'session.notice', data: { message: 'still here' } });
     const events = await stream;
     expect(events.find((e) => e.event === 'session.notice')?.data).toContain('still here');
@@ -177,7 +178,7 @@ describe('MAX_CONNECTIONS', () => {
     expect(refused.closedByServer).toBe(true);
     expect(refused.data).toBe('');
     held.shift()!.destroy();
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const again = rawSocket(server.url);
     again.write('GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
     expect(statusOf((await again.result(PATIENCE_MS)).data)).toBe(200);

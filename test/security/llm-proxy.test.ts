@@ -26,6 +26,7 @@ import {
 } from '../../src/security/llm-proxy.ts';
 import { waitForRunEnd } from '../helpers/events.ts';
 import { api, json, startTestServer } from '../helpers/server.ts';
+import { sleep } from '../helpers/sleep.ts';
 
 const REAL_KEY = 'sk-ant-real-secret-0123456789abcdef';
 const MODEL = 'claude-sonnet-4-6';
@@ -185,7 +186,7 @@ async function until(cond: () => boolean, what: string, ms = 5000): Promise<void
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
 }
 

@@ -7,7 +7,8 @@
 // network on (SANDBOX_NETWORK_ALLOW set) everything goes through the session's egress gate.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HAS_BWRAP, makeSecFixture, type SecFixture } from './helpers.ts';
+import { HAS_BWRAP } from '../helpers/bwrap.ts';
+import { makeSecFixture, type SecFixture } from './helpers.ts';
 
 /** A TCP listener on the host's loopback that records every connection it receives. */
 let listener: net.Server;

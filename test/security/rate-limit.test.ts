@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { sign } from '../../src/security/signing.ts';
+import { ManualClock } from '../helpers/clock.ts';
 import { api, json, startTestServer, type TestServer, waitFor } from '../helpers/server.ts';
 import { type Frame, WsClient } from '../helpers/ws-client.ts';
 
@@ -16,19 +17,8 @@ const SECRET = 'rate-limit-test-signing-secret';
 const bearer = (k = KEY) => ({ Authorization: `Bearer ${k}` });
 type ErrorBody = { error: { code: string; message: string } };
 
-/** A clock for the rate limits that only moves when the test says so. */
-function testClock() {
-  let t = Date.now();
-  return {
-    now: () => t,
-    advance(ms: number) {
-      t += ms;
-    },
-  };
-}
-
 const servers: TestServer[] = [];
-async function start(env: Record<string, string>, clock = testClock()): Promise<TestServer> {
+async function start(env: Record<string, string>, clock = new ManualClock()): Promise<TestServer> {
   const s = await startTestServer(
     { API_KEYS: `${KEY},${KEY2}`, SIGNING_SECRET: SECRET, ...env },
     { rateLimitClock: clock.now },
@@ -67,7 +57,7 @@ function signedGet(server: TestServer, p = '/api/sessions'): Promise<Response> {
 
 describe('per-credential rate limit', () => {
   it('a burst over the limit → 429 with Retry-After; other credentials and /health unaffected; recovers', async () => {
-    const clock = testClock();
+    const clock = new ManualClock();
     const server = await start(
       { RATE_LIMIT_PER_MINUTE: '60', RATE_LIMIT_BURST: '5', RATE_LIMIT_IP_PER_MINUTE: '6000' },
       clock,
@@ -82,7 +72,7 @@ describe('per-credential rate limit', () => {
     for (let i = 0; i < 30; i++) expect((await fetch(`${server.url}/health/live`)).status).toBe(200);
     // the WebSocket upgrade is counted against the same credential
     await expect(WsClient.connect(`${server.wsUrl}/ws`, bearer())).rejects.toThrow('HTTP 429');
-    clock.advance(1_000);
+    await clock.advance(1_000);
     await expectStatus(await get(server, bearer()), 200);
     await expect429(await get(server, bearer()));
     expect((await fetch(`${server.url}/health`)).status).toBe(200);
@@ -91,7 +81,7 @@ describe('per-credential rate limit', () => {
 
 describe('failed attempts are throttled per address, after the credential check', () => {
   it('past AUTH_FAILURES_PER_MINUTE failures get 429, while valid keys and signatures from the same address still pass', async () => {
-    const clock = testClock();
+    const clock = new ManualClock();
     // 10 failures per minute per address: a bucket of 10, one more every 6 s
     const server = await start({ AUTH_FAILURES_PER_MINUTE: '10', RATE_LIMIT_PER_MINUTE: '100000' }, clock);
     for (let i = 0; i < 10; i++) {
@@ -113,7 +103,7 @@ describe('failed attempts are throttled per address, after the credential check'
     await ws.close();
     expect((await fetch(`${server.url}/health`)).status).toBe(200);
     // 6 s later one failure is allowed again (and answered as what it is)
-    clock.advance(6_000);
+    await clock.advance(6_000);
     await expectStatus(await get(server, bearer('guess-late')), 401);
     await expect429(await get(server, bearer('guess-later')));
     // Throttled failures are not audited one by one: 11 real failures, and one summary with the count.
@@ -177,7 +167,7 @@ describe('WebSocket frames', () => {
   const replies = (ws: WsClient, type: string) => ws.frames.filter((f) => f.type === type);
 
   it('message/subscribe/interrupt take tokens from the credential bucket shared with HTTP; over it → rate_limited, nothing done, connection open', async () => {
-    const clock = testClock();
+    const clock = new ManualClock();
     const server = await start({ RATE_LIMIT_PER_MINUTE: '60', RATE_LIMIT_BURST: '10' }, clock);
     const s = await json<{ id: string }>(await api(server.url, 'POST', '/api/sessions', {}, bearer())); // 1 token
     const ws = await WsClient.connect(`${server.wsUrl}/ws`, bearer()); // 1 token
@@ -199,13 +189,13 @@ describe('WebSocket frames', () => {
     expect(replies(ws, 'subscribed')).toEqual([]);
     expect(replies(ws, 'interrupted')).toEqual([]);
     expect(ws.closed).toBe(false);
-    clock.advance(1_000);
+    await clock.advance(1_000);
     ws.send({ type: 'subscribe', sessionId: s.id });
     await ws.waitFor((f) => f.some((x) => x.type === 'subscribed'));
   });
 
   it('ping and other free frames are bounded per connection: beyond the burst they are ignored', async () => {
-    const clock = testClock();
+    const clock = new ManualClock();
     const server = await start({ RATE_LIMIT_PER_MINUTE: '100000' }, clock);
     const ws = await WsClient.connect(`${server.wsUrl}/ws`, bearer());
     open.push(ws);
@@ -216,7 +206,7 @@ describe('WebSocket frames', () => {
     const answered = ws.frames.filter((f) => f.type === 'pong' || f.code === 'invalid_request').length;
     expect(answered).toBe(50); // the per-connection burst; the clock did not move
     expect(replies(ws, 'pong').length).toBe(38); // 12 of the first 50 were the invalid ones
-    clock.advance(1_000);
+    await clock.advance(1_000);
     ws.send({ type: 'ping' });
     await ws.waitFor((f) => f.filter((x) => x.type === 'pong').length === 39);
     expect(ws.closed).toBe(false);

@@ -4,15 +4,9 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  HAS_BWRAP,
-  hostProcesses,
-  makeSecFixture,
-  type SecFixture,
-  sleep,
-  TEST_LIMITS,
-  uniqueMarker,
-} from './helpers.ts';
+import { HAS_BWRAP } from '../helpers/bwrap.ts';
+import { sleep } from '../helpers/sleep.ts';
+import { hostProcesses, makeSecFixture, type SecFixture, TEST_LIMITS, uniqueMarker } from './helpers.ts';
 
 let fx: SecFixture;
 beforeAll(async () => {

@@ -21,7 +21,8 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HAS_BWRAP, SERVER_DIR } from './helpers.ts';
+import { HAS_BWRAP } from '../helpers/bwrap.ts';
+import { SERVER_DIR } from './helpers.ts';
 
 const USER = 'duyetbot-ci';
 const FILES = [

@@ -15,11 +15,17 @@ import { newRun, newSession, newWorkflow } from './fixtures/records.ts';
 
 export { newRun, newSession, newWorkflow };
 
+/** How a test wants its store opened. */
+export interface StoreOpenOptions {
+  /** The store's clock (default the real one): nonce expiry, leases and timestamps are read from it. */
+  now?: () => number;
+}
+
 export interface StoreHarness {
   /** The test's database, for another process. */
   location: StoreLocation;
   /** Opens (and migrates) another Store on this test's database; several may be open at once. */
-  open(): Promise<Store>;
+  open(options?: StoreOpenOptions): Promise<Store>;
   /** Drops the database; called after every store was closed. */
   dispose(): Promise<void>;
 }
@@ -38,8 +44,8 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       get location() {
         return harness.location;
       },
-      async open() {
-        const s = await harness.open();
+      async open(options) {
+        const s = await harness.open(options);
         opened.push(s);
         return s;
       },

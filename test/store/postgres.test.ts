@@ -33,8 +33,8 @@ async function postgresHarness(): Promise<StoreHarness> {
   const { url, schema } = await freshSchema();
   return {
     location: { dialect: 'postgres', url },
-    async open() {
-      const s = new PostgresStore({ connectionString: url, max: 10 });
+    async open(options = {}) {
+      const s = new PostgresStore({ connectionString: url, max: 10, now: options.now });
       await s.migrate();
       return s;
     },

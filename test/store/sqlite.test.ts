@@ -13,8 +13,8 @@ async function sqliteHarness(): Promise<StoreHarness> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'store-sqlite-'));
   return {
     location: { dialect: 'sqlite', file: path.join(dir, 'agent.db') },
-    async open() {
-      const s = new SqliteStore(path.join(dir, 'agent.db'));
+    async open(options = {}) {
+      const s = new SqliteStore(path.join(dir, 'agent.db'), { now: options.now });
       await s.migrate();
       return s;
     },

@@ -11,6 +11,7 @@ import { toAnthropicTool } from '../../src/agent/tool-schema.ts';
 import type { Logger } from '../../src/observability/logger.ts';
 import { connectMcpTools, createMcpToolSource, flattenMcpContent, mcpToolName } from '../../src/tools/mcp.ts';
 import type { Tool, ToolContext } from '../../src/tools/types.ts';
+import { sleep } from '../helpers/sleep.ts';
 
 const TOKEN = 'mcp-secret-token-123';
 
@@ -353,7 +354,7 @@ describe('createMcpToolSource', () => {
     expect(source.tools()).toEqual([]);
 
     await startStreamable(port);
-    await new Promise((r) => setTimeout(r, 60));
+    await sleep(60);
     expect(source.tools()).toEqual([]); // kicks off the reconnect
     await source.settled();
     const tools = source.tools();

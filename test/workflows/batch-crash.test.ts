@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type MockLlm, startMockLlm } from '../../src/mock-llm/index.ts';
 import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
 import { json, waitFor } from '../helpers/server.ts';
+import { sleep } from '../helpers/sleep.ts';
 import { API_KEY, authed, events, startReceiver, type Wf, workflowResponder } from './helpers.ts';
 
 let mock: MockLlm | undefined;
@@ -104,7 +105,7 @@ describe('100 workflows across two crashes', () => {
       }
 
       await waitFor(async () => receiver!.accepted().size === 100, 30_000, 100);
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       const counts = receiver.accepted();
       for (const id of ids) expect(counts.get(id), id).toBeGreaterThanOrEqual(1);
       // Exactly once, except where a SIGKILL fell between the receiver's 2xx and the server's record

@@ -52,11 +52,12 @@ describe('cleanupWorkspaces', () => {
       retentionMs: 100,
       logger: silentLogger,
     };
+    /** A cleanup run after the retention time has passed (its clock is a parameter: no waiting). */
+    const later = () => cleanupWorkspaces({ ...args, now: Date.now() + 1_000 });
 
     // within retention: kept
     expect(await cleanupWorkspaces({ ...args, retentionMs: 3_600_000 })).toEqual([]);
-    await new Promise((r) => setTimeout(r, 150));
-    const removed = await cleanupWorkspaces(args);
+    const removed = await later();
     expect(removed).toEqual([finished.id]);
     expect(await exists(fdir)).toBe(false);
     expect(await exists(ws.pathFor(running.id))).toBe(true);
@@ -64,11 +65,10 @@ describe('cleanupWorkspaces', () => {
     // a session that is not a workflow is never touched by workflow retention
     const s = await json<{ id: string }>(await api('POST', '/api/sessions', {}));
     await mkdir(ws.pathFor(s.id), { recursive: true });
-    expect(await cleanupWorkspaces(args)).toEqual([]);
+    expect(await later()).toEqual([]);
     expect(await exists(ws.pathFor(s.id))).toBe(true);
 
     expect((await waitTerminal(api, running.id)).status).toBe('completed');
-    await new Promise((r) => setTimeout(r, 150));
-    expect(await cleanupWorkspaces(args)).toEqual([running.id]);
+    expect(await later()).toEqual([running.id]);
   });
 });

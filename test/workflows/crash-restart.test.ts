@@ -6,6 +6,7 @@ import { verifyCallback } from '../../src/client/verify-callback.ts';
 import { type MockLlm, startMockLlm } from '../../src/mock-llm/index.ts';
 import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
 import { json, waitFor } from '../helpers/server.ts';
+import { sleep } from '../helpers/sleep.ts';
 import {
   API_KEY,
   type Api,
@@ -167,7 +168,7 @@ describe('workflows across crashes and restarts (child process)', () => {
       return x.callback?.status === 'delivered' ? x : undefined;
     }, 15_000);
     expect(got.callback!.attempts).toBeGreaterThanOrEqual(3);
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(receiver.accepted().get(w.id)).toBe(1);
     const d = receiver.deliveries.find((x) => x.status === 200)!;
     expect(

@@ -7,6 +7,7 @@ import { MemoryNonceStore, verifyCallback } from '../../src/client/verify-callba
 import { createBugfixRepo, type MockLlm } from '../../src/mock-llm/index.ts';
 import { closeMockedServer } from '../helpers/mock-server.ts';
 import { json, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+import { sleep } from '../helpers/sleep.ts';
 import {
   type Api,
   events,
@@ -221,7 +222,7 @@ describe('workflows API', () => {
         return x.callback?.status === 'delivered' ? x : undefined;
       }, 15_000);
       expect(got.callback).toMatchObject({ status: 'delivered', attempts: 4 });
-      await new Promise((r) => setTimeout(r, 400)); // nothing more arrives
+      await sleep(400); // nothing more arrives
       expect(receiver.deliveries.map((d) => d.status)).toEqual([500, 500, 500, 200]);
       expect(receiver.accepted().get(w.id)).toBe(1);
       const ok = receiver.deliveries[3]!;

@@ -53,6 +53,7 @@ function eventDocs(events: NewEvent[], encoded: string[]): string {
   return `[${docs.join(',')}]`;
 }
 
+/** `ts`: the events' timestamp (the store's clock). */
 export async function appendEvents(
   pool: Queryable,
   sessionId: string,
@@ -79,10 +80,10 @@ export async function appendEvents(
 export async function appendEventBatches(
   pool: pg.Pool,
   batches: Array<{ sessionId: string; events: NewEvent[] }>,
+  ts: string = nowIso(),
 ): Promise<Event[][]> {
   if (batches.length === 0) return [];
-  if (batches.length === 1) return [await appendEvents(pool, batches[0]!.sessionId, batches[0]!.events)];
-  const ts = nowIso();
+  if (batches.length === 1) return [await appendEvents(pool, batches[0]!.sessionId, batches[0]!.events, ts)];
   // one entry per session (a session may appear in several batches; its events keep batch order)
   const merged = new Map<string, { events: NewEvent[]; encoded: string[] }>();
   for (const b of batches) {

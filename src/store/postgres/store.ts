@@ -20,7 +20,7 @@ import {
 import { NONCE_PRUNE_EVERY } from '../shared/nonces.ts';
 import { auditList, listPage, sessionsList, workflowsList } from '../shared/queries.ts';
 import { type Row, toEvent, toMessage, toOutbox, toRun, toSession, toWorkflow } from '../shared/rows.ts';
-import { isoAfter, nowIso, toIso } from '../shared/time.ts';
+import { isoAfter, toIso } from '../shared/time.ts';
 import type {
   AuditQuery,
   AuditRecord,
@@ -49,15 +49,26 @@ import * as transitions from './transitions.ts';
 
 const ph = (i: number): string => `$${i}`;
 
+export interface PostgresStoreOptions extends PgOptions {
+  /** The store's clock (ms since the epoch) for every time it records or compares; default Date.now. */
+  now?: () => number;
+}
+
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   /** Several instances share the database (see Store.shared). */
   readonly shared = true;
   readonly pool: pg.Pool;
   #nonceAccepts = 0;
+  readonly #now: () => number;
 
-  constructor(options: PgOptions) {
+  constructor(options: PostgresStoreOptions) {
     this.pool = createPool(options);
+    this.#now = options.now ?? Date.now;
+  }
+
+  #iso(): string {
+    return new Date(this.#now()).toISOString();
   }
 
   async migrate(): Promise<void> {
@@ -78,7 +89,7 @@ export class PostgresStore implements Store {
   // ---- sessions
 
   async createSession(s: NewSession): Promise<SessionRecord> {
-    const a = sessionInsert(s, nowIso());
+    const a = sessionInsert(s, this.#iso());
     return toSession((await one(this.pool, `${insertSql('sessions', a, ph)} RETURNING *`, values(a)))!);
   }
 
@@ -96,7 +107,7 @@ export class PostgresStore implements Store {
     patch: Partial<Pick<SessionRecord, 'status' | 'title' | 'engineState' | 'workspaceReady'>>,
   ): Promise<void> {
     const a = sessionPatch(patch);
-    a.push(['updated_at', nowIso()]);
+    a.push(['updated_at', this.#iso()]);
     await query(this.pool, updateSql('sessions', a, ph), [...values(a), id]);
   }
 
@@ -105,7 +116,7 @@ export class PostgresStore implements Store {
       this.pool,
       `UPDATE sessions SET input_tokens = input_tokens + $2, output_tokens = output_tokens + $3,
               cost_usd = cost_usd + $4, updated_at = $5 WHERE id = $1`,
-      [id, usage.inputTokens, usage.outputTokens, usage.costUsd, nowIso()],
+      [id, usage.inputTokens, usage.outputTokens, usage.costUsd, this.#iso()],
     );
   }
 
@@ -131,11 +142,11 @@ export class PostgresStore implements Store {
   // ---- events
 
   appendEvents(sessionId: string, events: NewEvent[]): Promise<Event[]> {
-    return events_.appendEvents(this.pool, sessionId, events);
+    return events_.appendEvents(this.pool, sessionId, events, this.#iso());
   }
 
   appendEventBatches(batches: Array<{ sessionId: string; events: NewEvent[] }>): Promise<Event[][]> {
-    return events_.appendEventBatches(this.pool, batches);
+    return events_.appendEventBatches(this.pool, batches, this.#iso());
   }
 
   async listEvents(sessionId: string, after: number, limit: number): Promise<Event[]> {
@@ -151,7 +162,7 @@ export class PostgresStore implements Store {
   // ---- runs
 
   createRun(r: NewRun): Promise<RunRecord> {
-    return runs.insertRun(this.pool, r, nowIso());
+    return runs.insertRun(this.pool, r, this.#iso());
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {
@@ -174,13 +185,13 @@ export class PostgresStore implements Store {
   }
 
   claimNextRun(workerId: string, leaseMs: number): Promise<RunRecord | undefined> {
-    const now = Date.now();
+    const now = this.#now();
     return runs.claimNext(this.pool, workerId, isoAfter(leaseMs, now), new Date(now).toISOString());
   }
 
   async renewLeases(workerId: string, runIds: string[], leaseMs: number): Promise<void> {
     if (runIds.length === 0) return;
-    await runs.renew(this.pool, workerId, runIds, isoAfter(leaseMs));
+    await runs.renew(this.pool, workerId, runIds, isoAfter(leaseMs, this.#now()));
   }
 
   requeueExpiredRuns(now: string): Promise<RunRecord[]> {
@@ -188,11 +199,11 @@ export class PostgresStore implements Store {
   }
 
   finishRun(f: RunFinish): Promise<RunFinished> {
-    return transitions.finishRun(this.pool, f);
+    return transitions.finishRun(this.pool, f, this.#iso());
   }
 
   transitionWorkflow(t: WorkflowTransition): Promise<Event | null> {
-    return transitions.transitionWorkflow(this.pool, t);
+    return transitions.transitionWorkflow(this.pool, t, this.#iso());
   }
 
   requeueRun(id: string): Promise<void> {
@@ -203,7 +214,7 @@ export class PostgresStore implements Store {
     const rows = await query(
       this.pool,
       "UPDATE runs SET status = 'cancelled', cancel_requested = true, completed_at = $2 WHERE id = $1 AND status = 'queued' RETURNING id",
-      [id, nowIso()],
+      [id, this.#iso()],
     );
     return rows.length > 0;
   }
@@ -231,7 +242,7 @@ export class PostgresStore implements Store {
     events: NewEvent[],
   ): Promise<{ workflow: WorkflowRecord; created: boolean; events: Event[] }> {
     const wa = workflowInsert(w);
-    const now = nowIso();
+    const now = this.#iso();
     const sa = sessionInsert(session, now);
     return transaction(this.pool, async (c) => {
       // A concurrent insert of the same key waits for the other transaction, then does nothing.
@@ -303,7 +314,7 @@ export class PostgresStore implements Store {
 
   async acceptNonce(nonce: string, expiresAt: string): Promise<boolean> {
     const exp = toIso(expiresAt);
-    const now = nowIso();
+    const now = this.#iso();
     // A concurrent insert of the same nonce (any instance) waits for the first to commit, then
     // sees its unexpired record in the WHERE and updates nothing: exactly one caller gets a row.
     const took = await one(

@@ -14,7 +14,6 @@ import {
 } from '../shared/columns.ts';
 import { toJson } from '../shared/json.ts';
 import { finishValues } from '../shared/runs.ts';
-import { nowIso } from '../shared/time.ts';
 import {
   type RunFinish,
   type RunFinished,
@@ -40,8 +39,7 @@ async function transition(c: Queryable, t: WorkflowTransition, ts: string, out: 
   return true;
 }
 
-export function finishRun(pool: pg.Pool, f: RunFinish): Promise<RunFinished> {
-  const now = nowIso();
+export function finishRun(pool: pg.Pool, f: RunFinish, now: string): Promise<RunFinished> {
   const from = f.from ?? ['queued', 'running'];
   return transaction(pool, async (c) => {
     const run = await one(
@@ -93,8 +91,7 @@ export function finishRun(pool: pg.Pool, f: RunFinish): Promise<RunFinished> {
   });
 }
 
-export function transitionWorkflow(pool: pg.Pool, t: WorkflowTransition): Promise<Event | null> {
-  const now = nowIso();
+export function transitionWorkflow(pool: pg.Pool, t: WorkflowTransition, now: string): Promise<Event | null> {
   return transaction(pool, async (c) => {
     const out: Event[] = [];
     return (await transition(c, t, now, out)) ? (out[0] ?? null) : null;

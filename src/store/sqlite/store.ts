@@ -1,6 +1,7 @@
 // Store on embedded SQLite (node:sqlite): one file `<dataDir>/agent.db`, WAL, synchronous=FULL.
 // Reads run immediately; writes go through SqliteDb.write (group commit), so a resolved write
-// is on disk.
+// is on disk. Every time it records or compares (timestamps, leases, nonce expiry) is read from
+// its clock (`now`, default Date.now), so tests can move it.
 import { COALESCIBLE, type Event, type Usage } from '../../protocol/index.ts';
 import {
   auditInsert,
@@ -20,7 +21,7 @@ import { toJson } from '../shared/json.ts';
 import { NONCE_PRUNE_EVERY } from '../shared/nonces.ts';
 import { auditList, listPage, sessionsList, workflowsList } from '../shared/queries.ts';
 import { type Row, toEvent, toMessage, toOutbox, toRun, toSession, toWorkflow } from '../shared/rows.ts';
-import { isoAfter, nowIso, toIso } from '../shared/time.ts';
+import { isoAfter, toIso } from '../shared/time.ts';
 import type {
   AuditQuery,
   AuditRecord,
@@ -50,6 +51,11 @@ import * as transitions from './transitions.ts';
 
 const q = (): string => '?';
 
+export interface SqliteStoreOptions extends SqliteOptions {
+  /** The store's clock (ms since the epoch); default Date.now. */
+  now?: () => number;
+}
+
 export class SqliteStore implements Store {
   readonly dialect = 'sqlite' as const;
   /** One process owns the file (see Store.shared). */
@@ -58,10 +64,16 @@ export class SqliteStore implements Store {
   readonly db: SqliteDb;
   #nonceAccepts = 0;
   #checkpointer?: Checkpointer;
+  readonly #now: () => number;
 
-  constructor(file: string, options: SqliteOptions = {}) {
+  constructor(file: string, options: SqliteStoreOptions = {}) {
     this.file = file;
     this.db = new SqliteDb(file, options);
+    this.#now = options.now ?? Date.now;
+  }
+
+  #iso(): string {
+    return new Date(this.#now()).toISOString();
   }
 
   async migrate(): Promise<void> {
@@ -89,7 +101,7 @@ export class SqliteStore implements Store {
   // ---- sessions
 
   createSession(s: NewSession): Promise<SessionRecord> {
-    const a = sessionInsert(s, nowIso());
+    const a = sessionInsert(s, this.#iso());
     return this.db.write(() =>
       toSession(this.db.get(`${insertSql('sessions', a, q)} RETURNING *`, ...values(a))!),
     );
@@ -109,7 +121,7 @@ export class SqliteStore implements Store {
     patch: Partial<Pick<SessionRecord, 'status' | 'title' | 'engineState' | 'workspaceReady'>>,
   ): Promise<void> {
     const a = sessionPatch(patch);
-    a.push(['updated_at', nowIso()]);
+    a.push(['updated_at', this.#iso()]);
     await this.db.write(() => this.db.run(updateSql('sessions', a, q), ...values(a), id));
   }
 
@@ -121,7 +133,7 @@ export class SqliteStore implements Store {
         usage.inputTokens,
         usage.outputTokens,
         usage.costUsd,
-        nowIso(),
+        this.#iso(),
         id,
       ),
     );
@@ -146,13 +158,13 @@ export class SqliteStore implements Store {
   // ---- events
 
   appendEvents(sessionId: string, events: NewEvent[]): Promise<Event[]> {
-    const ts = nowIso();
+    const ts = this.#iso();
     const encoded = encodeEvents(events);
     return this.db.write(() => appendIn(this.db, sessionId, events, encoded, ts));
   }
 
   appendEventBatches(batches: Array<{ sessionId: string; events: NewEvent[] }>): Promise<Event[][]> {
-    const ts = nowIso();
+    const ts = this.#iso();
     const encoded = batches.map((b) => b.events.map((e) => toJson(e.data ?? {})));
     // one job: all sessions' events commit together or not at all
     const durable = batches.some((b) => b.events.some((e) => !COALESCIBLE.has(e.type)));
@@ -179,7 +191,7 @@ export class SqliteStore implements Store {
   // ---- runs
 
   createRun(r: NewRun): Promise<RunRecord> {
-    const now = nowIso();
+    const now = this.#iso();
     return this.db.write(() => runs.insertRun(this.db, r, now));
   }
 
@@ -203,14 +215,14 @@ export class SqliteStore implements Store {
 
   claimNextRun(workerId: string, leaseMs: number): Promise<RunRecord | undefined> {
     return this.db.write(() => {
-      const now = Date.now();
+      const now = this.#now();
       return runs.claimNext(this.db, workerId, isoAfter(leaseMs, now), new Date(now).toISOString());
     });
   }
 
   async renewLeases(workerId: string, runIds: string[], leaseMs: number): Promise<void> {
     if (runIds.length === 0) return;
-    await this.db.write(() => runs.renew(this.db, workerId, runIds, isoAfter(leaseMs)));
+    await this.db.write(() => runs.renew(this.db, workerId, runIds, isoAfter(leaseMs, this.#now())));
   }
 
   requeueExpiredRuns(now: string): Promise<RunRecord[]> {
@@ -219,11 +231,11 @@ export class SqliteStore implements Store {
   }
 
   finishRun(f: RunFinish): Promise<RunFinished> {
-    return transitions.finishRun(this.db, f);
+    return transitions.finishRun(this.db, f, this.#iso());
   }
 
   transitionWorkflow(t: WorkflowTransition): Promise<Event | null> {
-    return transitions.transitionWorkflow(this.db, t);
+    return transitions.transitionWorkflow(this.db, t, this.#iso());
   }
 
   async requeueRun(id: string): Promise<void> {
@@ -231,7 +243,7 @@ export class SqliteStore implements Store {
   }
 
   cancelQueuedRun(id: string): Promise<boolean> {
-    const now = nowIso();
+    const now = this.#iso();
     return this.db.write(
       () =>
         this.db.run(
@@ -264,7 +276,7 @@ export class SqliteStore implements Store {
     events: NewEvent[],
   ): Promise<{ workflow: WorkflowRecord; created: boolean; events: Event[] }> {
     const wa = workflowInsert(w);
-    const now = nowIso();
+    const now = this.#iso();
     const sa = sessionInsert(session, now);
     const encoded = encodeEvents(events);
     return this.db.write(() => {
@@ -339,7 +351,7 @@ export class SqliteStore implements Store {
 
   async acceptNonce(nonce: string, expiresAt: string): Promise<boolean> {
     const exp = toIso(expiresAt);
-    const now = nowIso();
+    const now = this.#iso();
     const prune = ++this.#nonceAccepts % NONCE_PRUNE_EVERY === 0;
     return this.db.write(() => {
       // RETURNING yields a row only when the insert (or the renewal of an expired record) took

@@ -12,7 +12,6 @@ import {
 } from '../shared/columns.ts';
 import { toJson } from '../shared/json.ts';
 import { finishValues } from '../shared/runs.ts';
-import { nowIso } from '../shared/time.ts';
 import {
   type RunFinish,
   type RunFinished,
@@ -46,8 +45,7 @@ function transition(db: SqliteDb, t: WorkflowTransition, encoded: string, ts: st
   return true;
 }
 
-export function finishRun(db: SqliteDb, f: RunFinish): Promise<RunFinished> {
-  const now = nowIso();
+export function finishRun(db: SqliteDb, f: RunFinish, now: string): Promise<RunFinished> {
   const runEvent = encodeEvents([f.event])[0]!;
   const wfEvent = f.workflow ? encodeEvents([f.workflow.event])[0]! : '';
   const state = f.engineState ? toJson(f.engineState) : null;
@@ -101,8 +99,7 @@ export function finishRun(db: SqliteDb, f: RunFinish): Promise<RunFinished> {
   });
 }
 
-export function transitionWorkflow(db: SqliteDb, t: WorkflowTransition): Promise<Event | null> {
-  const now = nowIso();
+export function transitionWorkflow(db: SqliteDb, t: WorkflowTransition, now: string): Promise<Event | null> {
   const encoded = encodeEvents([t.event])[0]!;
   return db.write(() => {
     const out: Event[] = [];

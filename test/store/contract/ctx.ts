@@ -2,6 +2,7 @@
 // instance on the same database, and small helpers.
 import { emptyUsage, type RunFailure, type Usage } from '../../../src/protocol/index.ts';
 import type { NewEvent, RunFinished, Store, WorkflowRecord } from '../../../src/store/types.ts';
+import type { StoreOpenOptions } from '../contract.ts';
 import type { StoreLocation } from '../fixtures/location.ts';
 import { newRun, newSession, newWorkflow } from '../fixtures/records.ts';
 
@@ -11,7 +12,7 @@ export interface Ctx {
   /** Where that database is, for another process (the crash tests). */
   readonly location: StoreLocation;
   /** Another Store instance on the same database (closed after the test). */
-  open(): Promise<Store>;
+  open(options?: StoreOpenOptions): Promise<Store>;
 }
 
 /** finishRun with its terminal event and nothing else (what most run tests need). */
@@ -36,7 +37,6 @@ export const terminal = (runId: string, status: 'completed' | 'failed' | 'cancel
       : { runId, type: 'run.cancelled', data: {} };
 
 export const b64 = (s: string): string => Buffer.from(s).toString('base64url');
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 export async function createWf(

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidQueryError } from '../../../src/store/errors.ts';
 import { NONCE_PRUNE_EVERY } from '../../../src/store/shared/nonces.ts';
+import { ManualClock } from '../../helpers/clock.ts';
 import type { Ctx } from './ctx.ts';
 
 const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
@@ -24,11 +25,19 @@ export function noncesContract(ctx: Ctx): void {
       expect(await store.acceptNonce('nonce-old', inMs(-1_000))).toBe(true);
       expect(await store.acceptNonce('nonce-old', inMs(600_000))).toBe(true);
       expect(await store.acceptNonce('nonce-old', inMs(600_000))).toBe(false);
-      // a record expiring shortly is refused until then, accepted right after
-      expect(await store.acceptNonce('nonce-soon', inMs(1_000))).toBe(true);
-      expect(await store.acceptNonce('nonce-soon', inMs(600_000))).toBe(false);
-      await new Promise((r) => setTimeout(r, 1_100));
-      expect(await store.acceptNonce('nonce-soon', inMs(600_000))).toBe(true);
+    });
+
+    it("a record is refused until the moment it expires (by the store's clock), accepted from then on", async () => {
+      const clock = new ManualClock();
+      const store = await ctx.open({ now: clock.now });
+      const at = (ms: number) => new Date(clock.now() + ms).toISOString();
+      expect(await store.acceptNonce('nonce-soon', at(1_000))).toBe(true);
+      expect(await store.acceptNonce('nonce-soon', at(600_000))).toBe(false);
+      await clock.advance(999);
+      expect(await store.acceptNonce('nonce-soon', at(600_000))).toBe(false);
+      await clock.advance(1); // expires_at <= now: expired
+      expect(await store.acceptNonce('nonce-soon', at(600_000))).toBe(true);
+      expect(await store.acceptNonce('nonce-soon', at(600_000))).toBe(false);
     });
 
     it('of 20 concurrent identical accepts exactly one succeeds (also across store instances)', async () => {

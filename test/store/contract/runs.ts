@@ -2,8 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { emptyUsage } from '../../../src/protocol/index.ts';
 import { ConflictError, NotFoundError } from '../../../src/store/errors.ts';
+import { ManualClock } from '../../helpers/clock.ts';
+import { sleep } from '../../helpers/sleep.ts';
 import { newRun, newSession } from '../fixtures/records.ts';
-import { type Ctx, finish, ISO, sleep } from './ctx.ts';
+import { type Ctx, finish, ISO } from './ctx.ts';
 
 export function runsContract(ctx: Ctx): void {
   describe('runs', () => {
@@ -122,6 +124,24 @@ export function runsContract(ctx: Ctx): void {
       expect(Date.parse(ra.leaseExpiresAt!)).toBeGreaterThan(Date.now() + 100_000);
       expect(rb.leaseExpiresAt).toBe(b.leaseExpiresAt);
       expect((await store.getRun('r_s3'))!.leaseExpiresAt).toBeUndefined();
+    });
+
+    it("leases, start and finish times are read from the store's clock", async () => {
+      const clock = new ManualClock(Date.parse('2030-01-01T00:00:00.000Z'));
+      const store = await ctx.open({ now: clock.now });
+      await store.createSession(newSession('s1'));
+      await store.createRun(newRun('r1', 's1'));
+      const claimed = (await store.claimNextRun('w1', 10_000))!;
+      expect(claimed).toMatchObject({
+        startedAt: '2030-01-01T00:00:00.000Z',
+        leaseExpiresAt: '2030-01-01T00:00:10.000Z',
+      });
+      await clock.advance(9_000);
+      await store.renewLeases('w1', ['r1'], 10_000);
+      expect((await store.getRun('r1'))!.leaseExpiresAt).toBe('2030-01-01T00:00:19.000Z');
+      await clock.advance(1_000);
+      await finish(store, 'r1', { status: 'completed', stopReason: 'end_turn' });
+      expect((await store.getRun('r1'))!.completedAt).toBe('2030-01-01T00:00:10.000Z');
     });
 
     it('requeueRun puts a running run back in the queue and frees its session', async () => {

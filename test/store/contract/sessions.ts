@@ -1,8 +1,9 @@
 // Store contract: migrations, sessions, messages.
 import { describe, expect, it } from 'vitest';
 import { InvalidCursorError, NotFoundError } from '../../../src/store/errors.ts';
+import { sleep } from '../../helpers/sleep.ts';
 import { newRun, newSession } from '../fixtures/records.ts';
-import { b64, type Ctx, ISO, sleep } from './ctx.ts';
+import { b64, type Ctx, ISO } from './ctx.ts';
 
 export function sessionsContract(ctx: Ctx): void {
   describe('migrations', () => {
