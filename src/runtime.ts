@@ -269,8 +269,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
             for (const t of timers) clearInterval(t);
           },
         ],
-        ['callbacks', () => callbacks.stop()],
         ['scheduler', () => scheduler.drain(graceMs)],
+        // After the drain: runs that end in the grace period get their callback sent now.
+        ['callbacks', () => callbacks.stop()],
         ['event log', () => eventLog.flush()],
         ['redis', () => broadcaster?.close()],
         ['websockets', () => ws.close()],

@@ -37,6 +37,9 @@ export function backoffMs(
   return Math.round(exp * (0.5 + random()));
 }
 
+/** Deliveries at once per instance. */
+const MAX_IN_FLIGHT = 32;
+
 export class CallbackDispatcher {
   private store: Store;
   private config: Config;
@@ -48,7 +51,9 @@ export class CallbackDispatcher {
   private running = false;
   private again = false;
   private stopped = false;
+  /** Outbox ids being delivered (added synchronously, so a tick never starts one twice). */
   private inflight = new Set<string>();
+  private deliveries = new Set<Promise<void>>();
 
   constructor(o: {
     store: Store;
@@ -76,9 +81,11 @@ export class CallbackDispatcher {
     this.kick();
   }
 
-  stop(): void {
+  /** Stops polling; resolves when the deliveries in flight have ended (each is bounded by its timeout). */
+  async stop(): Promise<void> {
     this.stopped = true;
     this.timer?.cancel();
+    await Promise.all([...this.deliveries]);
   }
 
   /** Looks for due deliveries now. */
@@ -100,9 +107,27 @@ export class CallbackDispatcher {
       });
   }
 
+  /**
+   * Starts the due deliveries without waiting for them: a slow receiver (up to the request
+   * timeout) holds one of MAX_IN_FLIGHT slots, not the others' turn. Each one that ends looks
+   * for more.
+   */
   private async tick(): Promise<void> {
-    const due = await this.store.dueOutbox(new Date(this.clock.now()).toISOString(), 50);
-    await Promise.all(due.filter((o) => !this.inflight.has(o.id)).map((o) => this.deliver(o)));
+    const room = MAX_IN_FLIGHT - this.inflight.size;
+    if (room <= 0) return;
+    const due = await this.store.dueOutbox(
+      new Date(this.clock.now()).toISOString(),
+      room + this.inflight.size,
+    );
+    for (const o of due.filter((x) => !this.inflight.has(x.id)).slice(0, room)) {
+      const p = this.deliver(o)
+        .catch((err) => this.logger.error('callback delivery failed', { workflowId: o.workflowId, err }))
+        .finally(() => {
+          this.deliveries.delete(p);
+          this.kick();
+        });
+      this.deliveries.add(p);
+    }
   }
 
   private async deliver(o: OutboxRecord): Promise<void> {

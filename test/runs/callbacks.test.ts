@@ -229,6 +229,26 @@ describe('CallbackDispatcher', () => {
     expect((await outbox('wf1')).attempts).toBe(1);
   });
 
+  it('a slow receiver does not hold up the delivery of other callbacks', async () => {
+    const slow = await startReceiver();
+    const release = slow.holdResponses();
+    try {
+      await enqueue('wf_slow', `${slow.url}/hook`);
+      startDispatcher();
+      await until(() => slow.received.length === 1, 'the slow receiver reached');
+      await enqueue('wf_fast');
+      dispatcher!.kick();
+      await until(
+        async () => (await outbox('wf_fast')).status === 'delivered',
+        'the other callback delivered',
+      );
+      expect((await outbox('wf_slow')).status).toBe('pending');
+    } finally {
+      release();
+      await slow.close();
+    }
+  });
+
   it('signs each attempt over "callback.<ts>.<nonce>.POST.<path>.<body>" at the clock\'s time, with a fresh nonce', async () => {
     const t0 = h.clock.now();
     await enqueue('wf1');
