@@ -2,7 +2,6 @@
 // result; `native` (in-process loop on @anthropic-ai/sdk) and `claude-code` (Claude Agent SDK)
 // both implement it, so the scheduler and clients cannot tell them apart except by capability.
 import type { EngineName, NewEvent, RunFailureCode, Usage } from '../protocol/index.ts';
-import type { MessageRecord } from '../store/types.ts';
 import type { RunScope } from '../tools/run-scope.ts';
 import type { Tool } from '../tools/types.ts';
 
@@ -20,13 +19,24 @@ export type EngineEvent = Extract<
   }
 >;
 
+/**
+ * One turn of the session's conversation as an engine reads and returns it: the text a person
+ * sees and, when the engine kept it, its own content blocks (tool_use/tool_result) for a faithful
+ * history. The store keeps these as its message records; engines do not know the store.
+ */
+export interface ConversationTurn {
+  role: 'user' | 'assistant';
+  text: string;
+  content?: unknown;
+}
+
 export interface EngineRunContext {
   runId: string;
   sessionId: string;
   model: string;
   systemPrompt?: string;
   /** Earlier turns of the session, oldest first (not including `input`). */
-  history: MessageRecord[];
+  history: ConversationTurn[];
   input: string;
   workspace: string;
   tools: Tool[];
@@ -52,7 +62,7 @@ export interface EngineResult {
   usage: Usage;
   finalText: string;
   /** Assistant/user messages to persist for the next run's history (engine-format content allowed). */
-  messages: Array<{ role: 'user' | 'assistant'; text: string; content?: unknown }>;
+  messages: ConversationTurn[];
   engineState?: Record<string, unknown>;
   /** Tool `meta` collected during the run (commits, PR urls) for workflow results. */
   toolMeta: Array<Record<string, unknown>>;

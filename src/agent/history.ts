@@ -6,7 +6,7 @@
 // break all of these (runs that failed half-way, records written by another engine, records
 // with only `text`), so this module repairs instead of trusting it.
 import type { ContentBlockParam, ToolResultBlockParam } from '@anthropic-ai/sdk/resources/messages/messages';
-import type { MessageRecord } from '../store/types.ts';
+import type { ConversationTurn } from './engine.ts';
 
 export type Role = 'user' | 'assistant';
 export interface ApiMessage {
@@ -14,7 +14,7 @@ export interface ApiMessage {
   content: ContentBlockParam[];
 }
 
-export type HistoryRecord = Pick<MessageRecord, 'role' | 'text' | 'content'>;
+export type HistoryRecord = ConversationTurn;
 
 /** Placeholder user turn when history would otherwise start with the assistant. */
 export const LEADING_USER_PLACEHOLDER = '(earlier conversation omitted)';

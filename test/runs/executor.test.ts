@@ -122,7 +122,7 @@ describe('RunExecutor outcomes', () => {
       createdAt: at,
     });
     await claimedRun().execute();
-    expect(h.engine.calls[1]!.ctx.history.map((m) => m.id)).toEqual(['r1-1']);
+    expect(h.engine.calls[1]!.ctx.history.map((m) => m.text)).toEqual(['done: r1']);
     expect((await h.store.getRun('r2'))?.status).toBe('completed');
     expect((await h.store.listMessages('s1')).map((m) => [m.id, m.text])).toEqual([
       ['r1-1', 'done: r1'],

@@ -7,7 +7,7 @@ import type {
   SDKResultMessage,
 } from '@anthropic-ai/claude-agent-sdk';
 import type { Usage } from '../../protocol/index.ts';
-import type { MessageRecord } from '../../store/types.ts';
+import type { ConversationTurn } from '../engine.ts';
 import { EngineError, type EngineEvent, type EngineResult } from '../engine.ts';
 import { contentText } from '../history.ts';
 import { capOutput } from '../native/tools.ts';
@@ -354,7 +354,7 @@ export function interpretResult(
  * text summary of the session's earlier messages (newest kept when too long), then the input.
  */
 export function seedPrompt(
-  history: ReadonlyArray<Pick<MessageRecord, 'role' | 'text' | 'content'>>,
+  history: ReadonlyArray<ConversationTurn>,
   input: string,
   opts: { maxChars?: number; perMessage?: number } = {},
 ): string {
