@@ -7,11 +7,9 @@ import { PostgresStore } from './postgres/store.ts';
 import { SqliteStore } from './sqlite/store.ts';
 import type { Store } from './types.ts';
 
-export { ConflictError, InvalidCursorError, InvalidQueryError, NotFoundError } from './errors.ts';
 export { PostgresStore } from './postgres/store.ts';
 export { SqliteStore } from './sqlite/store.ts';
 export type * from './types.ts';
-export { PRIORITY_RANK } from './types.ts';
 
 export const SQLITE_FILE = 'agent.db';
 
