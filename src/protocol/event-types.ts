@@ -9,7 +9,7 @@
 import { z } from '@hono/zod-openapi';
 import { EngineName, Usage } from './common.ts';
 import { RunFailure } from './failure-codes.ts';
-import { WorkflowStatus } from './workflows.ts';
+import { WorkflowStatus } from './workflow-enums.ts';
 
 export interface EventDeclaration {
   /** Schema of the event's `data`. */

@@ -9,6 +9,8 @@ export { type EventDeclaration, type EventType, eventTypes } from './event-types
 
 /** Every declared event type, in declaration order. */
 export const eventTypeNames = literalKeys(eventTypes);
+/** The name of an event type, as a schema (e.g. a workflow's `notify` list). */
+export const EventTypeName = z.enum(eventTypeNames).openapi('EventType');
 
 /** The `data` of an event of type K. */
 export type EventData<K extends EventType> = z.output<(typeof eventTypes)[K]['data']>;

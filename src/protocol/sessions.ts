@@ -1,7 +1,9 @@
 import { z } from '@hono/zod-openapi';
 import { Branch, EngineName, Metadata, ModelId, RepoUrl, Usage } from './common.ts';
+import { Policy } from './policy.ts';
 
-export const SessionStatus = z.enum(['idle', 'queued', 'running']);
+/** `waiting`: its run is stopped at a tool call until an approval is decided (§10). */
+export const SessionStatus = z.enum(['idle', 'queued', 'running', 'waiting']);
 export type SessionStatus = z.infer<typeof SessionStatus>;
 
 export const CreateSessionRequest = z
@@ -13,6 +15,7 @@ export const CreateSessionRequest = z
     model: ModelId.optional(),
     systemPrompt: z.string().max(32_768).optional(),
     metadata: Metadata.optional(),
+    policy: Policy.optional(),
   })
   .strict()
   .openapi('CreateSessionRequest');
@@ -30,16 +33,22 @@ export const Session = z
     lastSeq: z.number().int().nonnegative(),
     usage: Usage,
     metadata: z.record(z.string(), z.unknown()),
+    policy: Policy.optional(),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
   .openapi('Session');
 export type Session = z.infer<typeof Session>;
 
+/** `queue` (default): runs after the session's earlier runs. `interrupt`: stops the active run and runs next (§10). */
+export const MessageMode = z.enum(['queue', 'interrupt']);
+export type MessageMode = z.infer<typeof MessageMode>;
+
 export const SendMessageRequest = z
   .object({
     content: z.string().min(1).max(200_000),
     idempotencyKey: z.string().min(1).max(128).optional(),
+    mode: MessageMode.optional(),
   })
   .strict()
   .openapi('SendMessageRequest');

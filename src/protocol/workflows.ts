@@ -1,13 +1,11 @@
 import { z } from '@hono/zod-openapi';
 import { Branch, EngineName, Metadata, ModelId, RepoUrl, Usage } from './common.ts';
+import { EventTypeName } from './events.ts';
 import { RunFailure } from './failure-codes.ts';
+import { Policy } from './policy.ts';
+import { Priority, WorkflowStatus, WorkflowType } from './workflow-enums.ts';
 
-export const WorkflowType = z.enum(['refactor', 'analysis', 'test', 'deploy', 'custom']);
-export type WorkflowType = z.infer<typeof WorkflowType>;
-export const Priority = z.enum(['low', 'medium', 'high']);
-export type Priority = z.infer<typeof Priority>;
-export const WorkflowStatus = z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']);
-export type WorkflowStatus = z.infer<typeof WorkflowStatus>;
+export { Priority, WorkflowStatus, WorkflowType } from './workflow-enums.ts';
 
 export const CreateWorkflowRequest = z
   .object({
@@ -28,6 +26,9 @@ export const CreateWorkflowRequest = z
       .optional(),
     payload: Metadata.optional(),
     metadata: Metadata.optional(),
+    policy: Policy.optional(),
+    /** Event types also POSTed to callbackUrl as they happen (`X-Callback-Kind: event`), §10. */
+    notify: z.array(EventTypeName).max(32).optional(),
   })
   .strict()
   .openapi('CreateWorkflowRequest');
@@ -73,6 +74,8 @@ export const Workflow = z
     usage: Usage,
     callbackUrl: z.string().optional(),
     callback: CallbackState.optional(),
+    policy: Policy.optional(),
+    notify: z.array(EventTypeName).optional(),
   })
   .openapi('Workflow');
 export type Workflow = z.infer<typeof Workflow>;

@@ -1,5 +1,7 @@
 // WebSocket frames (docs/api.md §8).
 import { z } from 'zod';
+import { ApprovalDecision } from './approvals.ts';
+import { MessageMode } from './sessions.ts';
 
 export const WsClientMessage = z.discriminatedUnion('type', [
   z.object({
@@ -13,8 +15,16 @@ export const WsClientMessage = z.discriminatedUnion('type', [
     sessionId: z.string().min(1).max(64),
     content: z.string().min(1).max(200_000),
     idempotencyKey: z.string().min(1).max(128).optional(),
+    mode: MessageMode.optional(),
   }),
   z.object({ type: z.literal('interrupt'), sessionId: z.string().min(1).max(64) }),
+  z.object({
+    type: z.literal('approve'),
+    sessionId: z.string().min(1).max(64),
+    approvalId: z.string().min(1).max(64),
+    decision: ApprovalDecision,
+    message: z.string().max(4_000).optional(),
+  }),
   z.object({ type: z.literal('ping') }),
 ]);
 export type WsClientMessage = z.infer<typeof WsClientMessage>;

@@ -25,6 +25,7 @@ export function toSession(s: SessionRecord): Session {
     model: s.model,
     ...(s.repoUrl ? { repoUrl: s.repoUrl } : {}),
     ...(s.branch ? { branch: s.branch } : {}),
+    ...(s.policy ? { policy: s.policy } : {}),
     lastSeq: s.lastSeq,
     usage: s.usage,
     metadata: s.metadata,
@@ -71,12 +72,12 @@ export class SessionService {
       actor,
       'session.create',
       undefined,
-      () => this.createSession(req),
+      () => this.createSession(req, actor),
       (s) => ({ target: s.id, details: { engine: s.engine } }),
     );
   }
 
-  private async createSession(req: CreateSessionRequest): Promise<Session> {
+  private async createSession(req: CreateSessionRequest, actor: Actor): Promise<Session> {
     assertRepoUrl(this.config, req.repoUrl);
     const id = newId('ses');
     const rec = await this.store.createSession({
@@ -88,6 +89,8 @@ export class SessionService {
       branch: req.branch,
       systemPrompt: req.systemPrompt,
       metadata: req.metadata ?? {},
+      ...(req.policy ? { policy: req.policy } : {}),
+      credential: actor.id,
     });
     return toSession(rec);
   }
@@ -120,7 +123,7 @@ export class SessionService {
       actor,
       'session.message',
       sessionId,
-      () => this.sendMessage(sessionId, content, idempotencyKey),
+      () => this.sendMessage(sessionId, content, idempotencyKey, actor),
       (r) => ({ details: { runId: r.runId, ...(r.duplicate ? { duplicate: true } : {}) } }),
     );
   }
@@ -128,7 +131,8 @@ export class SessionService {
   private async sendMessage(
     sessionId: string,
     content: string,
-    idempotencyKey?: string,
+    idempotencyKey: string | undefined,
+    actor: Actor,
   ): Promise<{ sessionId: string; runId: string; duplicate: boolean }> {
     const session = await this.get(sessionId);
     if (session.workflowId)
@@ -145,6 +149,7 @@ export class SessionService {
         input: content,
         idempotencyKey,
         priority: INTERACTIVE_PRIORITY,
+        credential: actor.id,
       });
     } catch (err) {
       // Two requests with the same key raced: the other one created the run.

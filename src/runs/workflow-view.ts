@@ -22,6 +22,8 @@ export function toWorkflow(w: WorkflowRecord, outbox?: OutboxRecord): Workflow {
     ...(w.error ? { error: w.error } : {}),
     usage: w.usage,
     ...(w.callbackUrl ? { callbackUrl: w.callbackUrl } : {}),
+    ...(w.policy ? { policy: w.policy } : {}),
+    ...(w.notify ? { notify: w.notify } : {}),
     ...(outbox
       ? {
           callback: {

@@ -113,7 +113,7 @@ export class WorkflowService {
       actor,
       'workflow.create',
       undefined,
-      () => this.createWorkflow(req),
+      () => this.createWorkflow(req, actor),
       (r) => ({
         target: r.workflow.id,
         details: { created: r.created, type: r.workflow.type, sessionId: r.workflow.sessionId },
@@ -123,6 +123,7 @@ export class WorkflowService {
 
   private async createWorkflow(
     req: CreateWorkflowRequest,
+    actor: Actor,
   ): Promise<{ workflow: Workflow; created: boolean }> {
     assertRepoUrl(this.config, req.repoUrl);
     if (req.callbackUrl) assertCallbackUrl(this.config, req.callbackUrl);
@@ -149,6 +150,9 @@ export class WorkflowService {
       attempts: 0,
       createdAt: now,
       usage: emptyUsage(),
+      ...(req.policy ? { policy: req.policy } : {}),
+      ...(req.notify?.length ? { notify: req.notify } : {}),
+      credential: actor.id,
     };
     const first: NewEvent[] = [
       { runId: rec.runId, type: 'message.user', data: { text: req.instructions } },
@@ -167,6 +171,8 @@ export class WorkflowService {
         systemPrompt: workflowSystemPrompt(req.type),
         metadata: req.metadata ?? {},
         workflowId: id,
+        ...(req.policy ? { policy: req.policy } : {}),
+        credential: actor.id,
       },
       {
         id: rec.runId,

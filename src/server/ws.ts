@@ -167,7 +167,7 @@ export function createWsGateway(
         return fail(
           'invalid_request',
           typeof type === 'string' &&
-            !['subscribe', 'unsubscribe', 'message', 'interrupt', 'ping'].includes(type)
+            !['subscribe', 'unsubscribe', 'message', 'interrupt', 'approve', 'ping'].includes(type)
             ? `unknown message type "${type.slice(0, 64)}"`
             : `invalid message: ${res.error.issues.map((i) => `${i.path.join('.') || 'frame'}: ${i.message}`).join('; ')}`,
           typeof sid === 'string' ? sid.slice(0, 64) : undefined,
@@ -222,6 +222,10 @@ export function createWsGateway(
             const r = await deps.sessions.send(msg.sessionId, msg.content, msg.idempotencyKey, actor);
             return send({ type: 'accepted', sessionId: r.sessionId, runId: r.runId });
           }
+          case 'approve':
+            // No approval exists until tool calls are gated by a policy (docs/api.md §10).
+            await deps.sessions.get(msg.sessionId);
+            return fail('not_found', `approval ${msg.approvalId} not found`, msg.sessionId);
           case 'interrupt': {
             const r = await deps.sessions.interrupt(msg.sessionId, actor);
             return send({

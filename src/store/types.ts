@@ -3,7 +3,9 @@
 import type {
   EngineName,
   Event,
+  EventType,
   NewEvent,
+  Policy,
   Priority,
   RunFailure,
   SessionStatus,
@@ -33,6 +35,10 @@ export interface SessionRecord {
   /** Set for sessions owned by a workflow. */
   workflowId?: string;
   workspaceReady: boolean;
+  /** Approval rules and budget (docs/api.md §10); a workflow's session carries the workflow's. */
+  policy?: Policy;
+  /** The credential id (`key:<hash>`, `signed:tier1`, …) that created it. */
+  credential?: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -76,6 +82,8 @@ export interface RunRecord {
   stopReason?: string;
   error?: RunFailure;
   usage: Usage;
+  /** The credential (tenant) that asked for it: fair queueing and per-key caps count by it. */
+  credential?: string;
 }
 
 export interface NewRun {
@@ -86,6 +94,7 @@ export interface NewRun {
   idempotencyKey?: string;
   priority: number;
   deadlineAt?: string;
+  credential?: string;
 }
 
 export interface WorkflowRecord {
@@ -112,6 +121,10 @@ export interface WorkflowRecord {
   result?: WorkflowResult;
   error?: RunFailure;
   usage: Usage;
+  policy?: Policy;
+  /** Event types sent to callbackUrl as they happen (docs/api.md §10). */
+  notify?: EventType[];
+  credential?: string;
 }
 
 export interface OutboxRecord {

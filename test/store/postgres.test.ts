@@ -68,6 +68,7 @@ describe.skipIf(skip)('PostgreSQL', () => {
         expect((await pool.query('SELECT version FROM schema_migrations ORDER BY version')).rows).toEqual([
           { version: 1 },
           { version: 2 },
+          { version: 3 },
         ]);
         await a.appendAudit({
           ts: new Date().toISOString(),

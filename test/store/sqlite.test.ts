@@ -47,12 +47,17 @@ describe('SQLite specifics', () => {
     expect(db.get('PRAGMA synchronous')?.synchronous).toBe(2); // FULL
     expect(db.get('PRAGMA foreign_keys')?.foreign_keys).toBe(1);
     expect(Number(db.get('PRAGMA busy_timeout')?.timeout)).toBeGreaterThan(0);
-    expect(db.all('SELECT version FROM schema_migrations')).toEqual([{ version: 1 }, { version: 2 }]);
+    expect(db.all('SELECT version FROM schema_migrations')).toEqual([
+      { version: 1 },
+      { version: 2 },
+      { version: 3 },
+    ]);
     await store.close();
     const again = await createStore({ dataDir });
     expect((again as SqliteStore).db.all('SELECT version FROM schema_migrations')).toEqual([
       { version: 1 },
       { version: 2 },
+      { version: 3 },
     ]);
     await again.close();
   });

@@ -101,6 +101,9 @@ const WORKFLOW: Record<string, Spec> = {
   result: c('result', 'json', true),
   error: c('error', 'json', true),
   usage: c('usage', 'usage'),
+  policy: c('policy', 'json', true),
+  notify: c('notify', 'json', true),
+  credential: c('credential', 'text', true),
 };
 const { id: _id, createdAt: _createdAt, ...WORKFLOW_PATCH } = WORKFLOW;
 
@@ -136,6 +139,8 @@ export function sessionInsert(s: NewSession, now: string): Assignments {
     ['system_prompt', s.systemPrompt ?? null],
     ['metadata', toJson(s.metadata ?? {})],
     ['workflow_id', s.workflowId ?? null],
+    ['policy', s.policy === undefined ? null : toJson(s.policy)],
+    ['credential', s.credential ?? null],
     ['created_at', now],
     ['updated_at', now],
   ];
@@ -151,6 +156,7 @@ export function runInsert(r: NewRun, now: string): Assignments {
     ['idempotency_key', r.idempotencyKey ?? null],
     ['priority', r.priority],
     ['deadline_at', r.deadlineAt === undefined ? null : toIso(r.deadlineAt)],
+    ['credential', r.credential ?? null],
     ['created_at', now],
   ];
 }

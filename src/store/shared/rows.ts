@@ -3,6 +3,8 @@
 // installs type parsers that make it so, see postgres/pool.ts).
 import type {
   Event,
+  EventType,
+  Policy,
   Priority,
   RunFailure,
   Usage,
@@ -92,6 +94,8 @@ export function toSession(row: Row): SessionRecord {
     engineState: json<Record<string, unknown>>(row, 'engine_state', {}),
     workflowId: optStr(row, 'workflow_id'),
     workspaceReady: bool(row, 'workspace_ready'),
+    policy: optJson<Policy>(row, 'policy'),
+    credential: optStr(row, 'credential'),
     createdAt: str(row, 'created_at'),
     updatedAt: str(row, 'updated_at'),
   });
@@ -129,6 +133,7 @@ export function toRun(row: Row): RunRecord {
     stopReason: optStr(row, 'stop_reason'),
     error: optJson<RunFailure>(row, 'error'),
     usage: usage(row),
+    credential: optStr(row, 'credential'),
   });
 }
 
@@ -157,6 +162,9 @@ export function toWorkflow(row: Row): WorkflowRecord {
     result: optJson<WorkflowResult>(row, 'result'),
     error: optJson<RunFailure>(row, 'error'),
     usage: usage(row),
+    policy: optJson<Policy>(row, 'policy'),
+    notify: optJson<EventType[]>(row, 'notify'),
+    credential: optStr(row, 'credential'),
   });
 }
 

@@ -31,6 +31,36 @@ export function workflowsContract(ctx: Ctx): void {
       expect(await store.getWorkflow('nope')).toBeUndefined();
     });
 
+    it('keeps policy, notify and credential of a workflow, its session and its run', async () => {
+      const store = ctx.store;
+      const policy = {
+        approve: ['git.push', 'shell:rm *'],
+        approvalTimeoutMs: 5_000,
+        budget: { maxCostUsd: 2 },
+      };
+      const w = newWorkflow('wfp', {
+        policy,
+        notify: ['approval.requested', 'run.started'],
+        credential: 'key:abc',
+      });
+      await store.createWorkflow(
+        w,
+        newSession(w.sessionId, { workflowId: w.id, policy, credential: 'key:abc' }),
+        newRun(w.runId, w.sessionId, { workflowId: w.id, credential: 'key:abc' }),
+        [],
+      );
+      expect(await store.getWorkflow('wfp')).toMatchObject({
+        policy,
+        notify: ['approval.requested', 'run.started'],
+        credential: 'key:abc',
+      });
+      expect(await store.getSession(w.sessionId)).toMatchObject({ policy, credential: 'key:abc' });
+      expect(await store.getRun(w.runId)).toMatchObject({ credential: 'key:abc' });
+      await store.createSession(newSession('plain'));
+      const plain = (await store.getSession('plain'))!;
+      expect('policy' in plain || 'credential' in plain).toBe(false);
+    });
+
     it('returns the existing workflow for a used idempotency key and creates nothing', async () => {
       const store = ctx.store;
       const first = await createWf(store, 'wf1', { idempotencyKey: 'k' });
