@@ -1,7 +1,15 @@
 // A small typed client for the HTTP API (docs/api.md §3, §5, §6): bearer or HMAC-signed requests.
 // fetch-based; depends only on the protocol types and ../security/signing.ts.
-import type { CreateWorkflowRequest, Event, Workflow } from '../protocol/index.ts';
+import type {
+  Approval,
+  ApprovalDecided,
+  ApprovalDecision,
+  CreateWorkflowRequest,
+  Event,
+  Workflow,
+} from '../protocol/index.ts';
 import { signedHeaders } from '../security/signing.ts';
+import { followEventStream } from './follow.ts';
 
 export {
   MemoryNonceStore,
@@ -35,7 +43,7 @@ export class ApiError extends Error {
 export interface SessionInfo {
   id: string;
   title: string;
-  status: 'idle' | 'queued' | 'running';
+  status: 'idle' | 'queued' | 'running' | 'waiting';
   lastSeq: number;
   [k: string]: unknown;
 }
@@ -64,10 +72,8 @@ export class AgentClient {
   ): Promise<{ status: number; body: T }> {
     const raw = body === undefined ? '' : JSON.stringify(body);
     const url = this.base + pathWithQuery;
-    const headers: Record<string, string> = {};
+    const headers = this.authHeaders(method, url, raw);
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (this.o.apiKey) headers.Authorization = `Bearer ${this.o.apiKey}`;
-    if (this.o.signingSecret) Object.assign(headers, signedHeaders(this.o.signingSecret, method, url, raw));
     const res = await this.fetchFn(url, { method, headers, body: body === undefined ? undefined : raw });
     const text = await res.text();
     const parsed: unknown = text ? JSON.parse(text) : undefined;
@@ -84,6 +90,15 @@ export class AgentClient {
     return { status: res.status, body: parsed as T };
   }
 
+  /** Authorization of one request: the bearer key, or a fresh signature (a new nonce each time). */
+  authHeaders(method: string, url: string, rawBody = ''): Record<string, string> {
+    const headers: Record<string, string> = {};
+    if (this.o.apiKey) headers.Authorization = `Bearer ${this.o.apiKey}`;
+    if (this.o.signingSecret)
+      Object.assign(headers, signedHeaders(this.o.signingSecret, method, url, rawBody));
+    return headers;
+  }
+
   /** 202 → created; 200 → an existing workflow with the same idempotencyKey. */
   async createWorkflow(req: CreateWorkflowRequest): Promise<{ workflow: Workflow; created: boolean }> {
     const r = await this.request<Workflow>('POST', '/api/workflows', req);
@@ -97,10 +112,7 @@ export class AgentClient {
   async listWorkflows(
     q: { status?: string; type?: string; limit?: number; cursor?: string } = {},
   ): Promise<Page<Workflow>> {
-    const qs = new URLSearchParams();
-    for (const [k, v] of Object.entries(q)) if (v !== undefined) qs.set(k, String(v));
-    const s = qs.toString();
-    return (await this.request<Page<Workflow>>('GET', `/api/workflows${s ? `?${s}` : ''}`)).body;
+    return (await this.request<Page<Workflow>>('GET', `/api/workflows${query(q)}`)).body;
   }
 
   async cancelWorkflow(id: string): Promise<Workflow> {
@@ -146,6 +158,62 @@ export class AgentClient {
     ).body;
   }
 
+  async getSession(id: string): Promise<SessionInfo> {
+    return (await this.request<SessionInfo>('GET', `/api/sessions/${encodeURIComponent(id)}`)).body;
+  }
+
+  async listSessions(
+    q: { status?: string; limit?: number; cursor?: string } = {},
+  ): Promise<Page<SessionInfo>> {
+    return (await this.request<Page<SessionInfo>>('GET', `/api/sessions${query(q)}`)).body;
+  }
+
+  async listApprovals(
+    q: { status?: 'pending' | 'decided'; limit?: number; cursor?: string } = {},
+  ): Promise<Page<Approval>> {
+    return (await this.request<Page<Approval>>('GET', `/api/approvals${query(q)}`)).body;
+  }
+
+  /** Decides an approval of a session (or, with `{workflowId}`, of a workflow). */
+  async decideApproval(
+    target: string | { workflowId: string },
+    approvalId: string,
+    decision: ApprovalDecision,
+    message?: string,
+  ): Promise<ApprovalDecided> {
+    const p =
+      typeof target === 'string'
+        ? `/api/sessions/${encodeURIComponent(target)}`
+        : `/api/workflows/${encodeURIComponent(target.workflowId)}`;
+    const body = message === undefined ? { decision } : { decision, message };
+    return (
+      await this.request<ApprovalDecided>('POST', `${p}/approvals/${encodeURIComponent(approvalId)}`, body)
+    ).body;
+  }
+
+  /**
+   * Follows the events of a session (or `{workflowId}`) live over SSE from `after`, reconnecting
+   * from the last seq after a drop, until `onEvent` returns false or `signal` aborts.
+   */
+  follow(
+    target: string | { workflowId: string },
+    onEvent: (event: Event) => boolean | undefined | Promise<boolean | undefined>,
+    o: { after?: number; signal?: AbortSignal } = {},
+  ): Promise<number> {
+    const p =
+      typeof target === 'string'
+        ? `/api/sessions/${encodeURIComponent(target)}`
+        : `/api/workflows/${encodeURIComponent(target.workflowId)}`;
+    return followEventStream({
+      url: `${this.base}${p}/events`,
+      headers: (url) => this.authHeaders('GET', url),
+      onEvent,
+      fetch: this.fetchFn,
+      ...(o.after !== undefined ? { after: o.after } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+  }
+
   /** Polls until the workflow is terminal (completed, failed or cancelled). */
   async waitForWorkflow(id: string, o: { timeoutMs?: number; intervalMs?: number } = {}): Promise<Workflow> {
     const end = Date.now() + (o.timeoutMs ?? 600_000);
@@ -156,4 +224,11 @@ export class AgentClient {
       await new Promise((r) => setTimeout(r, o.intervalMs ?? 500));
     }
   }
+}
+
+function query(q: Record<string, string | number | undefined>): string {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined) qs.set(k, String(v));
+  const s = qs.toString();
+  return s ? `?${s}` : '';
 }

@@ -25,6 +25,8 @@ export const ROOT_FILES: readonly string[] = [
   'runtime.ts',
   'runtime-engines.ts',
   'runtime-health.ts',
+  // The `agent-server` bin: `start` runs the server, other commands are the cli/ client.
+  'cli.ts',
 ];
 
 /** Packages beside the layers, with exactly what they may use. Nothing in the layers may import them. */
@@ -33,6 +35,8 @@ export const SIDE: Readonly<Record<string, readonly string[]>> = {
   'client/': ['security/signing.ts', 'protocol/'],
   // A mock Anthropic API for tests, the demo and benchmarks: self-contained.
   'mock-llm/': [],
+  // The `agent-server` client commands: the typed client and the wire schemas, nothing of the server.
+  'cli/': ['client/', 'protocol/', 'security/signing.ts'],
 };
 
 const LEAF_UNITS = new Set(LAYERS[LAYERS.length - 1]);

@@ -10,9 +10,11 @@ import { envNamesRead, envReads, REPO_ROOT, type SourceFile, sourceFiles } from 
 /**
  * Files that may touch `process.env` besides src/config.ts, and why.
  * mock-llm/ is a test and demo tool, not part of the server: its git fixtures pass the caller's
- * environment on to `git`, they read no setting.
+ * environment on to `git`, they read no setting. cli/env.ts is the `agent-server` client, not the
+ * server: it reads its own two variables (AGENT_SERVER_URL, AGENT_SERVER_KEY, docs/api.md §12).
  */
-const ENV_EXEMPT = (rel: string) => rel === 'config.ts' || rel.startsWith('mock-llm/');
+const ENV_EXEMPT = (rel: string) =>
+  rel === 'config.ts' || rel.startsWith('mock-llm/') || rel === 'cli/env.ts';
 
 /** Backticked UPPER_CASE names in the first column of the README's `## Configuration` table. */
 function readmeConfigNames(readme: string): Set<string> {
