@@ -56,11 +56,12 @@ export interface FakeTelegram {
 }
 
 class BadRequest extends Error {
-  constructor(
-    readonly code: number,
-    readonly description: string,
-  ) {
+  readonly code: number;
+  readonly description: string;
+  constructor(code: number, description: string) {
     super(description);
+    this.code = code;
+    this.description = description;
   }
 }
 
