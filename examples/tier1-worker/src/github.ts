@@ -69,7 +69,10 @@ export async function handleGitHub(request: Request, env: Env): Promise<Response
   if (!TRUSTED.has(comment.author_association)) return new Response('ignored');
 
   const repo = repository.full_name;
-  const text = `${body.slice(0, at)}${body.slice(at + mention.length)}`.trim();
+  const text = `${body.slice(0, at)}${body.slice(at + mention.length)}`
+    .replace(/\s+([,.:;!?])/g, '$1')
+    .replace(/^[\s,.:;!?]+/, '')
+    .trim();
   const say = (t: string) => githubComment(env, repo, issue.number, t);
 
   const verdict = /^(approve|allow|deny|reject)\b/i.exec(text);
