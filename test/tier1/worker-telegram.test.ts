@@ -254,6 +254,19 @@ describe('the callback receiver', () => {
     expect(tg.botMessages(alice.id).length).toBe(n);
   });
 
+  it('a summary longer than Telegram takes is cut, not retried forever', async () => {
+    const wf = await startTask();
+    const long = {
+      ...result(wf),
+      result: { summary: 'x'.repeat(10_000), pullRequestUrl: 'https://github.com/a/b/pull/1' },
+    };
+    expect((await agent.callback(cbUrl(), long, { 'X-Delivery-Id': `cb_${wf}` })).status).toBe(200);
+    const msg = lastBot(alice.id)!;
+    expect(msg.text.length).toBeLessThanOrEqual(4096);
+    expect(msg.text).toContain('… (truncated)');
+    expect(msg.text).toMatch(/Pull request: https:\/\/github.com\/a\/b\/pull\/1$/);
+  });
+
   it('refuses forged, replayed, stale and request-signed callbacks', async () => {
     const wf = await startTask();
     const n = tg.botMessages(alice.id).length;

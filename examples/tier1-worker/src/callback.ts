@@ -43,11 +43,16 @@ async function originOf(env: Env, workflowId: string, wf?: Workflow): Promise<Or
   throw new Error(`no origin for ${workflowId}`);
 }
 
+/** Telegram refuses messages over 4096 characters, GitHub comments over 65536: a refusal would be retried forever. */
+export function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 20)}\n… (truncated)`;
+}
+
 async function say(env: Env, o: Origin, text: string, buttons?: { token: string }): Promise<void> {
-  if (o.kind === 'github') return githubComment(env, o.repo, o.issue, text);
+  if (o.kind === 'github') return githubComment(env, o.repo, o.issue, clip(text, 60_000));
   await sendMessage(env, {
     chat_id: o.chatId,
-    text,
+    text: clip(text, 4_000),
     ...(o.messageId
       ? { reply_parameters: { message_id: o.messageId, allow_sending_without_reply: true } }
       : {}),
@@ -70,7 +75,8 @@ export function resultText(wf: Workflow): string {
   if (wf.status === 'completed') {
     const r = wf.result;
     const lines = [`✅ Task ${wf.id} completed.`];
-    if (r?.summary) lines.push(r.summary);
+    // The summary is cut so that the pull request link after it always fits.
+    if (r?.summary) lines.push(clip(r.summary, 3_000));
     if (r?.pullRequestUrl) lines.push(`Pull request: ${r.pullRequestUrl}`);
     else if (r?.commits?.length) lines.push(`Commits: ${r.commits.map((c) => c.sha.slice(0, 7)).join(', ')}`);
     return lines.join('\n\n');
