@@ -21,6 +21,8 @@ import {
 } from './e2e-harness.ts';
 
 let chain: Chain;
+// Each test waits for an approval request and then a result (up to 60 s each on a loaded machine).
+const TEST_MS = 180_000;
 
 beforeAll(async () => {
   chain = await startChain({ repos: ['acme/widgets', 'acme/gadgets', 'acme/gizmos'], approve: 'git.push' });
@@ -57,70 +59,82 @@ async function startOnTelegram(repo: string) {
 }
 
 describe('git.push under approval (Telegram)', () => {
-  it('the Allow button is what lets the push happen', async () => {
-    const { tg, worker, gh, server } = chain;
-    const { id, msg } = await startOnTelegram('acme/widgets');
-    // Waiting for the decision: nothing pushed, no PR, the workflow still running.
-    expect(onRemote('acme/widgets')).toBe(false);
-    expect(gh.pulls('acme/widgets')).toHaveLength(0);
-    expect((await getWorkflow(server, id)).status).toBe('running');
+  it(
+    'the Allow button is what lets the push happen',
+    async () => {
+      const { tg, worker, gh, server } = chain;
+      const { id, msg } = await startOnTelegram('acme/widgets');
+      // Waiting for the decision: nothing pushed, no PR, the workflow still running.
+      expect(onRemote('acme/widgets')).toBe(false);
+      expect(gh.pulls('acme/widgets')).toHaveLength(0);
+      expect((await getWorkflow(server, id)).status).toBe('running');
 
-    const allow = msg.reply_markup!.inline_keyboard.flat().find((b) => b.text.includes('Allow'))!;
-    const press = tg.pressButton(alice, alice.id, msg.message_id, allow.callback_data);
-    expect((await tg.deliver(`${worker.url}/telegram`, TG_HOOK_SECRET, press)).status).toBe(200);
-    expect(tg.answered.get((press.callback_query as { id: string }).id)).toBe('Allowed');
+      const allow = msg.reply_markup!.inline_keyboard.flat().find((b) => b.text.includes('Allow'))!;
+      const press = tg.pressButton(alice, alice.id, msg.message_id, allow.callback_data);
+      expect((await tg.deliver(`${worker.url}/telegram`, TG_HOOK_SECRET, press)).status).toBe(200);
+      expect(tg.answered.get((press.callback_query as { id: string }).id)).toBe('Allowed');
 
-    await until(
-      () => tg.botMessages(alice.id).some((m) => m.text.includes(`Task ${id} completed`)),
-      'the result',
-      60_000,
-    );
-    expect(onRemote('acme/widgets')).toBe(true);
-    const pr = gh.pulls('acme/widgets');
-    expect(pr).toHaveLength(1);
-    const result = tg.botMessages(alice.id).find((m) => m.text.includes(`Task ${id} completed`))!;
-    expect(result.text).toContain(`Pull request: ${pr[0]!.html_url}`);
-  });
+      await until(
+        () => tg.botMessages(alice.id).some((m) => m.text.includes(`Task ${id} completed`)),
+        'the result',
+        60_000,
+      );
+      expect(onRemote('acme/widgets')).toBe(true);
+      const pr = gh.pulls('acme/widgets');
+      expect(pr).toHaveLength(1);
+      const result = tg.botMessages(alice.id).find((m) => m.text.includes(`Task ${id} completed`))!;
+      expect(result.text).toContain(`Pull request: ${pr[0]!.html_url}`);
+    },
+    TEST_MS,
+  );
 
-  it('Deny keeps the branch off the remote', async () => {
-    const { tg, worker, gh } = chain;
-    const { id, msg } = await startOnTelegram('acme/gadgets');
-    const deny = msg.reply_markup!.inline_keyboard.flat().find((b) => b.text.includes('Deny'))!;
-    const press = tg.pressButton(alice, alice.id, msg.message_id, deny.callback_data);
-    expect((await tg.deliver(`${worker.url}/telegram`, TG_HOOK_SECRET, press)).status).toBe(200);
-    await until(
-      () => tg.botMessages(alice.id).some((m) => new RegExp(`Task ${id} (completed|failed)`).test(m.text)),
-      'the result',
-      60_000,
-    );
-    expect(onRemote('acme/gadgets')).toBe(false);
-    expect(gh.pulls('acme/gadgets')).toHaveLength(0);
-  });
+  it(
+    'Deny keeps the branch off the remote',
+    async () => {
+      const { tg, worker, gh } = chain;
+      const { id, msg } = await startOnTelegram('acme/gadgets');
+      const deny = msg.reply_markup!.inline_keyboard.flat().find((b) => b.text.includes('Deny'))!;
+      const press = tg.pressButton(alice, alice.id, msg.message_id, deny.callback_data);
+      expect((await tg.deliver(`${worker.url}/telegram`, TG_HOOK_SECRET, press)).status).toBe(200);
+      await until(
+        () => tg.botMessages(alice.id).some((m) => new RegExp(`Task ${id} (completed|failed)`).test(m.text)),
+        'the result',
+        60_000,
+      );
+      expect(onRemote('acme/gadgets')).toBe(false);
+      expect(gh.pulls('acme/gadgets')).toHaveLength(0);
+    },
+    TEST_MS,
+  );
 });
 
 describe('git.push under approval (GitHub)', () => {
-  it('"@duyetbot approve" in the issue lets the push happen', async () => {
-    const { gh, worker } = chain;
-    const hook = `${worker.url}/github`;
-    const base = { repo: 'acme/gizmos', issue: 7, login: 'alice', association: 'OWNER' as const };
-    expect(
-      (await gh.sendIssueComment(hook, GH_HOOK_SECRET, { ...base, body: '@duyetbot fix the failing test' }))
-        .status,
-    ).toBe(200);
-    await until(
-      () => gh.comments('acme/gizmos', 7).some((c) => c.body.includes('asks to run git')),
-      'the approval comment',
-      60_000,
-    );
-    expect(onRemote('acme/gizmos')).toBe(false);
-    expect(
-      (await gh.sendIssueComment(hook, GH_HOOK_SECRET, { ...base, body: '@duyetbot approve' })).status,
-    ).toBe(200);
-    await until(
-      () => gh.comments('acme/gizmos', 7).some((c) => c.body.includes('Pull request:')),
-      'the result comment',
-      60_000,
-    );
-    expect(onRemote('acme/gizmos')).toBe(true);
-  });
+  it(
+    '"@duyetbot approve" in the issue lets the push happen',
+    async () => {
+      const { gh, worker } = chain;
+      const hook = `${worker.url}/github`;
+      const base = { repo: 'acme/gizmos', issue: 7, login: 'alice', association: 'OWNER' as const };
+      expect(
+        (await gh.sendIssueComment(hook, GH_HOOK_SECRET, { ...base, body: '@duyetbot fix the failing test' }))
+          .status,
+      ).toBe(200);
+      await until(
+        () => gh.comments('acme/gizmos', 7).some((c) => c.body.includes('asks to run git')),
+        'the approval comment',
+        60_000,
+      );
+      expect(onRemote('acme/gizmos')).toBe(false);
+      expect(
+        (await gh.sendIssueComment(hook, GH_HOOK_SECRET, { ...base, body: '@duyetbot approve' })).status,
+      ).toBe(200);
+      await until(
+        () => gh.comments('acme/gizmos', 7).some((c) => c.body.includes('Pull request:')),
+        'the result comment',
+        60_000,
+      );
+      expect(onRemote('acme/gizmos')).toBe(true);
+    },
+    TEST_MS,
+  );
 });
