@@ -22,6 +22,7 @@ import type { EventLog } from './event-log.ts';
 import type { Lifecycle, RunOutcome, StopReason } from './lifecycle.ts';
 import { OutputBudget } from './output-budget.ts';
 import { endRun } from './run-end.ts';
+import { RunQuota } from './run-quota.ts';
 import type { WorkspacePreparer } from './workspace-preparer.ts';
 
 export interface ExecutorDeps {
@@ -99,17 +100,24 @@ export class RunExecutor {
         );
       const workspace = await this.d.workspaces.prepare(session, signal);
       // The disk quota holds while the run is active: over it, the run's processes are stopped.
-      stopQuota = watchDiskQuota(
-        workspace.dir,
-        config.workspaceQuotaBytes,
-        (info) => {
-          quotaHit = info;
-          stop('quota');
-        },
-        { intervalMs: config.workspaceQuotaIntervalMs },
+      // (Paused while a native run waits for people with no tool executing: see run-quota.ts.)
+      const quota = new RunQuota(
+        () =>
+          watchDiskQuota(
+            workspace.dir,
+            config.workspaceQuotaBytes,
+            (info) => {
+              quotaHit = info;
+              stop('quota');
+            },
+            { intervalMs: config.workspaceQuotaIntervalMs },
+          ),
+        { pausable: session.engine === 'native' },
       );
+      quota.start();
+      stopQuota = () => quota.close();
       const history = (await store.listMessages(session.id)).filter((m) => m.runId !== run.id);
-      const approvals = this.approvalGate(run, session, signal, stopReason, slot);
+      const approvals = this.approvalGate(run, session, signal, stopReason, parkingSlot(slot, quota));
       await approvals?.open();
       const result = await engine
         .run({
@@ -120,7 +128,7 @@ export class RunExecutor {
           history,
           input: run.input,
           workspace: workspace.dir,
-          tools: this.d.tools(run, session),
+          tools: this.d.tools(run, session).map((t) => quota.wrap(t)),
           engineState: session.engineState,
           env: workspace.env,
           signal,
@@ -280,6 +288,20 @@ export class RunExecutor {
       ...(workflow ? { workflow } : {}),
     });
   }
+}
+
+/** The scheduler's slot, with the run's quota watch paused while the run is parked. */
+function parkingSlot(slot: RunSlot | undefined, quota: RunQuota): RunSlot {
+  return {
+    park: () => {
+      slot?.park();
+      quota.park();
+    },
+    resume: async (signal) => {
+      quota.unpark();
+      await slot?.resume(signal);
+    },
+  };
 }
 
 /** Why an engine's run ended early, as an outcome. */
