@@ -196,6 +196,11 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     healthChecks: healthChecks({ config, store, sandbox, broadcaster }),
     isAccepting: () => accepting,
   };
+  metrics.registry.gauge(
+    'agent_runs_waiting_approval',
+    'Runs on this instance stopped at a tool call until an approval is decided (they hold no run slot)',
+    () => scheduler.parkedCount,
+  );
   metrics.registry.gauge('agent_uptime_seconds', 'Process uptime', () =>
     Math.round((Date.now() - startedAt) / 1000),
   );
