@@ -113,7 +113,7 @@ export class RunApprovalGate implements ApprovalGate {
   async check(call: GatedToolCall): Promise<ApprovalVerdict> {
     const rule = matchApprovalRule(this.o.rules, call.name, call.input);
     if (!rule) return ALLOW;
-    const { run, session, signal } = this.o;
+    const { session, signal } = this.o;
     const stopped = (): ApprovalVerdict => ({
       allow: false,
       message: denialMessage({ decision: 'deny', by: this.byOnStop() }, this.timeoutMs),
@@ -141,19 +141,17 @@ export class RunApprovalGate implements ApprovalGate {
     try {
       // The call's tool.started (and all before it) is stored first: seq order is the order of things.
       await this.d.eventLog.flush();
-      const req = await this.track(
-        this.d.store.requestApproval({
-          id,
-          sessionId: session.id,
-          ...(session.workflowId ? { workflowId: session.workflowId } : {}),
-          runId: run.id,
-          toolUseId: call.toolUseId,
-          name: call.name,
-          input: call.input,
-          rule,
-          expiresAt,
-        }),
-      );
+      let req: ApprovalChange;
+      try {
+        req = await this.track(this.requestApproval(id, call, rule, expiresAt));
+      } catch (err) {
+        // Fail closed: a call that cannot be put before a person does not run.
+        this.log.warn('could not store an approval request', { tool: call.name, err });
+        return {
+          allow: false,
+          message: 'denied: the approval request could not be recorded; try again later',
+        };
+      }
       if (!req.changed) return stopped(); // the run is no longer running (cancelled meanwhile)
       this.announce(req);
       this.waiters.set(id, waiter);
@@ -184,6 +182,21 @@ export class RunApprovalGate implements ApprovalGate {
         await this.o.slot?.resume(signal);
       }
     }
+  }
+
+  private requestApproval(id: string, call: GatedToolCall, rule: string, expiresAt: string) {
+    const { run, session } = this.o;
+    return this.d.store.requestApproval({
+      id,
+      sessionId: session.id,
+      ...(session.workflowId ? { workflowId: session.workflowId } : {}),
+      runId: run.id,
+      toolUseId: call.toolUseId,
+      name: call.name,
+      input: call.input,
+      rule,
+      expiresAt,
+    });
   }
 
   /**

@@ -264,6 +264,27 @@ describe('approval gate', () => {
     expect(await h.store.getApproval('apr_old')).toMatchObject({ status: 'decided', by: 'restart' });
   });
 
+  it('a request the store cannot record is denied (fail closed), never allowed', async () => {
+    const h = await harness();
+    const r = await runningRun(h);
+    const broken = new Proxy(h.store, {
+      get: (t, p) =>
+        p === 'requestApproval'
+          ? async () => {
+              throw new Error('disk I/O error');
+            }
+          : typeof t[p as keyof Store] === 'function'
+            ? (t[p as keyof Store] as (...a: unknown[]) => unknown).bind(t)
+            : t[p as keyof Store],
+    }) as Store;
+    const g = gateFor(h, r, broken);
+    expect(await g.gate.check({ toolUseId: 'tu1', ...PUSH })).toEqual({
+      allow: false,
+      message: 'denied: the approval request could not be recorded; try again later',
+    });
+    expect(g.slot.calls).toEqual([]);
+  });
+
   it('on a shared store it also finds a decision no event told it about', async () => {
     const h = await harness();
     const r = await runningRun(h);
