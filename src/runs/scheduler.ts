@@ -1,6 +1,8 @@
 // The run scheduler: claims queued runs from the store (highest priority first, FIFO within a
 // priority, one run per session at a time), runs at most `maxConcurrentRuns` at once on this
-// instance, keeps a lease on each by heartbeat, and re-queues runs whose worker died.
+// instance, keeps a lease on each by heartbeat, and re-queues runs whose worker died. A run
+// stopped at an approval (docs/api.md §10) is parked: it keeps its lease but not its slot, and
+// takes a slot again (ahead of new claims) once its approvals are decided.
 // It learns of new work and of runs to stop from the lifecycle bus (listen()), and announces the
 // runs it re-queues there. All its time (lease expiry, heartbeats, deadlines, the drain grace) is
 // read from `clock`.
