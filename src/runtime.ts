@@ -11,6 +11,7 @@ import { AuditLog, configSecrets } from './observability/audit.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import type { EngineName } from './protocol/index.ts';
+import { ApprovalService } from './runs/approvals.ts';
 import { CallbackDispatcher } from './runs/callbacks.ts';
 import { cleanupWorkspaces } from './runs/cleanup.ts';
 import { EventLog } from './runs/event-log.ts';
@@ -33,6 +34,7 @@ import { createApp } from './server/app.ts';
 import { API_SECURITY, apiGuard, documentSecurity, storeNonceChecker, upgradeAuth } from './server/auth.ts';
 import type { ServerDeps } from './server/deps.ts';
 import { type Listening, listen } from './server/http.ts';
+import { approvalRoutes } from './server/routes/approvals.ts';
 import { auditRoutes } from './server/routes/audit.ts';
 import { workflowRoutes } from './server/routes/workflows.ts';
 import { createWsGateway } from './server/ws.ts';
@@ -168,6 +170,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     },
   });
   const sessions = new SessionService({ store, config, eventLog, lifecycle, workspaces });
+  const approvals = new ApprovalService({ store, eventLog, lifecycle });
 
   // ---- subscriptions: who reacts to what happened to runs ----------------------------------
   const unsubscribe = [
@@ -187,11 +190,17 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     metrics,
     eventLog,
     sessions,
+    approvals,
     version: VERSION,
     startedAt,
     healthChecks: healthChecks({ config, store, sandbox, broadcaster }),
     isAccepting: () => accepting,
   };
+  metrics.registry.gauge(
+    'agent_runs_waiting_approval',
+    'Runs on this instance stopped at a tool call until an approval is decided (they hold no run slot)',
+    () => scheduler.parkedCount,
+  );
   metrics.registry.gauge('agent_uptime_seconds', 'Process uptime', () =>
     Math.round((Date.now() - startedAt) / 1000),
   );
@@ -208,6 +217,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     metricsMiddleware: config.metricsAuth ? [apiGuard(guard, config.maxBodyBytes)] : [],
     routes: [
       workflowRoutes(deps, workflows),
+      approvalRoutes(approvals),
       auditRoutes(store),
       (a) => documentSecurity(a, { metricsAuth: config.metricsAuth }),
     ],

@@ -30,6 +30,28 @@ export interface ConversationTurn {
   content?: unknown;
 }
 
+/** A tool call as the approval gate sees it: the engine's own tool name and input. */
+export interface GatedToolCall {
+  toolUseId: string;
+  name: string;
+  input: unknown;
+}
+
+/** Whether a gated call may run; `message` is the tool error the model gets when it may not. */
+export type ApprovalVerdict = { allow: true } | { allow: false; message: string };
+
+/**
+ * Stops the tool calls a session's policy names until someone decides (docs/api.md §10). The runs
+ * layer implements it (recording, announcing, waiting); engines call `check` before a tool runs —
+ * for every call: the gate knows which ones to stop (agent/approval-rules.ts).
+ */
+export interface ApprovalGate {
+  /** Resolves when the call may run, or is denied. Never hangs: a timeout and the run's abort end the wait. */
+  check(call: GatedToolCall): Promise<ApprovalVerdict>;
+  /** The longest a call can wait (ms): engines whose own machinery times out waits (Claude Code hooks) allow for it. */
+  readonly timeoutMs: number;
+}
+
 export interface EngineRunContext {
   runId: string;
   sessionId: string;
@@ -50,6 +72,8 @@ export interface EngineRunContext {
   scope?: RunScope;
   /** The session's repository URL, passed to tools (local-remote policy). */
   origin?: string;
+  /** Present when the session's policy asks for approvals: every tool call goes through it first. */
+  approvals?: ApprovalGate;
   /**
    * A directory only the server writes (never bound into a sandbox) for the engine's own records
    * about the session. Anything kept under the workspace or HOME is the agent's to replace.

@@ -103,7 +103,7 @@ export const eventTypes = {
         expiresAt: z.string(),
       })
       .strict(),
-    doc: 'declared, not emitted yet: a tool call waits for a decision',
+    doc: 'a tool call a `policy.approve` rule matched waits for a decision until `expiresAt`; the session is `waiting` meanwhile',
   },
   'approval.resolved': {
     data: z
@@ -114,7 +114,7 @@ export const eventTypes = {
         message: z.string().optional(),
       })
       .strict(),
-    doc: 'declared, not emitted yet: the decision on an approval request',
+    doc: 'the decision on an approval request: by a person, the timeout, a cancel/interrupt/delete or a restart; `deny` gives the model a tool error',
   },
 } as const satisfies Record<string, EventDeclaration>;
 

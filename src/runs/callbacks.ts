@@ -1,6 +1,8 @@
 // Delivers queued workflow callbacks (the transactional outbox): signed POSTs retried with
 // exponential backoff and jitter until a 2xx or until `callbackMaxAgeMs` has passed. State lives in
-// the store, so deliveries survive restarts; one outbox row per workflow means one delivery.
+// the store, so deliveries survive restarts; one result row per workflow means one delivery. Event
+// notifications (docs/api.md §10) are rows too: the store hands out one row per workflow at a time,
+// oldest first, so a workflow's notifications arrive in seq order and before its result.
 // Each POST goes through safePost: a destination that resolves to a loopback/private/link-local/
 // metadata address (not in CALLBACK_ALLOW_HOSTS) is refused and the callback fails at once; no
 // redirect is followed; `lastError` holds only safePost's coarse error (never what answered).
@@ -148,6 +150,8 @@ export class CallbackDispatcher {
       // Receivers dedupe on X-Delivery-Id: a crash between their 2xx and our record of it means one redelivery.
       headers['X-Delivery-Id'] = o.id;
       headers['X-Delivery-Attempt'] = String(attempts);
+      // `result`: the terminal Workflow; `event`: {kind: "event", workflowId, event} (docs/api.md §10).
+      headers['X-Callback-Kind'] = o.kind ?? 'result';
       if (this.config.signingSecret)
         Object.assign(
           headers,

@@ -12,15 +12,17 @@ import { EngineError } from '../agent/engine.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
-import { type EngineName, emptyUsage, type Usage } from '../protocol/index.ts';
+import { DEFAULT_APPROVAL_TIMEOUT_MS, type EngineName, emptyUsage, type Usage } from '../protocol/index.ts';
 import { type QuotaExceeded, watchDiskQuota } from '../sandbox/workspace/disk-quota.ts';
 import type { MessageRecord, RunFinish, RunRecord, SessionRecord, Store } from '../store/types.ts';
 import { RunScope } from '../tools/run-scope.ts';
 import type { Tool } from '../tools/types.ts';
+import { RunApprovalGate, type RunSlot } from './approval-gate.ts';
 import type { EventLog } from './event-log.ts';
 import type { Lifecycle, RunOutcome, StopReason } from './lifecycle.ts';
 import { OutputBudget } from './output-budget.ts';
 import { endRun } from './run-end.ts';
+import { RunQuota } from './run-quota.ts';
 import type { WorkspacePreparer } from './workspace-preparer.ts';
 
 export interface ExecutorDeps {
@@ -54,6 +56,7 @@ export class RunExecutor {
     signal: AbortSignal,
     stopReason: () => StopReason | undefined,
     stop: (reason: StopReason) => void = () => {},
+    slot?: RunSlot,
   ): Promise<void> {
     const { store, eventLog, config } = this.d;
     const session = await store.getSession(run.sessionId);
@@ -97,33 +100,46 @@ export class RunExecutor {
         );
       const workspace = await this.d.workspaces.prepare(session, signal);
       // The disk quota holds while the run is active: over it, the run's processes are stopped.
-      stopQuota = watchDiskQuota(
-        workspace.dir,
-        config.workspaceQuotaBytes,
-        (info) => {
-          quotaHit = info;
-          stop('quota');
-        },
-        { intervalMs: config.workspaceQuotaIntervalMs },
+      // (Paused while a native run waits for people with no tool executing: see run-quota.ts.)
+      const quota = new RunQuota(
+        () =>
+          watchDiskQuota(
+            workspace.dir,
+            config.workspaceQuotaBytes,
+            (info) => {
+              quotaHit = info;
+              stop('quota');
+            },
+            { intervalMs: config.workspaceQuotaIntervalMs },
+          ),
+        { pausable: session.engine === 'native' },
       );
+      quota.start();
+      stopQuota = () => quota.close();
       const history = (await store.listMessages(session.id)).filter((m) => m.runId !== run.id);
-      const result = await engine.run({
-        runId: run.id,
-        sessionId: session.id,
-        model: session.model,
-        systemPrompt: session.systemPrompt,
-        history,
-        input: run.input,
-        workspace: workspace.dir,
-        tools: this.d.tools(run, session),
-        engineState: session.engineState,
-        env: workspace.env,
-        signal,
-        emit,
-        scope,
-        stateDir: workspace.stateDir,
-        ...(session.repoUrl ? { origin: session.repoUrl } : {}),
-      });
+      const approvals = this.approvalGate(run, session, signal, stopReason, parkingSlot(slot, quota));
+      await approvals?.open();
+      const result = await engine
+        .run({
+          runId: run.id,
+          sessionId: session.id,
+          model: session.model,
+          systemPrompt: session.systemPrompt,
+          history,
+          input: run.input,
+          workspace: workspace.dir,
+          tools: this.d.tools(run, session).map((t) => quota.wrap(t)),
+          engineState: session.engineState,
+          env: workspace.env,
+          signal,
+          emit,
+          scope,
+          stateDir: workspace.stateDir,
+          ...(session.repoUrl ? { origin: session.repoUrl } : {}),
+          ...(approvals ? { approvals } : {}),
+        })
+        // No approval outlives the engine's run: what still waits is denied before the run ends or is re-queued.
+        .finally(() => approvals?.close());
       // The user's message is stored at accept time (`<runId>-u`); keep the engine's record of the
       // run's other turns, stored with the run's end.
       const at = new Date(this.clock.now()).toISOString();
@@ -165,6 +181,31 @@ export class RunExecutor {
       await scope.close();
     }
     await this.finish(run, session, outcome, { turns, engineState, durationMs: this.clock.now() - started });
+  }
+
+  /** The run's approval gate, when the session's policy names tool calls that need a decision. */
+  private approvalGate(
+    run: RunRecord,
+    session: SessionRecord,
+    signal: AbortSignal,
+    stopReason: () => StopReason | undefined,
+    slot: RunSlot | undefined,
+  ): RunApprovalGate | undefined {
+    const rules = session.policy?.approve ?? [];
+    if (rules.length === 0) return undefined;
+    const { store, eventLog, lifecycle, logger } = this.d;
+    return new RunApprovalGate(
+      { store, eventLog, lifecycle, logger, clock: this.clock },
+      {
+        run,
+        session,
+        rules,
+        timeoutMs: session.policy?.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS,
+        signal,
+        stopReason,
+        ...(slot ? { slot } : {}),
+      },
+    );
   }
 
   /** The engine's events, with streamed tool output capped per call and per run (what is stored and sent). */
@@ -247,6 +288,20 @@ export class RunExecutor {
       ...(workflow ? { workflow } : {}),
     });
   }
+}
+
+/** The scheduler's slot, with the run's quota watch paused while the run is parked. */
+function parkingSlot(slot: RunSlot | undefined, quota: RunQuota): RunSlot {
+  return {
+    park: () => {
+      slot?.park();
+      quota.park();
+    },
+    resume: async (signal) => {
+      quota.unpark();
+      await slot?.resume(signal);
+    },
+  };
 }
 
 /** Why an engine's run ended early, as an outcome. */

@@ -3,6 +3,7 @@
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import { literalHostRefusal } from '../net/allow-hosts.ts';
+import { COALESCIBLE } from '../protocol/index.ts';
 import { checkRepoUrl } from '../sandbox/repo/url.ts';
 
 export function assertRepoUrl(config: Pick<Config, 'allowFileRepos'>, repoUrl: string | undefined): void {
@@ -40,4 +41,25 @@ export function assertCallbackUrl(config: Pick<Config, 'callbackAllowHosts'>, ra
       { details: { field: 'callbackUrl' } },
     );
   }
+}
+
+/**
+ * A workflow's `notify` list (docs/api.md §10) needs somewhere to send to, and never names the
+ * streamed deltas (`text.delta`, `tool.output`): dozens of POSTs a second are what the event
+ * stream is for, not a webhook.
+ */
+export function assertNotify(notify: readonly string[] | undefined, callbackUrl: string | undefined): void {
+  if (!notify?.length) return;
+  if (!callbackUrl)
+    throw new AppError('invalid_request', 'notify needs a callbackUrl to send the events to', {
+      details: { field: 'notify' },
+    });
+  const deltas: ReadonlySet<string> = COALESCIBLE;
+  const streamed = notify.filter((t) => deltas.has(t));
+  if (streamed.length > 0)
+    throw new AppError(
+      'invalid_request',
+      `notify cannot name streamed deltas (${streamed.join(', ')}); follow the workflow's events for them`,
+      { details: { field: 'notify' } },
+    );
 }

@@ -1,6 +1,8 @@
 // The run scheduler: claims queued runs from the store (highest priority first, FIFO within a
 // priority, one run per session at a time), runs at most `maxConcurrentRuns` at once on this
-// instance, keeps a lease on each by heartbeat, and re-queues runs whose worker died.
+// instance, keeps a lease on each by heartbeat, and re-queues runs whose worker died. A run
+// stopped at an approval (docs/api.md §10) is parked: it keeps its lease but not its slot, and
+// takes a slot again (ahead of new claims) once its approvals are decided.
 // It learns of new work and of runs to stop from the lifecycle bus (listen()), and announces the
 // runs it re-queues there. All its time (lease expiry, heartbeats, deadlines, the drain grace) is
 // read from `clock`.
@@ -10,6 +12,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { RunRecord, Store } from '../store/types.ts';
+import type { RunSlot } from './approval-gate.ts';
 import type { EventLog } from './event-log.ts';
 import type { RunExecutor } from './executor.ts';
 import type { Lifecycle, StopReason } from './lifecycle.ts';
@@ -20,6 +23,8 @@ interface Active {
   done: Promise<void>;
   /** Why the run is being stopped, once it is. */
   stopReason?: StopReason;
+  /** Waiting for people (approvals): it does not count against maxConcurrentRuns meanwhile. */
+  parked?: boolean;
 }
 
 export class Scheduler {
@@ -32,6 +37,8 @@ export class Scheduler {
   private lifecycle: Lifecycle;
   private deadlineFor?: (run: RunRecord) => Promise<number | undefined>;
   private active = new Map<string, Active>();
+  /** Parked runs whose approvals were decided, waiting (in order) for a slot to go on. */
+  private resuming: Array<{ runId: string; go: () => void }> = [];
   private accepting = true;
   private pumping = false;
   private pumpAgain = false;
@@ -101,6 +108,22 @@ export class Scheduler {
     return this.active.size;
   }
 
+  /**
+   * Runs that hold a slot: active and not parked. A run parked at an approval holds nothing but
+   * its record (docs/api.md §10); when its approvals are decided it takes a slot again before it
+   * goes on — ahead of new claims — so no more than maxConcurrentRuns runs ever execute at once.
+   */
+  get executingCount(): number {
+    let n = 0;
+    for (const a of this.active.values()) if (!a.parked) n++;
+    return n;
+  }
+
+  /** Runs parked at an approval on this instance. */
+  get parkedCount(): number {
+    return this.active.size - this.executingCount;
+  }
+
   isActive(runId: string): boolean {
     return this.active.has(runId);
   }
@@ -123,7 +146,12 @@ export class Scheduler {
   }
 
   private async pump(): Promise<void> {
-    while (this.accepting && this.active.size < this.config.maxConcurrentRuns) {
+    this.grant();
+    while (
+      this.accepting &&
+      this.resuming.length === 0 &&
+      this.executingCount < this.config.maxConcurrentRuns
+    ) {
       let run: RunRecord | undefined;
       try {
         run = await this.store.claimNextRun(this.workerId, this.config.leaseMs);
@@ -160,14 +188,54 @@ export class Scheduler {
         controller.signal,
         () => entry.stopReason,
         (reason) => this.stop(run.id, reason),
+        this.slotOf(entry),
       )
       .catch((err) => this.logger.error('run executor crashed', { runId: run.id, err }))
       .finally(() => {
         deadline?.cancel();
         this.active.delete(run.id);
+        this.resuming = this.resuming.filter((r) => r.runId !== run.id);
         this.metrics.runsActive.set(this.active.size);
         this.wake();
       });
+  }
+
+  /** How a run tells the scheduler it waits for people, and asks to go on. */
+  private slotOf(entry: Active): RunSlot {
+    return {
+      park: () => {
+        if (entry.parked) return;
+        entry.parked = true;
+        // Nobody can decide during a drain's grace period: the run is re-queued now, not at its end.
+        if (!this.accepting) this.stop(entry.run.id, 'drain');
+        this.wake();
+      },
+      resume: (signal) =>
+        new Promise<void>((resolve) => {
+          if (!entry.parked || signal.aborted) return resolve();
+          const onAbort = () => {
+            this.resuming = this.resuming.filter((r) => r.runId !== entry.run.id);
+            resolve();
+          };
+          signal.addEventListener('abort', onAbort, { once: true });
+          this.resuming.push({
+            runId: entry.run.id,
+            go: () => {
+              signal.removeEventListener('abort', onAbort);
+              entry.parked = false;
+              resolve();
+            },
+          });
+          this.grant();
+        }),
+    };
+  }
+
+  /** Parked runs whose approvals were decided go on, in order, while slots are free. */
+  private grant(): void {
+    while (this.resuming.length > 0 && this.executingCount < this.config.maxConcurrentRuns) {
+      this.resuming.shift()!.go();
+    }
   }
 
   /** Resolves when no run of the session is active on this instance (bounded wait). */
@@ -219,6 +287,9 @@ export class Scheduler {
 
   private async recover(now: string): Promise<void> {
     try {
+      // A run that dies waiting for approval: its approvals are denied (by restart) before it is
+      // re-queued, so none outlives the process that asked (docs/api.md §10).
+      this.eventLog.publish(await this.store.resolveOrphanedApprovals(now));
       const runs = await this.store.requeueExpiredRuns(now);
       for (const run of runs) {
         this.logger.warn('re-queued run of a dead worker', {
@@ -245,6 +316,8 @@ export class Scheduler {
    */
   async drain(graceMs: number): Promise<void> {
     this.accepting = false;
+    // Runs waiting for people cannot finish in the grace period: re-queued now.
+    for (const [id, a] of this.active) if (a.parked) this.stop(id, 'drain');
     for (const t of this.timers) t.cancel();
     this.timers = [];
     const all = () => Promise.all([...this.active.values()].map((a) => a.done));

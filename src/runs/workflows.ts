@@ -34,7 +34,7 @@ import {
 import { type Actor, audited } from './actions.ts';
 import type { EventLog } from './event-log.ts';
 import type { Lifecycle, RunOutcome } from './lifecycle.ts';
-import { assertCallbackUrl, assertRepoUrl } from './request-checks.ts';
+import { assertCallbackUrl, assertNotify, assertRepoUrl } from './request-checks.ts';
 import { endRun } from './run-end.ts';
 import { workflowSystemPrompt } from './workflow-prompts.ts';
 import { gitFacts, pullRequestUrl } from './workflow-results.ts';
@@ -127,6 +127,7 @@ export class WorkflowService {
   ): Promise<{ workflow: Workflow; created: boolean }> {
     assertRepoUrl(this.config, req.repoUrl);
     if (req.callbackUrl) assertCallbackUrl(this.config, req.callbackUrl);
+    assertNotify(req.notify, req.callbackUrl);
     const id = newId('wf');
     const now = this.iso();
     const priority = req.priority ?? 'medium';

@@ -2,6 +2,7 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { ApprovalService } from '../runs/approvals.ts';
 import type { EventLog } from '../runs/event-log.ts';
 import type { SessionService } from '../runs/sessions.ts';
 import type { Store } from '../store/types.ts';
@@ -18,6 +19,8 @@ export interface ServerDeps {
   metrics: Metrics;
   eventLog: EventLog;
   sessions: SessionService;
+  /** Decisions on tool calls waiting for approval (docs/api.md §10). */
+  approvals: ApprovalService;
   version: string;
   startedAt: number;
   healthChecks: HealthCheck[];

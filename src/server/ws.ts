@@ -1,7 +1,7 @@
 // WebSocket /ws (docs/api.md §8) on the `ws` library. One connection may follow several sessions;
 // each subscription replays stored events after `after` and then streams live ones.
 //
-// Limits: frames that do work (`message`, `subscribe`, `interrupt`) take a token from the same
+// Limits: frames that do work (`message`, `subscribe`, `interrupt`, `approve`) take a token from the same
 // per-credential bucket as HTTP requests — over it the frame is answered with a `rate_limited`
 // error and not executed, and the connection stays open. Other frames (`ping`, `unsubscribe`,
 // invalid ones) are free but bounded per connection: beyond FREE_FRAMES_PER_S they are ignored.
@@ -223,9 +223,14 @@ export function createWsGateway(
             return send({ type: 'accepted', sessionId: r.sessionId, runId: r.runId });
           }
           case 'approve':
-            // No approval exists until tool calls are gated by a policy (docs/api.md §10).
-            await deps.sessions.get(msg.sessionId);
-            return fail('not_found', `approval ${msg.approvalId} not found`, msg.sessionId);
+            // Answered by the session's `approval.resolved` event (docs/api.md §10); errors by an error frame.
+            await deps.approvals.decide(
+              { sessionId: msg.sessionId },
+              msg.approvalId,
+              { decision: msg.decision, ...(msg.message !== undefined ? { message: msg.message } : {}) },
+              actor,
+            );
+            return;
           case 'interrupt': {
             const r = await deps.sessions.interrupt(msg.sessionId, actor);
             return send({

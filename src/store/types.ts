@@ -1,6 +1,8 @@
 // The persistence boundary. SQLite (embedded, default) and PostgreSQL (multi-instance)
 // both implement `Store`; everything above this file is dialect-free.
 import type {
+  ApprovalDecidedBy,
+  ApprovalDecision,
   EngineName,
   Event,
   EventType,
@@ -130,6 +132,12 @@ export interface WorkflowRecord {
 export interface OutboxRecord {
   id: string;
   workflowId: string;
+  /**
+   * `result` (default): the workflow's terminal callback, one per workflow. `event`: a notification
+   * of one of its events (docs/api.md §10), queued with the event. A workflow's rows are delivered
+   * one at a time, in the order they were queued.
+   */
+  kind?: 'result' | 'event';
   url: string;
   body: string;
   status: 'pending' | 'delivered' | 'failed';
@@ -139,6 +147,55 @@ export interface OutboxRecord {
   createdAt: string;
   deliveredAt?: string;
 }
+
+/** A tool call a policy rule stopped until someone decides (docs/api.md §10). */
+export interface ApprovalRecord {
+  id: string;
+  sessionId: string;
+  workflowId?: string;
+  runId: string;
+  toolUseId: string;
+  name: string;
+  input: unknown;
+  rule: string;
+  status: 'pending' | 'decided';
+  decision?: ApprovalDecision;
+  by?: ApprovalDecidedBy;
+  message?: string;
+  requestedAt: string;
+  expiresAt: string;
+  decidedAt?: string;
+}
+
+/** A new approval request; `requestedAt` is the store's clock. */
+export type NewApproval = Pick<
+  ApprovalRecord,
+  'id' | 'sessionId' | 'workflowId' | 'runId' | 'toolUseId' | 'name' | 'input' | 'rule' | 'expiresAt'
+>;
+
+export interface ApprovalDecisionInput {
+  id: string;
+  decision: ApprovalDecision;
+  by: ApprovalDecidedBy;
+  message?: string;
+  /** Decide only when the approval belongs to this session (a session route). */
+  sessionId?: string;
+  /** Decide only when the approval belongs to this workflow (a workflow route). */
+  workflowId?: string;
+}
+
+export interface ApprovalChange {
+  /** The approval as stored after the call; undefined when there is none (or not in that session/workflow). */
+  approval?: ApprovalRecord;
+  /** True when this call made the change (false: the approval was not pending, or its run was not running). */
+  changed: boolean;
+  /** Events the transaction stored, in seq order, for the event log to publish. */
+  events: Event[];
+  /** Whether a notification of those events was queued in the outbox. */
+  outboxQueued: boolean;
+}
+
+export type ApprovalQuery = PageQuery & { status?: 'pending' | 'decided' };
 
 export interface AuditRecord {
   id: number;
@@ -296,7 +353,35 @@ export interface Store {
     id: string,
     patch: Partial<Pick<OutboxRecord, 'status' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'deliveredAt'>>,
   ): Promise<void>;
+  /** The workflow's terminal callback (kind `result`). */
   getOutboxForWorkflow(workflowId: string): Promise<OutboxRecord | undefined>;
+  /** Every outbox row of the workflow (results and notifications), in the order they were queued. */
+  listOutboxForWorkflow(workflowId: string): Promise<OutboxRecord[]>;
+
+  // approvals (docs/api.md §10)
+  /**
+   * In ONE transaction: the pending approval, its `approval.requested` event and the session's
+   * status `waiting` — only while the approval's run is `running` (else nothing, changed=false).
+   */
+  requestApproval(a: NewApproval): Promise<ApprovalChange>;
+  /**
+   * In ONE transaction: the decision of a pending approval, its `approval.resolved` event, and the
+   * session's status back to `running` when it has no other pending approval. changed=false (and
+   * nothing stored) when it is not pending, or does not belong to the given session/workflow
+   * (then `approval` is undefined).
+   */
+  decideApproval(d: ApprovalDecisionInput): Promise<ApprovalChange>;
+  getApproval(id: string): Promise<ApprovalRecord | undefined>;
+  /** Newest first (by requestedAt). */
+  listApprovals(q: ApprovalQuery): Promise<Page<ApprovalRecord>>;
+  /** Pending approvals of a run, oldest first. */
+  pendingApprovals(runId: string): Promise<ApprovalRecord[]>;
+  /**
+   * Denies (by `restart`) every pending approval whose run is not `running`, or is running with a
+   * lease that expired before `now` — the runs a restart re-queues (call it before requeueExpiredRuns).
+   * Each with its `approval.resolved` event; returns the stored events.
+   */
+  resolveOrphanedApprovals(now: string): Promise<Event[]>;
 
   // replay protection of signed requests (docs/api.md §3), shared by every instance on the database
   /**

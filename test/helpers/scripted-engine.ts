@@ -4,7 +4,13 @@
 // real engines do (a wait ends by throwing the signal's reason), and records every run it got.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import type { Engine, EngineEvent, EngineResult, EngineRunContext } from '../../src/agent/engine.ts';
+import type {
+  ApprovalVerdict,
+  Engine,
+  EngineEvent,
+  EngineResult,
+  EngineRunContext,
+} from '../../src/agent/engine.ts';
 import type { EngineName, Usage } from '../../src/protocol/index.ts';
 
 export type Step =
@@ -17,7 +23,9 @@ export type Step =
   /** Writes a file of `bytes` bytes into the run's workspace. */
   | { write: { file: string; bytes: number } }
   /** Throws (an EngineError for a coded failure, any Error for a crash). */
-  | { fail: Error };
+  | { fail: Error }
+  /** Asks the run's approval gate about a tool call, as an engine does before it runs one. */
+  | { tool: { name: string; input: unknown; toolUseId?: string } };
 
 export interface Script {
   steps?: Step[];
@@ -27,6 +35,8 @@ export interface Script {
 
 export interface EngineCall {
   ctx: EngineRunContext;
+  /** The approval gate's answers to the run's `tool` steps, in order (allow when there is no gate). */
+  verdicts: ApprovalVerdict[];
   /** How the run left the engine, once it has. */
   end?: 'returned' | 'threw';
 }
@@ -109,7 +119,7 @@ export class ScriptedEngine implements Engine {
   }
 
   async run(ctx: EngineRunContext): Promise<EngineResult> {
-    const call: EngineCall = { ctx };
+    const call: EngineCall = { ctx, verdicts: [] };
     this.calls.push(call);
     this.maxConcurrent = Math.max(this.maxConcurrent, this.active);
     for (const w of this.#watchers.splice(0)) w();
@@ -120,10 +130,18 @@ export class ScriptedEngine implements Engine {
         if ('emit' in step) ctx.emit(step.emit);
         else if ('wait' in step) await Promise.race([this.#gate(step.wait).promise, aborted(ctx.signal)]);
         else if ('block' in step) await aborted(ctx.signal);
-        else if ('write' in step)
+        else if ('tool' in step) {
+          const { name, input, toolUseId } = step.tool;
+          const verdict = ctx.approvals
+            ? await ctx.approvals.check({ toolUseId: toolUseId ?? `tu_${call.verdicts.length}`, name, input })
+            : { allow: true as const };
+          call.verdicts.push(verdict);
+        } else if ('write' in step)
           await fsp.writeFile(path.join(ctx.workspace, step.write.file), Buffer.alloc(step.write.bytes, 1));
         else throw step.fail;
       }
+      // An engine stopped in its last step (a tool call denied because the run stopped) does not complete.
+      if (ctx.signal.aborted) throw ctx.signal.reason;
       const result = { ...defaultResult(ctx), ...script.result };
       call.end = 'returned';
       return result;

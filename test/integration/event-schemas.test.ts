@@ -25,8 +25,8 @@ import { api, json, startTestServer, type TestServer, waitFor } from '../helpers
 import { readSse } from '../helpers/sse.ts';
 import { WsClient } from '../helpers/ws-client.ts';
 
-/** Declared so the approvals issue only has to emit them; nothing produces them yet. */
-const DECLARED_FOR_NEXT_ISSUE: readonly EventType[] = ['approval.requested', 'approval.resolved'];
+/** Types declared ahead of the issue that emits them (none at the moment). */
+const DECLARED_FOR_NEXT_ISSUE: readonly EventType[] = [];
 
 /**
  * `[[script:NAME]]` in the first message picks the conversation:
@@ -35,6 +35,7 @@ const DECLARED_FOR_NEXT_ISSUE: readonly EventType[] = ['approval.requested', 'ap
  * - fail: a 400 from the LLM → run.failed (llm_error)
  * - slow: bash `sleep 30` (stopped by an interrupt or a cancel)
  * - drain: bash `sleep 30` the first time, a text reply once the run is re-queued and restarted
+ * - approve: two git pushes (each waits for approval: one denied with a message, one timing out), then text
  * - anything else: "done"
  */
 function responder(): Responder {
@@ -53,6 +54,11 @@ function responder(): Responder {
       },
       fail: () => ({ kind: 'error', status: 400, type: 'invalid_request_error', message: 'bad request' }),
       slow: scripted([toolCall('bash', { command: 'exec sleep 30' })]),
+      approve: scripted([
+        toolCall('git', { operation: 'push' }),
+        toolCall('git', { operation: 'push' }),
+        textReply('Not pushed.', { stopReason: 'end_turn' }),
+      ]),
       drain: () => {
         if (drained) return textReply('resumed after the drain');
         drained = true;
@@ -241,6 +247,29 @@ describe('every emitted event matches the schema of its type, on every channel',
     expect(
       evs.filter(isType('workflow.status')).map((e) => e.type === 'workflow.status' && e.data.status),
     ).toEqual(['pending', 'running', 'cancelled']);
+  });
+
+  it('tool calls that wait for approval: one denied by a person, one at its timeout', async () => {
+    const s = await json<{ id: string }>(
+      await api(server.url, 'POST', '/api/sessions', {
+        policy: { approve: ['git.push'], approvalTimeoutMs: 300 },
+      }),
+    );
+    sessions.push({ id: s.id, events: `/api/sessions/${s.id}/events` });
+    await send(s.id, '[[script:approve]] push it');
+    const asked = await waitForEvent(server.url, s.id, isType('approval.requested'));
+    const first = asked.find(isType('approval.requested'))!;
+    const approvalId = first.type === 'approval.requested' ? first.data.approvalId : '';
+    const decided = await api(server.url, 'POST', `/api/sessions/${s.id}/approvals/${approvalId}`, {
+      decision: 'deny',
+      message: 'no pushes today',
+    });
+    // (the first may have timed out already on a slow machine: 409 then, and both are timeouts)
+    expect([200, 409]).toContain(decided.status);
+    const evs = await waitForEvent(server.url, s.id, isType('run.completed', 'run.failed'));
+    const resolved = evs.filter(isType('approval.resolved'));
+    expect(resolved).toHaveLength(2);
+    expect(resolved.at(-1)!.data).toMatchObject({ decision: 'deny', by: 'timeout' });
   });
 
   it('a run stopped by a shutdown is re-queued (run.queued reason drain, a notice) and finishes after restart', async () => {

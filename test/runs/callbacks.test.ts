@@ -14,6 +14,7 @@ import { backoffMs, CallbackDispatcher, type CallbackOptions } from '../../src/r
 import { NONCE_RE, verifyCallbackSignature, verifySignature } from '../../src/security/signing.ts';
 import type { OutboxRecord } from '../../src/store/types.ts';
 import { until } from '../helpers/sleep.ts';
+import { newRun, newSession, newWorkflow } from '../store/fixtures/records.ts';
 import { type Harness, makeHarness } from './harness.ts';
 
 const SECRET = 'callback-test-secret';
@@ -204,6 +205,58 @@ describe('CallbackDispatcher', () => {
     expect(await outbox('wf1')).toMatchObject({ status: 'failed', attempts: 5, lastError: 'HTTP 503' });
     await h.clock.advance(60_000);
     expect(receiver.received).toHaveLength(5);
+  });
+
+  it('notifications go out one at a time in seq order with X-Callback-Kind event, and the result waits for them', async () => {
+    // A workflow that notifies its approvals, and two of its events stored (each with its notification).
+    await h.store.createWorkflow(
+      {
+        ...newWorkflow('wf1', {
+          callbackUrl: `${receiver.url}/hook`,
+          notify: ['run.queued', 'session.notice'],
+        }),
+      },
+      newSession('ses_wf1', { workflowId: 'wf1' }),
+      newRun('run_wf1', 'ses_wf1', { workflowId: 'wf1' }),
+      [{ runId: 'run_wf1', type: 'run.queued', data: { attempt: 1 } }],
+    );
+    await h.store.appendEvents('ses_wf1', [{ type: 'session.notice', data: { message: 'hello' } }]);
+    await enqueue('wf1'); // the terminal result, due as early as the notifications
+    const t0 = h.clock.now();
+    receiver.answer(500, 200, 200, 200); // the first notification fails once
+    startDispatcher();
+    const first = async () => (await h.store.listOutboxForWorkflow('wf1'))[0]!;
+    await until(async () => (await first()).attempts === 1, 'the first notification, failed');
+    expect((await first()).nextAttemptAt).toBe(iso(t0 + BASE));
+    await h.clock.advance(BASE / 2);
+    expect(receiver.received).toHaveLength(1); // nothing overtakes it while it waits for its retry
+    await h.clock.set(t0 + BASE);
+    await until(() => receiver.received.length === 4, 'everything');
+    expect(receiver.received.map((r) => [r.headers['x-callback-kind'], r.headers['x-delivery-id']])).toEqual([
+      ['event', 'ev_wf1_1'],
+      ['event', 'ev_wf1_1'],
+      ['event', 'ev_wf1_2'],
+      ['result', 'cb_wf1'],
+    ]);
+    const bodies = receiver.received.map((r) => JSON.parse(r.body) as Record<string, unknown>);
+    expect(bodies[2]).toMatchObject({
+      kind: 'event',
+      workflowId: 'wf1',
+      event: { seq: 2, type: 'session.notice' },
+    });
+    for (const r of receiver.received)
+      expect(
+        verifyCallbackSignature({
+          secret: SECRET,
+          timestamp: r.headers['x-timestamp'] as string,
+          nonce: r.headers['x-nonce'] as string,
+          signature: r.headers['x-signature'] as string,
+          method: 'POST',
+          pathWithQuery: r.path,
+          rawBody: r.body,
+          nowMs: h.clock.now(),
+        }).ok,
+      ).toBe(true);
   });
 
   it('one delivery per workflow: one outbox row, never two attempts in flight, however often it is kicked', async () => {

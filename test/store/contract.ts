@@ -3,6 +3,7 @@
 // live in ./contract/*.ts.
 import { afterEach, beforeEach, describe } from 'vitest';
 import type { Store } from '../../src/store/types.ts';
+import { approvalsContract } from './contract/approvals.ts';
 import type { Ctx } from './contract/ctx.ts';
 import { eventsContract } from './contract/events.ts';
 import { noncesContract } from './contract/nonces.ts';
@@ -69,5 +70,6 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
     workflowsContract(ctx);
     transitionsContract(ctx);
     noncesContract(ctx);
+    approvalsContract(ctx);
   });
 }

@@ -9,6 +9,7 @@ import {
   buildPolicy,
   builtinToolsFor,
   checkToolUse,
+  type PolicyDecision,
   type PolicySettings,
   type ToolPolicy,
 } from './policy.ts';
@@ -87,13 +88,21 @@ export function buildQueryOptions(a: QueryOptionsArgs): Options {
 
   const preToolUse: HookCallback = async (input, toolUseId) => {
     if (input.hook_event_name !== 'PreToolUse') return {};
-    const decision = await decide(input.tool_name, input.tool_input);
+    const policy = await decide(input.tool_name, input.tool_input);
     const id = toolUseId ?? input.tool_use_id;
     audit({ phase: 'pre', tool: input.tool_name, input: input.tool_input });
+    // The approval gate comes after the policy (a refused call is not worth a person's time), and
+    // here rather than in canUseTool: Claude Code skips canUseTool for calls it deems safe.
+    const decision: PolicyDecision =
+      policy.allow && ctx.approvals
+        ? await ctx.approvals
+            .check({ toolUseId: id, name: input.tool_name, input: input.tool_input })
+            .then((v) => (v.allow ? policy : { allow: false, reason: v.message }))
+        : policy;
     if (decision.allow) return {};
     audited.add(id);
     audit({ phase: 'post', tool: input.tool_name, input: input.tool_input, isError: true, durationMs: 0 });
-    log.info('claude-code: tool call denied by policy', { tool: input.tool_name, reason: decision.reason });
+    log.info('claude-code: tool call denied', { tool: input.tool_name, reason: decision.reason });
     return {
       hookSpecificOutput: {
         hookEventName: 'PreToolUse',
@@ -144,7 +153,17 @@ export function buildQueryOptions(a: QueryOptionsArgs): Options {
     disallowedTools: [...policy.deniedTools],
     canUseTool,
     hooks: {
-      PreToolUse: [{ hooks: [preToolUse] }],
+      // A call waiting for approval holds its hook up to the approval timeout (Claude Code's default
+      // hook timeout is far shorter); a hook that fails or times out blocks the call, never lets it through.
+      PreToolUse: [
+        ctx.approvals
+          ? {
+              hooks: [preToolUse],
+              timeout: Math.ceil(ctx.approvals.timeoutMs / 1000) + 60,
+              onFailure: 'block',
+            }
+          : { hooks: [preToolUse] },
+      ],
       PostToolUse: [{ hooks: [postToolUse] }],
       PostToolUseFailure: [{ hooks: [postToolUse] }],
     },

@@ -5,7 +5,7 @@ import type { ToolResultBlockParam } from '@anthropic-ai/sdk/resources/messages/
 import { z } from 'zod';
 import type { Tool, ToolContext, ToolResult } from '../../tools/types.ts';
 import { ToolError } from '../../tools/types.ts';
-import type { EngineRunContext } from '../engine.ts';
+import type { ApprovalGate, EngineRunContext } from '../engine.ts';
 import { abortedError } from './retry.ts';
 import type { ToolCall } from './stream.ts';
 
@@ -17,7 +17,7 @@ export interface ExecutedTools {
 
 type RunCtx = Pick<
   EngineRunContext,
-  'runId' | 'sessionId' | 'workspace' | 'env' | 'signal' | 'emit' | 'scope' | 'origin'
+  'runId' | 'sessionId' | 'workspace' | 'env' | 'signal' | 'emit' | 'scope' | 'origin' | 'approvals'
 >;
 
 /**
@@ -63,7 +63,7 @@ async function runOne(
     if (done || ctx.signal.aborted || chunk === '') return;
     ctx.emit({ type: 'tool.output', data: { toolUseId: call.id, stream, chunk } });
   };
-  const result = await invoke(call, byName, {
+  const result = await invoke(call, byName, ctx.approvals, {
     workspace: ctx.workspace,
     runId: ctx.runId,
     sessionId: ctx.sessionId,
@@ -91,7 +91,12 @@ async function runOne(
   return { block, meta: result.meta };
 }
 
-async function invoke(call: ToolCall, byName: Map<string, Tool>, toolCtx: ToolContext): Promise<ToolResult> {
+async function invoke(
+  call: ToolCall,
+  byName: Map<string, Tool>,
+  gate: ApprovalGate | undefined,
+  toolCtx: ToolContext,
+): Promise<ToolResult> {
   if (call.inputError)
     return { output: `Invalid input for tool "${call.name}": ${call.inputError}`, isError: true };
   const tool = byName.get(call.name);
@@ -105,6 +110,11 @@ async function invoke(call: ToolCall, byName: Map<string, Tool>, toolCtx: ToolCo
       output: `Invalid input for tool "${call.name}":\n${z.prettifyError(parsed.error)}`,
       isError: true,
     };
+  }
+  // Only a call that would run waits for a decision; the wait is between LLM turns (no stream open).
+  if (gate) {
+    const verdict = await gate.check({ toolUseId: call.id, name: call.name, input: call.input });
+    if (!verdict.allow) return { output: verdict.message, isError: true };
   }
   try {
     const r = await tool.execute(parsed.data, toolCtx);

@@ -17,7 +17,7 @@ export const AuditRecordSchema = z
     }),
     action: z.string().openapi({
       description:
-        'auth.failed, auth.throttled (failed attempts refused with 429, counted per address and minute), session.create, session.delete, session.message, session.interrupt, workflow.create, workflow.cancel, tool.call',
+        'auth.failed, auth.throttled (failed attempts refused with 429, counted per address and minute), session.create, session.delete, session.message, session.interrupt, workflow.create, workflow.cancel, approval.decide, tool.call',
     }),
     target: z
       .string()

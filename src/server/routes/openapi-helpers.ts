@@ -26,3 +26,12 @@ export const errorResponses = {
   404: json(ErrorBody, 'not found'),
   429: json(ErrorBody, 'rate limited'),
 };
+
+/** `/…/{id}/approvals/{approvalId}` (docs/api.md §10). */
+export const ApprovalParams = IdParam.extend({
+  approvalId: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'approvalId', in: 'path' } }),
+});

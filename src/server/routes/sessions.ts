@@ -3,6 +3,8 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../../errors.ts';
 import {
+  ApprovalDecided,
+  ApprovalDecisionRequest,
   CreateSessionRequest,
   Cursor,
   ErrorBody,
@@ -18,7 +20,7 @@ import { toSession } from '../../runs/sessions.ts';
 import { httpActor } from '../auth.ts';
 import type { ServerDeps } from '../deps.ts';
 import { eventsQuery, eventsResponse, serveEvents } from '../sse.ts';
-import { errorResponses, IdParam, json, jsonBody } from './openapi-helpers.ts';
+import { ApprovalParams, errorResponses, IdParam, json, jsonBody } from './openapi-helpers.ts';
 
 const errors = errorResponses;
 const body = jsonBody;
@@ -103,6 +105,19 @@ const events = createRoute({
   },
 });
 
+const approve = createRoute({
+  method: 'post',
+  path: '/api/sessions/{id}/approvals/{approvalId}',
+  tags: ['sessions', 'approvals'],
+  summary: 'Decide a tool call that waits for approval in this session (its run goes on either way)',
+  request: { params: ApprovalParams, body: body(ApprovalDecisionRequest) },
+  responses: {
+    200: json(ApprovalDecided, 'decided'),
+    ...errors,
+    409: json(ErrorBody, 'already decided'),
+  },
+});
+
 export function registerSessionRoutes(app: OpenAPIHono, deps: ServerDeps): void {
   const { sessions } = deps;
   app.openapi(create, async (c) => c.json(await sessions.create(c.req.valid('json'), httpActor(c)), 201));
@@ -129,6 +144,13 @@ export function registerSessionRoutes(app: OpenAPIHono, deps: ServerDeps): void 
     const { id } = c.req.valid('param');
     const r = await sessions.interrupt(id, httpActor(c));
     return c.json({ sessionId: id, ...r }, 202);
+  });
+  app.openapi(approve, async (c) => {
+    const { id, approvalId } = c.req.valid('param');
+    return c.json(
+      await deps.approvals.decide({ sessionId: id }, approvalId, c.req.valid('json'), httpActor(c)),
+      200,
+    );
   });
   app.openapi(events, async (c) => {
     const { id } = c.req.valid('param');

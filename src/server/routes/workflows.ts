@@ -3,6 +3,8 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../../errors.ts';
 import {
+  ApprovalDecided,
+  ApprovalDecisionRequest,
   CreateWorkflowRequest,
   Cursor,
   ErrorBody,
@@ -16,7 +18,7 @@ import type { WorkflowService } from '../../runs/workflows.ts';
 import { httpActor } from '../auth.ts';
 import type { ServerDeps } from '../deps.ts';
 import { eventsQuery, eventsResponse, serveEvents } from '../sse.ts';
-import { errorResponses, IdParam, json, jsonBody } from './openapi-helpers.ts';
+import { ApprovalParams, errorResponses, IdParam, json, jsonBody } from './openapi-helpers.ts';
 
 const errors = errorResponses;
 
@@ -77,6 +79,19 @@ const events = createRoute({
   },
 });
 
+const approve = createRoute({
+  method: 'post',
+  path: '/api/workflows/{id}/approvals/{approvalId}',
+  tags: ['workflows', 'approvals'],
+  summary: 'Decide a tool call that waits for approval in this workflow (its run goes on either way)',
+  request: { params: ApprovalParams, body: jsonBody(ApprovalDecisionRequest) },
+  responses: {
+    200: json(ApprovalDecided, 'decided'),
+    ...errors,
+    409: json(ErrorBody, 'already decided'),
+  },
+});
+
 export function workflowRoutes(deps: ServerDeps, workflows: WorkflowService) {
   return (app: OpenAPIHono) => {
     app.openapi(create, async (c) => {
@@ -92,6 +107,13 @@ export function workflowRoutes(deps: ServerDeps, workflows: WorkflowService) {
     app.openapi(cancel, async (c) =>
       c.json(await workflows.cancel(c.req.valid('param').id, httpActor(c)), 202),
     );
+    app.openapi(approve, async (c) => {
+      const { id, approvalId } = c.req.valid('param');
+      return c.json(
+        await deps.approvals.decide({ workflowId: id }, approvalId, c.req.valid('json'), httpActor(c)),
+        200,
+      );
+    });
     app.openapi(events, async (c) => {
       const wf = await workflows.get(c.req.valid('param').id);
       return serveEvents(c, deps, wf.sessionId, c.req.valid('query'));

@@ -1,14 +1,24 @@
 // Event appends on PostgreSQL. Seqs are reserved on the session row (`last_seq`), whose row
 // lock serialises concurrent appenders of one session across all instances; the reservation
 // and the insert are one statement, so they commit together.
-import type pg from 'pg';
+import pg from 'pg';
 import type { Event } from '../../protocol/index.ts';
 import { NotFoundError } from '../errors.ts';
+import { insertSql, outboxInsert, values } from '../shared/columns.ts';
 import { toJson } from '../shared/json.ts';
+import {
+  mayNotify,
+  NOTIFY_TARGET_SQL,
+  type NotifyTarget,
+  type NotifyTargets,
+  notificationRows,
+} from '../shared/notify.ts';
 import { storedEvent } from '../shared/rows.ts';
 import { nowIso } from '../shared/time.ts';
 import type { NewEvent } from '../types.ts';
 import { one, type Queryable, query, transaction } from './pool.ts';
+
+const ph = (i: number): string => `$${i}`;
 
 const APPEND_ONE = `
 WITH s AS (UPDATE sessions SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq)
@@ -81,9 +91,17 @@ export async function appendEventBatches(
   pool: pg.Pool,
   batches: Array<{ sessionId: string; events: NewEvent[] }>,
   ts: string = nowIso(),
+  targets?: NotifyTargets,
 ): Promise<Event[][]> {
   if (batches.length === 0) return [];
-  if (batches.length === 1) return [await appendEvents(pool, batches[0]!.sessionId, batches[0]!.events, ts)];
+  if (batches.length === 1) {
+    const b = batches[0]!;
+    return [
+      targets
+        ? (await appendNotified(pool, targets, b.sessionId, b.events, ts)).events
+        : await appendEvents(pool, b.sessionId, b.events, ts),
+    ];
+  }
   // one entry per session (a session may appear in several batches; its events keep batch order)
   const merged = new Map<string, { events: NewEvent[]; encoded: string[] }>();
   for (const b of batches) {
@@ -104,6 +122,14 @@ export async function appendEventBatches(
     const rows = await query(c, APPEND_BATCHES, [`[${input.join(',')}]`, ts]);
     const out = new Map(rows.map((r) => [String(r.session_id), Number(r.base)]));
     for (const s of merged.keys()) if (!out.has(s)) throw new NotFoundError(`session ${s} not found`);
+    // the sessions' notifications, in the same transaction
+    for (const [s, m] of merged) {
+      if (!targets || !mayNotify(m.events)) continue;
+      const target = await targetOf(c, targets, s);
+      if (!target) continue;
+      const stored = m.events.map((e, i) => storedEvent(out.get(s)! + i + 1, s, e, ts, m.encoded[i]!));
+      await insertNotifications(c, target, stored, ts);
+    }
     return out;
   });
   const offsets = new Map<string, number>();
@@ -115,4 +141,47 @@ export async function appendEventBatches(
       storedEvent(bases.get(b.sessionId)! + offset + i + 1, b.sessionId, e, ts, m.encoded[offset + i]!),
     );
   });
+}
+
+async function targetOf(db: Queryable, targets: NotifyTargets, sessionId: string) {
+  const known = targets.get(sessionId);
+  if (known !== undefined) return known;
+  return targets.remember(sessionId, await one(db, NOTIFY_TARGET_SQL('$1'), [sessionId]));
+}
+
+async function insertNotifications(
+  c: Queryable,
+  target: NotifyTarget,
+  events: Event[],
+  ts: string,
+): Promise<number> {
+  let n = 0;
+  for (const o of notificationRows(target, events, ts)) {
+    const a = outboxInsert(o);
+    n += (await query(c, `${insertSql('outbox', a, ph)} ON CONFLICT (id) DO NOTHING RETURNING id`, values(a)))
+      .length;
+  }
+  return n;
+}
+
+/**
+ * `appendEvents`, plus the outbox notifications of the appended events that their workflow asks
+ * for (docs/api.md §10), in the same transaction (one is opened on a pool when notifications are
+ * due). Every path that stores events goes through it.
+ */
+export async function appendNotified(
+  db: Queryable,
+  targets: NotifyTargets,
+  sessionId: string,
+  events: NewEvent[],
+  ts: string,
+): Promise<{ events: Event[]; notified: number }> {
+  const target = mayNotify(events) ? await targetOf(db, targets, sessionId) : null;
+  if (!target || !events.some((e) => target.types.has(e.type)))
+    return { events: await appendEvents(db, sessionId, events, ts), notified: 0 };
+  const both = async (c: Queryable) => {
+    const stored = await appendEvents(c, sessionId, events, ts);
+    return { events: stored, notified: await insertNotifications(c, target, stored, ts) };
+  };
+  return db instanceof pg.Pool ? transaction(db, both) : both(db);
 }

@@ -18,13 +18,29 @@ import {
   workflowPatch,
 } from '../shared/columns.ts';
 import { NONCE_PRUNE_EVERY } from '../shared/nonces.ts';
-import { auditList, listPage, sessionsList, workflowsList } from '../shared/queries.ts';
-import { type Row, toEvent, toMessage, toOutbox, toRun, toSession, toWorkflow } from '../shared/rows.ts';
+import { NotifyTargets } from '../shared/notify.ts';
+import { dueOutboxSql } from '../shared/outbox.ts';
+import { approvalsList, auditList, listPage, sessionsList, workflowsList } from '../shared/queries.ts';
+import {
+  type Row,
+  toApproval,
+  toEvent,
+  toMessage,
+  toOutbox,
+  toRun,
+  toSession,
+  toWorkflow,
+} from '../shared/rows.ts';
 import { isoAfter, toIso } from '../shared/time.ts';
 import type {
+  ApprovalChange,
+  ApprovalDecisionInput,
+  ApprovalQuery,
+  ApprovalRecord,
   AuditQuery,
   AuditRecord,
   MessageRecord,
+  NewApproval,
   NewEvent,
   NewRun,
   NewSession,
@@ -41,6 +57,7 @@ import type {
   WorkflowRecord,
   WorkflowTransition,
 } from '../types.ts';
+import * as approvals from './approvals.ts';
 import * as events_ from './events.ts';
 import { migratePostgres } from './migrate.ts';
 import { createPool, one, type PgOptions, query, transaction } from './pool.ts';
@@ -61,6 +78,8 @@ export class PostgresStore implements Store {
   readonly pool: pg.Pool;
   #nonceAccepts = 0;
   readonly #now: () => number;
+  /** Which sessions' events are notified to a workflow's callbackUrl (see shared/notify.ts). */
+  readonly #notify = new NotifyTargets();
 
   constructor(options: PostgresStoreOptions) {
     this.pool = createPool(options);
@@ -142,11 +161,13 @@ export class PostgresStore implements Store {
   // ---- events
 
   appendEvents(sessionId: string, events: NewEvent[]): Promise<Event[]> {
-    return events_.appendEvents(this.pool, sessionId, events, this.#iso());
+    return events_
+      .appendNotified(this.pool, this.#notify, sessionId, events, this.#iso())
+      .then((r) => r.events);
   }
 
   appendEventBatches(batches: Array<{ sessionId: string; events: NewEvent[] }>): Promise<Event[][]> {
-    return events_.appendEventBatches(this.pool, batches, this.#iso());
+    return events_.appendEventBatches(this.pool, batches, this.#iso(), this.#notify);
   }
 
   async listEvents(sessionId: string, after: number, limit: number): Promise<Event[]> {
@@ -199,11 +220,11 @@ export class PostgresStore implements Store {
   }
 
   finishRun(f: RunFinish): Promise<RunFinished> {
-    return transitions.finishRun(this.pool, f, this.#iso());
+    return transitions.finishRun(this.pool, f, this.#iso(), this.#notify);
   }
 
   transitionWorkflow(t: WorkflowTransition): Promise<Event | null> {
-    return transitions.transitionWorkflow(this.pool, t, this.#iso());
+    return transitions.transitionWorkflow(this.pool, t, this.#iso(), this.#notify);
   }
 
   requeueRun(id: string): Promise<void> {
@@ -260,7 +281,7 @@ export class PostgresStore implements Store {
       }
       await query(c, insertSql('sessions', sa, ph), values(sa));
       await runs.insertRun(c, run, now);
-      const stored = await events_.appendEvents(c, session.id, events, now);
+      const stored = (await events_.appendNotified(c, this.#notify, session.id, events, now)).events;
       return { workflow: toWorkflow(inserted), created: true, events: stored };
     });
   }
@@ -284,15 +305,15 @@ export class PostgresStore implements Store {
 
   async enqueueOutbox(o: OutboxRecord): Promise<void> {
     const a = outboxInsert(o);
-    await query(this.pool, `${insertSql('outbox', a, ph)} ON CONFLICT (workflow_id) DO NOTHING`, values(a));
+    await query(
+      this.pool,
+      `${insertSql('outbox', a, ph)} ${o.kind === 'event' ? 'ON CONFLICT (id) DO NOTHING' : transitions.RESULT_CONFLICT}`,
+      values(a),
+    );
   }
 
   async dueOutbox(now: string, limit: number): Promise<OutboxRecord[]> {
-    const rows = await query(
-      this.pool,
-      "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2",
-      [toIso(now), Math.max(1, Math.floor(limit))],
-    );
+    const rows = await query(this.pool, dueOutboxSql(ph), [toIso(now), Math.max(1, Math.floor(limit))]);
     return rows.map(toOutbox);
   }
 
@@ -306,8 +327,43 @@ export class PostgresStore implements Store {
   }
 
   async getOutboxForWorkflow(workflowId: string): Promise<OutboxRecord | undefined> {
-    const row = await one(this.pool, 'SELECT * FROM outbox WHERE workflow_id = $1', [workflowId]);
+    const row = await one(this.pool, "SELECT * FROM outbox WHERE workflow_id = $1 AND kind = 'result'", [
+      workflowId,
+    ]);
     return row && toOutbox(row);
+  }
+
+  async listOutboxForWorkflow(workflowId: string): Promise<OutboxRecord[]> {
+    return (
+      await query(this.pool, 'SELECT * FROM outbox WHERE workflow_id = $1 ORDER BY ord', [workflowId])
+    ).map(toOutbox);
+  }
+
+  // ---- approvals
+
+  requestApproval(a: NewApproval): Promise<ApprovalChange> {
+    return approvals.requestApproval(this.pool, a, this.#iso(), this.#notify);
+  }
+
+  decideApproval(d: ApprovalDecisionInput): Promise<ApprovalChange> {
+    return approvals.decideApproval(this.pool, d, this.#iso(), this.#notify);
+  }
+
+  async getApproval(id: string): Promise<ApprovalRecord | undefined> {
+    const row = await one(this.pool, 'SELECT * FROM approvals WHERE id = $1', [id]);
+    return row && toApproval(row);
+  }
+
+  async listApprovals(q: ApprovalQuery): Promise<Page<ApprovalRecord>> {
+    return listPage(approvalsList(q), ph, this.#rows);
+  }
+
+  pendingApprovals(runId: string): Promise<ApprovalRecord[]> {
+    return approvals.pendingApprovals(this.pool, runId);
+  }
+
+  resolveOrphanedApprovals(now: string): Promise<Event[]> {
+    return approvals.resolveOrphaned(this.pool, toIso(now), this.#iso(), this.#notify);
   }
 
   // ---- nonces

@@ -13,6 +13,7 @@ import {
   workflowPatch,
 } from '../shared/columns.ts';
 import { toJson } from '../shared/json.ts';
+import type { NotifyTargets } from '../shared/notify.ts';
 import { finishValues } from '../shared/runs.ts';
 import {
   type RunFinish,
@@ -20,12 +21,21 @@ import {
   TERMINAL_WORKFLOW_STATUSES,
   type WorkflowTransition,
 } from '../types.ts';
-import { appendEvents } from './events.ts';
+import { appendNotified } from './events.ts';
 import { one, type Queryable, query, transaction } from './pool.ts';
 
 const ph = (i: number): string => `$${i}`;
 
-async function transition(c: Queryable, t: WorkflowTransition, ts: string, out: Event[]): Promise<boolean> {
+/** One terminal callback per workflow (the partial unique index of migration 004). */
+export const RESULT_CONFLICT = "ON CONFLICT (workflow_id) WHERE kind = 'result' DO NOTHING";
+
+async function transition(
+  c: Queryable,
+  t: WorkflowTransition,
+  ts: string,
+  out: Event[],
+  targets: NotifyTargets,
+): Promise<boolean> {
   const a = workflowPatch(t.patch);
   const statuses = t.from ?? TERMINAL_WORKFLOW_STATUSES;
   const op = t.from ? '= ANY' : '<> ALL';
@@ -35,11 +45,16 @@ async function transition(c: Queryable, t: WorkflowTransition, ts: string, out: 
     [...values(a), t.id, [...statuses]],
   );
   if (!row) return false;
-  out.push(...(await appendEvents(c, String(row.session_id), [t.event], ts)));
+  out.push(...(await appendNotified(c, targets, String(row.session_id), [t.event], ts)).events);
   return true;
 }
 
-export function finishRun(pool: pg.Pool, f: RunFinish, now: string): Promise<RunFinished> {
+export function finishRun(
+  pool: pg.Pool,
+  f: RunFinish,
+  now: string,
+  targets: NotifyTargets,
+): Promise<RunFinished> {
   const from = f.from ?? ['queued', 'running'];
   return transaction(pool, async (c) => {
     const run = await one(
@@ -76,24 +91,25 @@ export function finishRun(pool: pg.Pool, f: RunFinish, now: string): Promise<Run
         now,
       ],
     );
-    const events = await appendEvents(c, sessionId, [f.event], now);
+    const events = (await appendNotified(c, targets, sessionId, [f.event], now)).events;
     let outboxQueued = false;
-    if (f.workflow && (await transition(c, f.workflow, now, events)) && f.workflow.outbox) {
+    if (f.workflow && (await transition(c, f.workflow, now, events, targets)) && f.workflow.outbox) {
       const a = outboxInsert(f.workflow.outbox);
-      const rows = await query(
-        c,
-        `${insertSql('outbox', a, ph)} ON CONFLICT (workflow_id) DO NOTHING RETURNING id`,
-        values(a),
-      );
+      const rows = await query(c, `${insertSql('outbox', a, ph)} ${RESULT_CONFLICT} RETURNING id`, values(a));
       outboxQueued = rows.length > 0;
     }
     return { finished: true, events, outboxQueued };
   });
 }
 
-export function transitionWorkflow(pool: pg.Pool, t: WorkflowTransition, now: string): Promise<Event | null> {
+export function transitionWorkflow(
+  pool: pg.Pool,
+  t: WorkflowTransition,
+  now: string,
+  targets: NotifyTargets,
+): Promise<Event | null> {
   return transaction(pool, async (c) => {
     const out: Event[] = [];
-    return (await transition(c, t, now, out)) ? (out[0] ?? null) : null;
+    return (await transition(c, t, now, out, targets)) ? (out[0] ?? null) : null;
   });
 }

@@ -3,6 +3,7 @@
 // binds them and writes its own placeholders.
 import type { Usage } from '../../protocol/index.ts';
 import type {
+  ApprovalRecord,
   AuditRecord,
   MessageRecord,
   NewRun,
@@ -110,6 +111,7 @@ const { id: _id, createdAt: _createdAt, ...WORKFLOW_PATCH } = WORKFLOW;
 const OUTBOX: Record<string, Spec> = {
   id: c('id', 'text'),
   workflowId: c('workflow_id', 'text'),
+  kind: c('kind', 'text'),
   url: c('url', 'text'),
   body: c('body', 'text'),
   status: c('status', 'text'),
@@ -185,7 +187,31 @@ export function auditInsert(a: Omit<AuditRecord, 'id'>): Assignments {
 }
 
 export const workflowInsert = (w: WorkflowRecord): Assignments => build(WORKFLOW, w, true);
-export const outboxInsert = (o: OutboxRecord): Assignments => build(OUTBOX, o, true);
+export const outboxInsert = (o: OutboxRecord): Assignments =>
+  build(OUTBOX, { ...o, kind: o.kind ?? 'result' }, true);
+
+/** A new, pending approval requested at `now`. */
+export function approvalInsert(
+  a: Pick<
+    ApprovalRecord,
+    'id' | 'sessionId' | 'workflowId' | 'runId' | 'toolUseId' | 'name' | 'input' | 'rule' | 'expiresAt'
+  >,
+  now: string,
+): Assignments {
+  return [
+    ['id', a.id],
+    ['session_id', a.sessionId],
+    ['workflow_id', a.workflowId ?? null],
+    ['run_id', a.runId],
+    ['tool_use_id', a.toolUseId],
+    ['name', a.name],
+    ['input', toJson(a.input ?? null)],
+    ['rule', a.rule],
+    ['status', 'pending'],
+    ['requested_at', now],
+    ['expires_at', toIso(a.expiresAt)],
+  ];
+}
 
 type SessionPatch = Partial<Pick<SessionRecord, 'status' | 'title' | 'engineState' | 'workspaceReady'>>;
 export const sessionPatch = (p: SessionPatch): Assignments => build(SESSION_PATCH, p, false);

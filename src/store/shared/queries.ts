@@ -2,6 +2,8 @@
 // sort column, filters and cursor each one uses, how a row becomes a record and what the next
 // cursor is made of. Each dialect only renders its placeholders and runs the SQL (`listPage`).
 import type {
+  ApprovalQuery,
+  ApprovalRecord,
   AuditQuery,
   AuditRecord,
   Page,
@@ -13,7 +15,7 @@ import type {
 import type { Value } from './columns.ts';
 import { decodeIntCursor, decodeTextCursor } from './cursor.ts';
 import { type PageSpec, pageSql, toPage } from './page.ts';
-import { type Row, toAudit, toSession, toWorkflow } from './rows.ts';
+import { type Row, toApproval, toAudit, toSession, toWorkflow } from './rows.ts';
 import { toIso } from './time.ts';
 
 export interface ListQuery<T> {
@@ -60,6 +62,22 @@ export function auditPageSpec(q: AuditQuery): PageSpec {
     limit: q.limit,
   };
 }
+
+export function approvalsPageSpec(q: ApprovalQuery): PageSpec {
+  return {
+    table: 'approvals',
+    sortColumn: 'requested_at',
+    filters: [['status', q.status]],
+    cursor: q.cursor === undefined ? undefined : decodeTextCursor(q.cursor),
+    limit: q.limit,
+  };
+}
+
+export const approvalsList = (q: ApprovalQuery): ListQuery<ApprovalRecord> => ({
+  spec: approvalsPageSpec(q),
+  toRecord: toApproval,
+  key: (a) => [a.requestedAt, a.id],
+});
 
 export const sessionsList = (q: SessionQuery): ListQuery<SessionRecord> => ({
   spec: sessionsPageSpec(q),

@@ -13,6 +13,7 @@ import type {
   WorkflowType,
 } from '../../protocol/index.ts';
 import type {
+  ApprovalRecord,
   AuditRecord,
   MessageRecord,
   NewEvent,
@@ -172,6 +173,7 @@ export function toOutbox(row: Row): OutboxRecord {
   return compact({
     id: str(row, 'id'),
     workflowId: str(row, 'workflow_id'),
+    kind: (optStr(row, 'kind') ?? 'result') as NonNullable<OutboxRecord['kind']>,
     url: str(row, 'url'),
     body: str(row, 'body'),
     status: str(row, 'status') as OutboxRecord['status'],
@@ -180,6 +182,26 @@ export function toOutbox(row: Row): OutboxRecord {
     lastError: optStr(row, 'last_error'),
     createdAt: str(row, 'created_at'),
     deliveredAt: optStr(row, 'delivered_at'),
+  });
+}
+
+export function toApproval(row: Row): ApprovalRecord {
+  return compact({
+    id: str(row, 'id'),
+    sessionId: str(row, 'session_id'),
+    workflowId: optStr(row, 'workflow_id'),
+    runId: str(row, 'run_id'),
+    toolUseId: str(row, 'tool_use_id'),
+    name: str(row, 'name'),
+    input: json<unknown>(row, 'input', null),
+    rule: str(row, 'rule'),
+    status: str(row, 'status') as ApprovalRecord['status'],
+    decision: optStr(row, 'decision') as ApprovalRecord['decision'],
+    by: optStr(row, 'decided_by') as ApprovalRecord['by'],
+    message: optStr(row, 'message'),
+    requestedAt: str(row, 'requested_at'),
+    expiresAt: str(row, 'expires_at'),
+    decidedAt: optStr(row, 'decided_at'),
   });
 }
 

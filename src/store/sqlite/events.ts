@@ -2,7 +2,9 @@
 // on the session row and the events inserted in the same transaction, so they commit together.
 import type { Event } from '../../protocol/index.ts';
 import { NotFoundError } from '../errors.ts';
+import { insertSql, outboxInsert, values } from '../shared/columns.ts';
 import { toJson } from '../shared/json.ts';
+import { mayNotify, NOTIFY_TARGET_SQL, NotifyTargets, notificationRows } from '../shared/notify.ts';
 import { storedEvent } from '../shared/rows.ts';
 import type { NewEvent } from '../types.ts';
 import type { SqliteDb } from './db.ts';
@@ -43,4 +45,35 @@ export function appendIn(
     out.push(storedEvent(seq, sessionId, e, ts, encoded[i]!));
   }
   return out;
+}
+
+const targets = new WeakMap<SqliteDb, NotifyTargets>();
+
+/**
+ * `appendIn`, plus the outbox notifications of the appended events that their workflow asks for
+ * (docs/api.md §10), in the same transaction. Every path that stores events goes through it.
+ */
+export function appendNotified(
+  db: SqliteDb,
+  sessionId: string,
+  events: NewEvent[],
+  encoded: string[],
+  ts: string,
+): { events: Event[]; notified: number } {
+  const stored = appendIn(db, sessionId, events, encoded, ts);
+  if (!mayNotify(events)) return { events: stored, notified: 0 };
+  let cache = targets.get(db);
+  if (!cache) {
+    cache = new NotifyTargets();
+    targets.set(db, cache);
+  }
+  let target = cache.get(sessionId);
+  if (target === undefined) target = cache.remember(sessionId, db.get(NOTIFY_TARGET_SQL('?'), sessionId));
+  if (!target) return { events: stored, notified: 0 };
+  let notified = 0;
+  for (const o of notificationRows(target, stored, ts)) {
+    const a = outboxInsert(o);
+    notified += db.run(`${insertSql('outbox', a, () => '?')} ON CONFLICT (id) DO NOTHING`, ...values(a));
+  }
+  return { events: stored, notified };
 }

@@ -19,13 +19,28 @@ import {
 } from '../shared/columns.ts';
 import { toJson } from '../shared/json.ts';
 import { NONCE_PRUNE_EVERY } from '../shared/nonces.ts';
-import { auditList, listPage, sessionsList, workflowsList } from '../shared/queries.ts';
-import { type Row, toEvent, toMessage, toOutbox, toRun, toSession, toWorkflow } from '../shared/rows.ts';
+import { dueOutboxSql } from '../shared/outbox.ts';
+import { approvalsList, auditList, listPage, sessionsList, workflowsList } from '../shared/queries.ts';
+import {
+  type Row,
+  toApproval,
+  toEvent,
+  toMessage,
+  toOutbox,
+  toRun,
+  toSession,
+  toWorkflow,
+} from '../shared/rows.ts';
 import { isoAfter, toIso } from '../shared/time.ts';
 import type {
+  ApprovalChange,
+  ApprovalDecisionInput,
+  ApprovalQuery,
+  ApprovalRecord,
   AuditQuery,
   AuditRecord,
   MessageRecord,
+  NewApproval,
   NewEvent,
   NewRun,
   NewSession,
@@ -42,9 +57,10 @@ import type {
   WorkflowRecord,
   WorkflowTransition,
 } from '../types.ts';
+import * as approvals from './approvals.ts';
 import { type Checkpointer, startCheckpointer } from './checkpointer.ts';
 import { SqliteDb, type SqliteOptions } from './db.ts';
-import { appendIn, encodeEvents } from './events.ts';
+import { appendNotified, encodeEvents } from './events.ts';
 import { migrateSqlite } from './migrate.ts';
 import * as runs from './runs.ts';
 import * as transitions from './transitions.ts';
@@ -160,7 +176,7 @@ export class SqliteStore implements Store {
   appendEvents(sessionId: string, events: NewEvent[]): Promise<Event[]> {
     const ts = this.#iso();
     const encoded = encodeEvents(events);
-    return this.db.write(() => appendIn(this.db, sessionId, events, encoded, ts));
+    return this.db.write(() => appendNotified(this.db, sessionId, events, encoded, ts).events);
   }
 
   appendEventBatches(batches: Array<{ sessionId: string; events: NewEvent[] }>): Promise<Event[][]> {
@@ -169,7 +185,7 @@ export class SqliteStore implements Store {
     // one job: all sessions' events commit together or not at all
     const durable = batches.some((b) => b.events.some((e) => !COALESCIBLE.has(e.type)));
     return this.db.write(
-      () => batches.map((b, i) => appendIn(this.db, b.sessionId, b.events, encoded[i]!, ts)),
+      () => batches.map((b, i) => appendNotified(this.db, b.sessionId, b.events, encoded[i]!, ts).events),
       {
         durable,
       },
@@ -294,7 +310,7 @@ export class SqliteStore implements Store {
       }
       this.db.run(insertSql('sessions', sa, q), ...values(sa));
       runs.insertRun(this.db, run, now);
-      const stored = appendIn(this.db, session.id, events, encoded, now);
+      const stored = appendNotified(this.db, session.id, events, encoded, now).events;
       return { workflow: toWorkflow(inserted), created: true, events: stored };
     });
   }
@@ -319,18 +335,15 @@ export class SqliteStore implements Store {
   async enqueueOutbox(o: OutboxRecord): Promise<void> {
     const a = outboxInsert(o);
     await this.db.write(() =>
-      this.db.run(`${insertSql('outbox', a, q)} ON CONFLICT (workflow_id) DO NOTHING`, ...values(a)),
+      this.db.run(
+        `${insertSql('outbox', a, q)} ${o.kind === 'event' ? 'ON CONFLICT (id) DO NOTHING' : transitions.RESULT_CONFLICT}`,
+        ...values(a),
+      ),
     );
   }
 
   async dueOutbox(now: string, limit: number): Promise<OutboxRecord[]> {
-    return this.db
-      .all(
-        "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
-        toIso(now),
-        Math.max(1, Math.floor(limit)),
-      )
-      .map(toOutbox);
+    return this.db.all(dueOutboxSql(q), toIso(now), Math.max(1, Math.floor(limit))).map(toOutbox);
   }
 
   async updateOutbox(
@@ -343,8 +356,39 @@ export class SqliteStore implements Store {
   }
 
   async getOutboxForWorkflow(workflowId: string): Promise<OutboxRecord | undefined> {
-    const row = this.db.get('SELECT * FROM outbox WHERE workflow_id = ?', workflowId);
+    const row = this.db.get("SELECT * FROM outbox WHERE workflow_id = ? AND kind = 'result'", workflowId);
     return row && toOutbox(row);
+  }
+
+  async listOutboxForWorkflow(workflowId: string): Promise<OutboxRecord[]> {
+    return this.db.all('SELECT * FROM outbox WHERE workflow_id = ? ORDER BY ord', workflowId).map(toOutbox);
+  }
+
+  // ---- approvals
+
+  requestApproval(a: NewApproval): Promise<ApprovalChange> {
+    return approvals.requestApproval(this.db, a, this.#iso());
+  }
+
+  decideApproval(d: ApprovalDecisionInput): Promise<ApprovalChange> {
+    return approvals.decideApproval(this.db, d, this.#iso());
+  }
+
+  async getApproval(id: string): Promise<ApprovalRecord | undefined> {
+    const row = this.db.get('SELECT * FROM approvals WHERE id = ?', id);
+    return row && toApproval(row);
+  }
+
+  async listApprovals(query: ApprovalQuery): Promise<Page<ApprovalRecord>> {
+    return listPage(approvalsList(query), q, this.#rows);
+  }
+
+  async pendingApprovals(runId: string): Promise<ApprovalRecord[]> {
+    return approvals.pendingApprovals(this.db, runId);
+  }
+
+  resolveOrphanedApprovals(now: string): Promise<Event[]> {
+    return approvals.resolveOrphaned(this.db, toIso(now), this.#iso());
   }
 
   // ---- nonces

@@ -19,9 +19,12 @@ import {
   type WorkflowTransition,
 } from '../types.ts';
 import type { SqliteDb } from './db.ts';
-import { appendIn, encodeEvents } from './events.ts';
+import { appendNotified, encodeEvents } from './events.ts';
 
 const q = (): string => '?';
+
+/** One terminal callback per workflow (the partial unique index of migration 004). */
+export const RESULT_CONFLICT = "ON CONFLICT (workflow_id) WHERE kind = 'result' DO NOTHING";
 
 /** `(?, ?, …)` for a list. */
 const list = (n: number): string => `(${Array.from({ length: n }, () => '?').join(', ')})`;
@@ -41,7 +44,7 @@ function transition(db: SqliteDb, t: WorkflowTransition, encoded: string, ts: st
   );
   if (n === 0) return false;
   const sessionId = db.get('SELECT session_id FROM workflows WHERE id = ?', t.id)?.session_id as string;
-  out.push(...appendIn(db, sessionId, [t.event], [encoded], ts));
+  out.push(...appendNotified(db, sessionId, [t.event], [encoded], ts).events);
   return true;
 }
 
@@ -88,12 +91,11 @@ export function finishRun(db: SqliteDb, f: RunFinish, now: string): Promise<RunF
       now,
       sessionId,
     );
-    const events = appendIn(db, sessionId, [f.event], [runEvent], now);
+    const events = appendNotified(db, sessionId, [f.event], [runEvent], now).events;
     let outboxQueued = false;
     if (f.workflow && transition(db, f.workflow, wfEvent, now, events) && f.workflow.outbox) {
       const a = outboxInsert(f.workflow.outbox);
-      outboxQueued =
-        db.run(`${insertSql('outbox', a, q)} ON CONFLICT (workflow_id) DO NOTHING`, ...values(a)) > 0;
+      outboxQueued = db.run(`${insertSql('outbox', a, q)} ${RESULT_CONFLICT}`, ...values(a)) > 0;
     }
     return { finished: true, events, outboxQueued };
   });

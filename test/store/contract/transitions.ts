@@ -8,6 +8,7 @@ import { emptyUsage } from '../../../src/protocol/index.ts';
 import type { OutboxRecord, RunFinish, Store, WorkflowTransition } from '../../../src/store/types.ts';
 import type { StoreLocation } from '../fixtures/location.ts';
 import { newRun, newSession, newWorkflow } from '../fixtures/records.ts';
+import { approval } from './approvals.ts';
 import { type Ctx, createWf, terminal } from './ctx.ts';
 
 const CHILD = fileURLToPath(new URL('../fixtures/crash-in-transaction.ts', import.meta.url));
@@ -243,6 +244,41 @@ export function transitionsContract(ctx: Ctx): void {
       );
       expect(again.created).toBe(true);
       expect(again.events).toHaveLength(3);
+    });
+
+    it('requestApproval: the approval, its event, its notification and the waiting status, or none of them', async () => {
+      const store = ctx.store;
+      await createWf(store, 'wf1', {
+        callbackUrl: 'https://cb.example/hook',
+        notify: ['approval.requested'],
+      });
+      const run = (await store.claimNextRun('w1', 60_000))!;
+      await store.updateSession(run.sessionId, { status: 'running' });
+      const a = approval('apr1', run.id, run.sessionId, { workflowId: 'wf1' });
+      expect(await crashInside(ctx.location, 'requestApproval', [a])).toBeGreaterThanOrEqual(4);
+      expect(await store.getApproval('apr1')).toBeUndefined();
+      expect(await store.listEvents(run.sessionId, 0, 10)).toEqual([]);
+      expect(await store.listOutboxForWorkflow('wf1')).toEqual([]);
+      expect((await store.getSession(run.sessionId))!).toMatchObject({ status: 'running', lastSeq: 0 });
+      const res = await store.requestApproval(a);
+      expect(res).toMatchObject({ changed: true, outboxQueued: true });
+      expect((await store.getSession(run.sessionId))!.status).toBe('waiting');
+    });
+
+    it('decideApproval: the decision, its event and the session running again, or none of them', async () => {
+      const store = ctx.store;
+      await createWf(store, 'wf1');
+      const run = (await store.claimNextRun('w1', 60_000))!;
+      await store.requestApproval(approval('apr1', run.id, run.sessionId));
+      const d = { id: 'apr1', decision: 'allow', by: 'user' };
+      expect(await crashInside(ctx.location, 'decideApproval', [d])).toBeGreaterThanOrEqual(3);
+      expect((await store.getApproval('apr1'))!.status).toBe('pending');
+      expect((await store.listEvents(run.sessionId, 0, 10)).map((e) => e.type)).toEqual([
+        'approval.requested',
+      ]);
+      expect((await store.getSession(run.sessionId))!.status).toBe('waiting');
+      expect((await store.decideApproval({ id: 'apr1', decision: 'allow', by: 'user' })).changed).toBe(true);
+      expect((await store.getSession(run.sessionId))!.status).toBe('running');
     });
 
     it('transitionWorkflow: the status and its event, or neither', async () => {

@@ -175,6 +175,7 @@ export function workflowsContract(ctx: Ctx): void {
       expect(await store.dueOutbox(at(0), 10)).toEqual([]);
       expect(await store.getOutboxForWorkflow('w1')).toEqual({
         ...base,
+        kind: 'result',
         id: 'o1',
         workflowId: 'w1',
         status: 'delivered',
