@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe } from 'vitest';
 import type { Store } from '../../src/store/types.ts';
 import type { Ctx } from './contract/ctx.ts';
 import { eventsContract } from './contract/events.ts';
+import { instancesContract } from './contract/instances.ts';
 import { noncesContract } from './contract/nonces.ts';
 import { runsContract } from './contract/runs.ts';
 import { sessionsContract } from './contract/sessions.ts';
@@ -69,5 +70,6 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
     workflowsContract(ctx);
     transitionsContract(ctx);
     noncesContract(ctx);
+    instancesContract(ctx);
   });
 }

@@ -18,6 +18,7 @@ import {
   workflowPatch,
 } from '../shared/columns.ts';
 import { toJson } from '../shared/json.ts';
+import { toInstance } from '../shared/instances.ts';
 import { NONCE_PRUNE_EVERY } from '../shared/nonces.ts';
 import { auditList, listPage, sessionsList, workflowsList } from '../shared/queries.ts';
 import { type Row, toEvent, toMessage, toOutbox, toRun, toSession, toWorkflow } from '../shared/rows.ts';
@@ -25,6 +26,7 @@ import { isoAfter, toIso } from '../shared/time.ts';
 import type {
   AuditQuery,
   AuditRecord,
+  InstanceRecord,
   MessageRecord,
   NewEvent,
   NewRun,
@@ -371,6 +373,38 @@ export class SqliteStore implements Store {
   async pruneNonces(now: string): Promise<number> {
     const at = toIso(now);
     return this.db.write(() => this.db.run('DELETE FROM nonces WHERE expires_at <= ?', at));
+  }
+
+  // ---- instances
+
+  async heartbeatInstance(i: { id: string; version: string; startedAt: string }, now: string): Promise<void> {
+    const at = toIso(now);
+    const started = toIso(i.startedAt);
+    await this.db.write(() =>
+      this.db.run(
+        `INSERT INTO instances (id, version, started_at, heartbeat_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET version = excluded.version, started_at = excluded.started_at,
+           heartbeat_at = excluded.heartbeat_at, stopped_at = NULL`,
+        i.id,
+        i.version,
+        started,
+        at,
+      ),
+    );
+  }
+
+  async stopInstance(id: string, now: string): Promise<void> {
+    const at = toIso(now);
+    await this.db.write(() => this.db.run('UPDATE instances SET stopped_at = ? WHERE id = ?', at, id));
+  }
+
+  async listInstances(): Promise<InstanceRecord[]> {
+    return this.db.all('SELECT * FROM instances ORDER BY id').map(toInstance);
+  }
+
+  async forgetInstances(before: string): Promise<number> {
+    const at = toIso(before);
+    return this.db.write(() => this.db.run('DELETE FROM instances WHERE heartbeat_at < ?', at));
   }
 
   // ---- audit
