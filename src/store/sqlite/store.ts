@@ -17,8 +17,8 @@ import {
   workflowInsert,
   workflowPatch,
 } from '../shared/columns.ts';
-import { toJson } from '../shared/json.ts';
 import { toInstance } from '../shared/instances.ts';
+import { toJson } from '../shared/json.ts';
 import { NONCE_PRUNE_EVERY } from '../shared/nonces.ts';
 import { auditList, listPage, sessionsList, workflowsList } from '../shared/queries.ts';
 import { type Row, toEvent, toMessage, toOutbox, toRun, toSession, toWorkflow } from '../shared/rows.ts';
