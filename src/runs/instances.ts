@@ -21,6 +21,7 @@ export class InstanceRegistry {
   private readonly startedAt: string;
   private timer?: Timer;
   private failing = false;
+  private beating = false;
 
   constructor(o: {
     store: Store;
@@ -54,19 +55,24 @@ export class InstanceRegistry {
   }
 
   private async beat(): Promise<void> {
+    // A slow database must not pile up heartbeats (the store also never moves one back in time).
+    if (this.beating) return;
+    this.beating = true;
     const now = this.clock.now();
     try {
+      await this.store.forgetInstances(new Date(now - FORGET_INSTANCES_AFTER_MS).toISOString());
       await this.store.heartbeatInstance(
         { id: this.id, version: this.version, startedAt: this.startedAt },
         new Date(now).toISOString(),
       );
-      await this.store.forgetInstances(new Date(now - FORGET_INSTANCES_AFTER_MS).toISOString());
       if (this.failing) this.logger.info('instance heartbeat recorded again');
       this.failing = false;
     } catch (err) {
       // One warning per outage; the database check in /health says the rest.
       if (!this.failing) this.logger.warn('instance heartbeat failed', { err });
       this.failing = true;
+    } finally {
+      this.beating = false;
     }
   }
 

@@ -345,7 +345,8 @@ export class PostgresStore implements Store {
       this.pool,
       `INSERT INTO instances (id, version, started_at, heartbeat_at) VALUES ($1, $2, $3, $4)
        ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, started_at = EXCLUDED.started_at,
-         heartbeat_at = EXCLUDED.heartbeat_at, stopped_at = NULL`,
+         heartbeat_at = EXCLUDED.heartbeat_at, stopped_at = NULL
+         WHERE instances.heartbeat_at <= EXCLUDED.heartbeat_at`,
       [i.id, i.version, toIso(i.startedAt), toIso(now)],
     );
   }

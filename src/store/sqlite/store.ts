@@ -384,7 +384,8 @@ export class SqliteStore implements Store {
       this.db.run(
         `INSERT INTO instances (id, version, started_at, heartbeat_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET version = excluded.version, started_at = excluded.started_at,
-           heartbeat_at = excluded.heartbeat_at, stopped_at = NULL`,
+           heartbeat_at = excluded.heartbeat_at, stopped_at = NULL
+         WHERE instances.heartbeat_at <= excluded.heartbeat_at`,
         i.id,
         i.version,
         started,

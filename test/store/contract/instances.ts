@@ -36,6 +36,13 @@ export function instancesContract(ctx: Ctx): void {
       });
     });
 
+    it('never moves a heartbeat back in time (a late write of an older beat changes nothing)', async () => {
+      const store = ctx.store;
+      await store.heartbeatInstance({ id: 'x', version: 'v', startedAt: at(0) }, at(20));
+      await store.heartbeatInstance({ id: 'x', version: 'v', startedAt: at(0) }, at(10));
+      expect((await store.listInstances())[0]?.heartbeatAt).toBe(at(20));
+    });
+
     it('is shared by every store on the database', async () => {
       const other = await ctx.open();
       await other.heartbeatInstance({ id: 'x', version: 'v', startedAt: at(0) }, at(5));
