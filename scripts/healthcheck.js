@@ -29,7 +29,9 @@ fetch(url, { signal: AbortSignal.timeout(4000) }).then(
       process.stdout.write(`${live ? 'live' : 'ready'}\n`);
       process.exit(0);
     }
-    process.stdout.write(`not ${live ? 'live' : 'ready'} (HTTP ${r.status}): ${failing(body) || 'no detail'}\n`);
+    process.stdout.write(
+      `not ${live ? 'live' : 'ready'} (HTTP ${r.status}): ${failing(body) || 'no detail'}\n`,
+    );
     process.exit(1);
   },
   (err) => {
