@@ -121,8 +121,9 @@ describe.skipIf(skip)('instance heartbeats on PostgreSQL', () => {
         ALERT_DISK_PERCENT: '0',
         ALERT_MEMORY_PERCENT: '0',
         ALERT_QUEUE_DEPTH: '0',
-        INSTANCE_HEARTBEAT_MS: '200',
-        ALERT_INSTANCE_STALE_MS: '1500',
+        // stale after 4 s: far above a heartbeat delayed by a busy machine, short enough to wait for
+        INSTANCE_HEARTBEAT_MS: '250',
+        ALERT_INSTANCE_STALE_MS: '4000',
       };
       b = await startChildServer({ env: { DATABASE_URL: db, INSTANCE_ID: 'node-b', ...quiet } });
       a = await startTestServer({
@@ -137,8 +138,9 @@ describe.skipIf(skip)('instance heartbeats on PostgreSQL', () => {
       expect(await a.runtime.instances.isLeader()).toBe(true);
       expect((await a.runtime.store.listInstances()).map((i) => i.id)).toEqual(['node-a', 'node-b']);
 
+      expect(hook.received).toEqual([]); // both alive: nothing
       await b.kill('SIGKILL');
-      await until(() => hook!.received.length === 1, 'instance_down firing', 15_000);
+      await until(() => hook!.received.length === 1, 'instance_down firing', 20_000);
       expect(bodies()[0]).toMatchObject({
         kind: 'alert',
         name: 'instance_down',
@@ -146,14 +148,14 @@ describe.skipIf(skip)('instance heartbeats on PostgreSQL', () => {
         severity: 'critical',
         subject: 'node-b',
         instance: 'node-a',
-        threshold: 2, // seconds (ALERT_INSTANCE_STALE_MS rounded)
+        threshold: 4, // seconds (ALERT_INSTANCE_STALE_MS)
       });
       expect(a.runtime.alerts.firing()).toEqual([
         expect.objectContaining({ name: 'instance_down', subject: 'node-b', notified: true }),
       ]);
 
       await b.restart();
-      await until(() => hook!.received.length === 2, 'instance_down resolved', 15_000);
+      await until(() => hook!.received.length === 2, 'instance_down resolved', 20_000);
       expect(bodies()[1]).toMatchObject({ name: 'instance_down', state: 'resolved', subject: 'node-b' });
 
       // a drained stop (SIGTERM) marks B stopped: it is not "down"
