@@ -17,7 +17,8 @@ RUN apt-get update \
 RUN groupadd --system --gid 10001 agent \
  && useradd --system --uid 10001 --gid agent --home-dir /home/agent --create-home --shell /usr/sbin/nologin agent \
  && mkdir -p /data \
- && chown agent:agent /data
+ && chown agent:agent /data \
+ && chmod 0700 /data
 WORKDIR /app
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --chown=root:root package.json ./
@@ -34,8 +35,12 @@ RUN node -e "import('./src/runtime.ts').then(() => import('./src/agent/native/en
  && chmod -R a+rX /app/.compile-cache
 VOLUME ["/data"]
 EXPOSE 3003
-USER agent
+# No USER line on purpose: scripts/docker-entrypoint.sh starts as root only to hand a root-owned
+# volume (Fly.io, Railway, bind mounts) to the agent user, then drops to uid 10001 for good. Started
+# as another user (Kubernetes runAsUser 10001), it runs the server as that user directly.
+# Readiness, not liveness: "healthy" means the database answers, the disk has room, the sandbox
+# works and the server is not draining (docs/deployment.md, "Health checks").
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["node", "scripts/healthcheck.js"]
 # tini reaps zombies and forwards SIGTERM so the server can drain (CONTRACT §1).
-ENTRYPOINT ["/usr/bin/tini", "--"]
+ENTRYPOINT ["/usr/bin/tini", "--", "/app/scripts/docker-entrypoint.sh"]
 CMD ["node", "src/main.ts"]

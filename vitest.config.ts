@@ -8,5 +8,7 @@ export default defineConfig({
     pool: 'forks',
     fileParallelism: true,
     maxWorkers: 2,
+    // the default report, then one "N passed, N failed, N skipped" line for CI
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });

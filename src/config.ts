@@ -101,6 +101,38 @@ export interface Config {
   claudeAllowTools: string[];
   /** CLAUDE_DENY_TOOLS: Claude Code tools never allowed (built-in or full MCP names); wins over everything. */
   claudeDenyTools: string[];
+  /** Alerts (docs/api.md §11): where they go and when they fire. */
+  alerts: AlertConfig;
+  /** INSTANCE_HEARTBEAT_MS: how often this instance records that it is alive (instance_down alert). */
+  instanceHeartbeatMs: number;
+}
+
+/** ALERT_* / TELEGRAM_*: alert destinations and thresholds (0 turns a rule off). */
+export interface AlertConfig {
+  webhookUrl?: string;
+  telegram?: { botToken: string; chatId: string; apiUrl: string };
+  /** A rule that fired is not notified again (firing) within this time of its last notification. */
+  cooldownMs: number;
+  /** How often the periodic rules (queue, disk, memory, instances, windows) are evaluated. */
+  evalIntervalMs: number;
+  /** The window of the counting rules (run, LLM and callback failures). */
+  windowMs: number;
+  /** Failed runs in the window. */
+  runFailures: number;
+  /** Runs failed with an LLM error (llm_error, llm_auth_error, llm_unavailable) in the window; a run that completes resolves it. */
+  llmFailures: number;
+  /** Failed callback delivery attempts in the window. */
+  callbackFailures: number;
+  /** Queued runs above this … */
+  queueDepth: number;
+  /** … for this long. */
+  queueDepthForMs: number;
+  /** Used percent of the DATA_DIR file system. */
+  diskPercent: number;
+  /** Used percent of memory (the cgroup limit when there is one, else the machine's). */
+  memoryPercent: number;
+  /** An instance (PostgreSQL) whose last heartbeat is older than this, without a clean stop. */
+  instanceStaleMs: number;
 }
 
 /** Resource limits of every sandboxed process (applied by src/sandbox/bwrap/limits.ts). */
@@ -224,6 +256,54 @@ function isIpOrCidr(s: string): boolean {
 
 export const DEFAULT_MODEL = 'claude-sonnet-4-6';
 
+function httpUrl(env: Env, name: string): string | undefined {
+  const raw = opt(env, name);
+  if (raw === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
+  return raw.replace(/\/+$/, '');
+}
+
+function percent(env: Env, name: string, def: number): number {
+  const v = int(env, name, def, 0);
+  if (v > 100) throw new ConfigError(`${name} must be a percentage 0–100 (0 = off), got "${env[name]}"`);
+  return v;
+}
+
+function alertConfig(env: Env): AlertConfig {
+  const botToken = opt(env, 'TELEGRAM_BOT_TOKEN');
+  const chatId = opt(env, 'TELEGRAM_CHAT_ID');
+  if (Boolean(botToken) !== Boolean(chatId))
+    throw new ConfigError('TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID must be set together');
+  // The token goes into the Bot API's URL path: refuse anything that could change the path.
+  if (botToken && !/^[A-Za-z0-9:_-]{1,200}$/.test(botToken))
+    throw new ConfigError(
+      'TELEGRAM_BOT_TOKEN must look like 123456:ABC-def (letters, digits, ":", "_", "-")',
+    );
+  const apiUrl = httpUrl(env, 'TELEGRAM_API_URL') ?? 'https://api.telegram.org';
+  return {
+    webhookUrl: httpUrl(env, 'ALERT_WEBHOOK_URL'),
+    ...(botToken && chatId ? { telegram: { botToken, chatId, apiUrl } } : {}),
+    cooldownMs: int(env, 'ALERT_COOLDOWN_MS', 900_000, 0),
+    evalIntervalMs: int(env, 'ALERT_EVAL_INTERVAL_MS', 15_000, 50),
+    windowMs: int(env, 'ALERT_WINDOW_MS', 600_000, 1000),
+    runFailures: int(env, 'ALERT_RUN_FAILURES', 5, 0),
+    llmFailures: int(env, 'ALERT_LLM_FAILURES', 3, 0),
+    callbackFailures: int(env, 'ALERT_CALLBACK_FAILURES', 10, 0),
+    queueDepth: int(env, 'ALERT_QUEUE_DEPTH', 100, 0),
+    queueDepthForMs: int(env, 'ALERT_QUEUE_DEPTH_FOR_MS', 300_000, 0),
+    diskPercent: percent(env, 'ALERT_DISK_PERCENT', 90),
+    memoryPercent: percent(env, 'ALERT_MEMORY_PERCENT', 90),
+    instanceStaleMs: int(env, 'ALERT_INSTANCE_STALE_MS', 60_000, 1000),
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const engine = (opt(env, 'AGENT_ENGINE') ?? 'claude-code') as EngineName;
   if (engine !== 'native' && engine !== 'claude-code') {
@@ -250,6 +330,12 @@ export function loadConfig(env: Env = process.env): Config {
   const badProxy = trustProxy.find((p) => !isIpOrCidr(p));
   if (badProxy !== undefined)
     throw new ConfigError(`TRUST_PROXY must be a comma list of IP addresses or CIDRs, got "${badProxy}"`);
+  const alerts = alertConfig(env);
+  const instanceHeartbeatMs = int(env, 'INSTANCE_HEARTBEAT_MS', 10_000, 100);
+  if (instanceHeartbeatMs * 2 > alerts.instanceStaleMs)
+    throw new ConfigError(
+      `ALERT_INSTANCE_STALE_MS (${alerts.instanceStaleMs}) must be at least twice INSTANCE_HEARTBEAT_MS (${instanceHeartbeatMs})`,
+    );
   return {
     port: int(env, 'PORT', 3003),
     host: opt(env, 'HOST') ?? '127.0.0.1',
@@ -320,5 +406,7 @@ export function loadConfig(env: Env = process.env): Config {
     hostPath: (env.PATH ?? '').split(':').filter(Boolean),
     claudeAllowTools: list(env, 'CLAUDE_ALLOW_TOOLS'),
     claudeDenyTools: list(env, 'CLAUDE_DENY_TOOLS'),
+    alerts,
+    instanceHeartbeatMs,
   };
 }

@@ -2,23 +2,70 @@
 import fs from 'node:fs/promises';
 import type { Config } from './config.ts';
 import type { RedisBroadcaster } from './runs/redis-broadcaster.ts';
-import { sandboxUnavailableReason } from './sandbox/index.ts';
+import { sandboxUnavailableReason, selfTest } from './sandbox/index.ts';
 import type { SandboxWrapper } from './sandbox/types.ts';
 import type { HealthCheck } from './server/deps.ts';
 import type { Store } from './store/types.ts';
+
+/** A check that has not answered within this fails (probes time out at about 5 s). */
+const CHECK_TIMEOUT_MS = 3_000;
+/** The sandbox is re-tested (a sandboxed `true`) at most this often; in between the last result holds. */
+export const SANDBOX_RECHECK_MS = 60_000;
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Whether the sandbox works: the start-up self-test (a sandboxed `true`) again, in the background,
+ * at most every SANDBOX_RECHECK_MS, so a bubblewrap removed or broken after the start makes the
+ * server "not ready" at the next probe but one. A probe never waits for the test (it answers
+ * with the last result); the server only gets here after the start-up test passed.
+ */
+export function sandboxProbe(sandbox: SandboxWrapper, now: () => number): () => string | undefined {
+  let last: { at: number; error?: string } = { at: now() };
+  let running = false;
+  return () => {
+    const unavailable = sandboxUnavailableReason(sandbox);
+    if (unavailable) return unavailable;
+    if (sandbox.kind !== 'bwrap') return undefined;
+    if (!running && now() - last.at >= SANDBOX_RECHECK_MS) {
+      running = true;
+      void selfTest(sandbox)
+        .then(
+          () => ({}),
+          (err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }),
+        )
+        .then((r) => {
+          last = { at: now(), ...r };
+          running = false;
+        });
+    }
+    return last.error;
+  };
+}
 
 export function healthChecks(o: {
   config: Config;
   store: Store;
   sandbox: SandboxWrapper;
   broadcaster?: RedisBroadcaster;
+  /** The clock of the sandbox re-test (tests). */
+  now?: () => number;
 }): HealthCheck[] {
   const { config, store, sandbox, broadcaster } = o;
+  const sandboxError = sandboxProbe(sandbox, o.now ?? Date.now);
   return [
     {
       name: 'database',
       check: async () => {
-        await store.ping();
+        await within(store.ping(), CHECK_TIMEOUT_MS, 'the database');
         return { ok: true, dialect: store.dialect };
       },
     },
@@ -44,10 +91,8 @@ export function healthChecks(o: {
     {
       name: 'sandbox',
       check: async () => {
-        const unavailable = sandboxUnavailableReason(sandbox);
-        return unavailable
-          ? { ok: false, kind: sandbox.kind, error: unavailable }
-          : { ok: true, kind: sandbox.kind };
+        const error = sandboxError();
+        return error ? { ok: false, kind: sandbox.kind, error } : { ok: true, kind: sandbox.kind };
       },
     },
     // Informational: without Redis, live events of other instances arrive late (followers catch up).

@@ -6,16 +6,20 @@ import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Engine } from './agent/engine.ts';
+import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
+import type { HostLookup } from './net/safe-post.ts';
 import { AuditLog, configSecrets } from './observability/audit.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import type { EngineName } from './protocol/index.ts';
+import { type AlertManager, createAlerts } from './runs/alerts/index.ts';
 import { ApprovalService } from './runs/approvals.ts';
 import { CallbackDispatcher } from './runs/callbacks.ts';
 import { cleanupWorkspaces } from './runs/cleanup.ts';
 import { EventLog } from './runs/event-log.ts';
 import { RunExecutor } from './runs/executor.ts';
+import { InstanceRegistry } from './runs/instances.ts';
 import { Lifecycle } from './runs/lifecycle.ts';
 import { RedisBroadcaster } from './runs/redis-broadcaster.ts';
 import { recordRunMetrics } from './runs/run-metrics.ts';
@@ -56,6 +60,8 @@ export interface RuntimeOptions {
   callbacks?: ConstructorParameters<typeof CallbackDispatcher>[0]['options'];
   /** The clock of the rate limits and signature windows (tests move it instead of sleeping). */
   rateLimitClock?: () => number;
+  /** Alerts and instance heartbeats: their clock, and the host resolution of the alert sinks (tests). */
+  alerts?: { clock?: Clock; lookup?: HostLookup };
 }
 
 export interface Runtime {
@@ -71,6 +77,10 @@ export interface Runtime {
   workflows: WorkflowService;
   audit: AuditLog;
   callbacks: CallbackDispatcher;
+  /** Alert rules and notifications (docs/api.md §11); `alerts.firing()` feeds /api/stats. */
+  alerts: AlertManager;
+  /** This instance's heartbeat; the other instances' liveness. */
+  instances: InstanceRegistry;
   /** Authentication, rate limits and failure throttling of /api and /ws. */
   guard: AccessGuard;
   app: OpenAPIHono;
@@ -163,6 +173,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     config,
     logger,
     metrics,
+    lifecycle,
     options: {
       baseDelayMs: config.callbackRetryBaseMs,
       maxDelayMs: config.callbackRetryMaxMs,
@@ -171,6 +182,25 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   });
   const sessions = new SessionService({ store, config, eventLog, lifecycle, workspaces });
   const approvals = new ApprovalService({ store, eventLog, lifecycle });
+  const alertClock = opts.alerts?.clock ?? systemClock;
+  const instances = new InstanceRegistry({
+    store,
+    instanceId: config.instanceId,
+    version: VERSION,
+    heartbeatMs: config.instanceHeartbeatMs,
+    staleMs: config.alerts.instanceStaleMs,
+    logger,
+    clock: alertClock,
+  });
+  const alerts = createAlerts({
+    config,
+    store,
+    instances,
+    logger,
+    registry: metrics.registry,
+    clock: alertClock,
+    ...(opts.alerts?.lookup ? { lookup: opts.alerts.lookup } : {}),
+  });
 
   // ---- subscriptions: who reacts to what happened to runs ----------------------------------
   const unsubscribe = [
@@ -179,6 +209,11 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     lifecycle.on('outbox.queued', () => callbacks.kick()), // deliver now, not at the next poll
     ...recordRunMetrics(lifecycle, metrics), // run.started / run.finished / tool.completed
     lifecycle.on('action', (a) => void audit.record(a)), // API actions, HTTP and WebSocket alike
+    // run and callback outcomes → the counting alert rules (run, LLM, callback failures)
+    lifecycle.on('run.finished', ({ outcome }) =>
+      alerts.runFinished(outcome.status, outcome.status === 'failed' ? outcome.error.code : undefined),
+    ),
+    lifecycle.on('callback.attempted', (c) => alerts.callbackAttempted(c.ok)),
   ];
 
   // ---- the HTTP and WebSocket edge ----------------------------------------------------------
@@ -237,11 +272,14 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     sessions,
     workflows,
     callbacks,
+    alerts,
+    instances,
     audit,
     guard,
     app,
     async start() {
       await mcp?.start();
+      await instances.start(); // alive before it claims work: the others then know it
       // Nonces of an earlier process stay (a restart must not reopen the replay window); expired ones go.
       await store.pruneNonces(new Date().toISOString());
       if (broadcaster && !(await broadcaster.ready(5_000)))
@@ -249,6 +287,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       await scheduler.start(); // re-queues the runs of dead workers (expired leases)
       await workflows.recover(); // … and their workflows, if a crash came between the two
       callbacks.start();
+      alerts.start();
       const sweep = () =>
         cleanupWorkspaces({
           store,
@@ -282,6 +321,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
         ['scheduler', () => scheduler.drain(graceMs)],
         // After the drain: runs that end in the grace period get their callback sent now.
         ['callbacks', () => callbacks.stop()],
+        ['alerts', () => alerts.stop()],
+        ['instances', () => instances.stop()], // a clean stop: no instance_down alert about it
         ['event log', () => eventLog.flush()],
         ['redis', () => broadcaster?.close()],
         ['websockets', () => ws.close()],

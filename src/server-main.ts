@@ -24,7 +24,12 @@ async function main(): Promise<void> {
   if (!authConfigured(config)) {
     if (!isLoopback(config.host)) {
       process.stderr.write(
-        `refusing to listen on ${config.host}: no authentication is configured. Set API_KEYS and/or SIGNING_SECRET, or bind a loopback address (HOST=127.0.0.1).\n`,
+        `refusing to listen on ${config.host}: no authentication is configured. Set API_KEYS (bearer tokens for clients) ` +
+          'and/or SIGNING_SECRET (HMAC shared with Tier 1), or bind a loopback address (HOST=127.0.0.1).\n' +
+          'With Docker (the image listens on 0.0.0.0): docker run -e API_KEYS=$(openssl rand -hex 32) -e ANTHROPIC_API_KEY=… ' +
+          '--security-opt seccomp=deploy/seccomp/bwrap.json --security-opt systempaths=unconfined ' +
+          '--security-opt apparmor=unconfined -p 3003:3003 -v agent-data:/data <image> — or use compose.yaml ' +
+          '(docs/deployment.md).\n',
       );
       process.exit(2);
     }

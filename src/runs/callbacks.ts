@@ -14,6 +14,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { callbackSignedHeaders } from '../security/signing.ts';
 import type { OutboxRecord, Store } from '../store/types.ts';
+import type { Lifecycle } from './lifecycle.ts';
 
 export interface CallbackOptions {
   baseDelayMs: number;
@@ -47,6 +48,7 @@ export class CallbackDispatcher {
   private config: Config;
   private logger: Logger;
   private metrics: Metrics;
+  private lifecycle?: Lifecycle;
   private opts: CallbackOptions;
   private clock: Clock;
   private timer?: Timer;
@@ -62,8 +64,11 @@ export class CallbackDispatcher {
     config: Config;
     logger: Logger;
     metrics: Metrics;
+    /** Told each attempt's stored outcome (`callback.attempted`). */
+    lifecycle?: Lifecycle;
     options?: Partial<CallbackOptions>;
   }) {
+    this.lifecycle = o.lifecycle;
     this.store = o.store;
     this.config = o.config;
     this.logger = o.logger.child({ component: 'callbacks' });
@@ -174,6 +179,11 @@ export class CallbackDispatcher {
           lastError: undefined,
         });
         this.metrics.callbacks.inc({ outcome: 'delivered' });
+        void this.lifecycle?.emit('callback.attempted', {
+          workflowId: o.workflowId,
+          ok: true,
+          gaveUp: false,
+        });
         this.logger.info('callback delivered', { workflowId: o.workflowId, attempts });
         return;
       }
@@ -190,6 +200,11 @@ export class CallbackDispatcher {
       if (!expired && !this.stopped && delay < this.opts.pollMs)
         this.clock.setTimeout(() => this.kick(), delay + 5, { unref: true });
       this.metrics.callbacks.inc({ outcome: res.permanent ? 'refused' : expired ? 'gave_up' : 'retry' });
+      void this.lifecycle?.emit('callback.attempted', {
+        workflowId: o.workflowId,
+        ok: false,
+        gaveUp: expired,
+      });
       // The detail (which may name an internal address) goes to the operator's log only.
       this.logger.warn('callback delivery failed', {
         workflowId: o.workflowId,

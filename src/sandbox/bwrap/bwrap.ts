@@ -132,7 +132,7 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     if (why) throw new SandboxUnavailableError(why);
   } else if (!userns) {
     throw new SandboxUnavailableError(
-      'bubblewrap cannot create a user namespace for this (non-root) user: enable unprivileged user namespaces (kernel.unprivileged_userns_clone=1, or an AppArmor profile for bwrap on Ubuntu ≥ 23.10)',
+      `bubblewrap cannot create a user namespace for this (non-root) user${probe.error ? ` (bwrap: ${probe.error})` : ''}: enable unprivileged user namespaces (kernel.unprivileged_userns_clone=1, or an AppArmor profile for bwrap on Ubuntu ≥ 23.10)`,
     );
   }
   const sandboxGid = identities ? identities.gid : SANDBOX_GID;

@@ -26,9 +26,10 @@ function findExecutable(name: string, dirs: string[]): string | null {
   return null;
 }
 
-const probeCache = new Map<string, { userns: boolean; help: string }>();
+const probeCache = new Map<string, { userns: boolean; help: string; error?: string }>();
 
-export function probeBwrap(bwrapPath: string): { userns: boolean; help: string } {
+/** What `bwrap --help` offers, and whether it can make a user namespace (else bwrap's own words why). */
+export function probeBwrap(bwrapPath: string): { userns: boolean; help: string; error?: string } {
   const cached = probeCache.get(bwrapPath);
   if (cached) return cached;
   const help = spawnSync(bwrapPath, ['--help'], { encoding: 'utf8', timeout: 5000 });
@@ -41,7 +42,8 @@ export function probeBwrap(bwrapPath: string): { userns: boolean; help: string }
     timeout: 5000,
     env: {},
   });
-  const out = { userns: res.status === 0, help: text };
+  const why = `${res.stderr ?? ''}`.trim().slice(0, 300) || res.error?.message;
+  const out = { userns: res.status === 0, help: text, ...(res.status === 0 || !why ? {} : { error: why }) };
   probeCache.set(bwrapPath, out);
   return out;
 }

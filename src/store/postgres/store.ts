@@ -17,6 +17,7 @@ import {
   workflowInsert,
   workflowPatch,
 } from '../shared/columns.ts';
+import { toInstance } from '../shared/instances.ts';
 import { NONCE_PRUNE_EVERY } from '../shared/nonces.ts';
 import { NotifyTargets } from '../shared/notify.ts';
 import { dueOutboxSql } from '../shared/outbox.ts';
@@ -39,6 +40,7 @@ import type {
   ApprovalRecord,
   AuditQuery,
   AuditRecord,
+  InstanceRecord,
   MessageRecord,
   NewApproval,
   NewEvent,
@@ -389,6 +391,32 @@ export class PostgresStore implements Store {
 
   async pruneNonces(now: string): Promise<number> {
     const res = await this.pool.query('DELETE FROM nonces WHERE expires_at <= $1', [toIso(now)]);
+    return res.rowCount ?? 0;
+  }
+
+  // ---- instances
+
+  async heartbeatInstance(i: { id: string; version: string; startedAt: string }, now: string): Promise<void> {
+    await query(
+      this.pool,
+      `INSERT INTO instances (id, version, started_at, heartbeat_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, started_at = EXCLUDED.started_at,
+         heartbeat_at = EXCLUDED.heartbeat_at, stopped_at = NULL
+         WHERE instances.heartbeat_at <= EXCLUDED.heartbeat_at`,
+      [i.id, i.version, toIso(i.startedAt), toIso(now)],
+    );
+  }
+
+  async stopInstance(id: string, now: string): Promise<void> {
+    await query(this.pool, 'UPDATE instances SET stopped_at = $1 WHERE id = $2', [toIso(now), id]);
+  }
+
+  async listInstances(): Promise<InstanceRecord[]> {
+    return (await query(this.pool, 'SELECT * FROM instances ORDER BY id')).map(toInstance);
+  }
+
+  async forgetInstances(before: string): Promise<number> {
+    const res = await this.pool.query('DELETE FROM instances WHERE heartbeat_at < $1', [toIso(before)]);
     return res.rowCount ?? 0;
   }
 

@@ -17,6 +17,7 @@ import {
   workflowInsert,
   workflowPatch,
 } from '../shared/columns.ts';
+import { toInstance } from '../shared/instances.ts';
 import { toJson } from '../shared/json.ts';
 import { NONCE_PRUNE_EVERY } from '../shared/nonces.ts';
 import { dueOutboxSql } from '../shared/outbox.ts';
@@ -39,6 +40,7 @@ import type {
   ApprovalRecord,
   AuditQuery,
   AuditRecord,
+  InstanceRecord,
   MessageRecord,
   NewApproval,
   NewEvent,
@@ -415,6 +417,39 @@ export class SqliteStore implements Store {
   async pruneNonces(now: string): Promise<number> {
     const at = toIso(now);
     return this.db.write(() => this.db.run('DELETE FROM nonces WHERE expires_at <= ?', at));
+  }
+
+  // ---- instances
+
+  async heartbeatInstance(i: { id: string; version: string; startedAt: string }, now: string): Promise<void> {
+    const at = toIso(now);
+    const started = toIso(i.startedAt);
+    await this.db.write(() =>
+      this.db.run(
+        `INSERT INTO instances (id, version, started_at, heartbeat_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET version = excluded.version, started_at = excluded.started_at,
+           heartbeat_at = excluded.heartbeat_at, stopped_at = NULL
+         WHERE instances.heartbeat_at <= excluded.heartbeat_at`,
+        i.id,
+        i.version,
+        started,
+        at,
+      ),
+    );
+  }
+
+  async stopInstance(id: string, now: string): Promise<void> {
+    const at = toIso(now);
+    await this.db.write(() => this.db.run('UPDATE instances SET stopped_at = ? WHERE id = ?', at, id));
+  }
+
+  async listInstances(): Promise<InstanceRecord[]> {
+    return this.db.all('SELECT * FROM instances ORDER BY id').map(toInstance);
+  }
+
+  async forgetInstances(before: string): Promise<number> {
+    const at = toIso(before);
+    return this.db.write(() => this.db.run('DELETE FROM instances WHERE heartbeat_at < ?', at));
   }
 
   // ---- audit
