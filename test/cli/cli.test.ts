@@ -178,6 +178,42 @@ describe('agent-server CLI', () => {
     expect(r.stdout).toMatch(/■ completed/);
   });
 
+  it('lists pending approvals and decides one; an unknown approval exits 1', async () => {
+    const headers = { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' };
+    const s = (await (
+      await fetch(`${server.url}/api/sessions`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ policy: { approve: ['shell'] } }),
+      })
+    ).json()) as { id: string };
+    await fetch(`${server.url}/api/sessions/${s.id}/messages`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ content: 'go [[script:tool]]' }),
+    });
+    let listed: { items: Array<{ approvalId: string; sessionId: string; rule: string }> } = { items: [] };
+    for (let i = 0; i < 200 && !listed.items.some((a) => a.sessionId === s.id); i++) {
+      listed = JSON.parse((await cli(['--json', 'approvals'])).stdout);
+    }
+    const pending = listed.items.find((a) => a.sessionId === s.id)!;
+    expect(pending.rule).toBe('shell');
+    const table = await cli(['approvals']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+FOR\s+RULE\s+TOOL\s+AGE\s+EXPIRES$/);
+    expect(table.stdout).toContain(pending.approvalId);
+
+    const denied = await cli(['approve', pending.approvalId, '--deny', '--message', 'not now']);
+    expect(denied.code).toBe(0);
+    expect(denied.stdout).toBe(`approval ${pending.approvalId}: denied\n`);
+    const followed = await cli(['follow', s.id]);
+    expect(followed.stdout).toMatch(/✗ denied by user: not now/);
+    expect(followed.stdout).not.toContain('    out-line'); // the command never ran
+
+    const again = await cli(['approve', pending.approvalId]);
+    expect(again.code).toBe(1); // no longer pending
+    expect(again.stderr).toMatch(/not_found/);
+  });
+
   it('usage errors exit 2; request failures exit 1 with the reason', async () => {
     const missing = await cli(['submit', '--type', 'custom']);
     expect(missing.code).toBe(2);
