@@ -101,6 +101,8 @@ export interface Config {
   claudeAllowTools: string[];
   /** CLAUDE_DENY_TOOLS: Claude Code tools never allowed (built-in or full MCP names); wins over everything. */
   claudeDenyTools: string[];
+  /** UI_ENABLED (default on): the dashboard at /ui/ (docs/api.md §12), built from ui/ when missing or stale. */
+  uiEnabled: boolean;
 }
 
 /** Resource limits of every sandboxed process (applied by src/sandbox/bwrap/limits.ts). */
@@ -320,5 +322,6 @@ export function loadConfig(env: Env = process.env): Config {
     hostPath: (env.PATH ?? '').split(':').filter(Boolean),
     claudeAllowTools: list(env, 'CLAUDE_ALLOW_TOOLS'),
     claudeDenyTools: list(env, 'CLAUDE_DENY_TOOLS'),
+    uiEnabled: bool(env, 'UI_ENABLED', true),
   };
 }
