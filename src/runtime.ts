@@ -296,6 +296,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
         ['websockets', () => ws.close()],
         ['http', () => runtime.listening?.close()],
         ['access guard', () => guard.close()],
+        ['dashboard', () => dashboard?.settle()],
         ...Object.entries(engines).map(([name, e]): [string, () => unknown] => [
           `engine ${name}`,
           () => e?.close?.(),

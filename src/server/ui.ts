@@ -92,6 +92,8 @@ export interface Dashboard {
   routes(app: OpenAPIHono): void;
   /** What was loaded (benchmarks, tests): the files and their sizes. */
   bundle(): Promise<UiBundleInfo>;
+  /** Resolves when a build in progress has ended (shutdown: no work left behind). */
+  settle(): Promise<void>;
 }
 
 /** What the page may know before signing in: whether it needs a key at all. */
@@ -176,5 +178,8 @@ export function createDashboard(
       app.get('/ui/*', serve);
     },
     bundle: async () => (await load()).info,
+    settle: async () => {
+      await loading?.catch(() => {});
+    },
   };
 }

@@ -43,6 +43,7 @@ const FILES = [
   'test/security/http-edges.test.ts',
   'test/security/llm-proxy.test.ts',
   'test/workflows/callback-security.test.ts',
+  'test/security/ws-ticket.test.ts',
 ];
 
 const isRoot = process.getuid?.() === 0;
