@@ -263,6 +263,29 @@ describe('dashboard (desktop, Chromium)', () => {
     expect(await seriousViolations(page)).toEqual([]);
   });
 
+  it('shows an approval request in the run view, and says so when the server cannot take decisions', async () => {
+    const sess = await s.api<Sess>('POST', '/api/sessions', { title: 'approval event' });
+    // The event as the approvals work will emit it (declared in src/protocol/event-types.ts).
+    await s.server.runtime.eventLog.append(sess.id, {
+      type: 'approval.requested',
+      data: {
+        approvalId: 'apr_test',
+        toolUseId: 'toolu_x',
+        name: 'git',
+        input: { operation: 'push' },
+        rule: 'git.push',
+        expiresAt: new Date(Date.now() + 600_000).toISOString(),
+      },
+    });
+    await page.goto(`${s.url}/ui/#/sessions/${sess.id}`);
+    const card = page.locator('.item.approval.pending');
+    await card.getByText('git.push').waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await card.getByRole('button', { name: /^Allow/ }).focus();
+    await page.keyboard.press('Enter');
+    await card.getByRole('alert').getByText('approvals are not enabled on this server').waitFor();
+  });
+
   it('has no serious or critical accessibility violations on any page', async () => {
     const { items } = await s.api<{ items: Array<{ id: string }> }>('GET', '/api/workflows');
     const pages = [
