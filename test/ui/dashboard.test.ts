@@ -152,6 +152,35 @@ describe('dashboard (desktop, Chromium)', () => {
     await page.getByText('All lines printed.').waitFor();
   });
 
+  it('opens a long run from its stored pages, draws the newest items, shows earlier ones on request, then follows live', async () => {
+    const sess = await s.api<Sess>('POST', '/api/sessions', { title: 'long history' });
+    const n = 2_500;
+    const stored = Array.from({ length: n }, (_, i) =>
+      i % 2 === 0
+        ? ({ type: 'message.assistant', data: { text: `answer ${i + 1}` } } as const)
+        : ({ type: 'session.notice', data: { message: `notice ${i + 1}` } } as const),
+    );
+    for (let i = 0; i < n; i += 500)
+      await s.server.runtime.store.appendEvents(sess.id, stored.slice(i, i + 500));
+    await page.goto(`${s.url}/ui/#/sessions/${sess.id}`);
+    await page.locator('[data-testid=log][data-loaded=true]').waitFor();
+    const log = page.getByTestId('log');
+    expect(await log.getAttribute('data-applied')).toBe(String(n));
+    expect(await page.locator('[data-testid=log] > li').count()).toBe(60);
+    expect(await page.locator('[data-testid=log] > li').last().getAttribute('data-seqs')).toBe(String(n));
+    await page.getByRole('button', { name: /^Show 150 earlier items/ }).click();
+    expect(await page.locator('[data-testid=log] > li').count()).toBe(210);
+    const seqs = (await renderedSeqs(page)).flat();
+    expect(seqs).toEqual(Array.from({ length: 210 }, (_, i) => n - 209 + i));
+    // A live event after the history: applied once.
+    await s.server.runtime.eventLog.append(sess.id, {
+      type: 'session.notice',
+      data: { message: 'one more' },
+    });
+    await page.getByText('one more').waitFor();
+    expect(await log.getAttribute('data-applied')).toBe(String(n + 1));
+  });
+
   it('renders the agent’s Markdown without running anything in it; the CSP refuses inline scripts anyway', async () => {
     const sess = await s.api<Sess>('POST', '/api/sessions', { title: 'hostile text' });
     await s.api('POST', `/api/sessions/${sess.id}/messages`, { content: '[[script:xss]] say hello' });

@@ -1,7 +1,7 @@
 // The shell: sign-in gate, navigation (with the pending-approvals count and the live connection's
 // state), and the page of the current route.
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, api, credentials, setUnauthorizedHandler } from '../api.ts';
+import { credentials, setUnauthorizedHandler } from '../api.ts';
 import { type LiveState, live } from '../live.ts';
 import { href, type Route, useRoute } from '../router.ts';
 import { ApprovalsPage, useApprovalCount } from './Approvals.tsx';
@@ -24,21 +24,16 @@ export function App() {
       setReason('The server no longer accepts the key: sign in again.');
       setAuth('signed-out');
     });
-    // A server without auth (loopback only) needs no sign-in; with a stored key, check it once.
-    void (async () => {
-      const info = await fetch('/ui/server.json', { cache: 'no-store', credentials: 'omit' })
-        .then((r) => r.json() as Promise<{ authRequired?: boolean }>)
-        .catch(() => ({ authRequired: true }));
-      if (info.authRequired === false) return setAuth('open');
-      if (!credentials.get()) return setAuth('signed-out');
-      try {
-        await api('GET', '/api/sessions?limit=1');
-        setAuth('signed-in');
-      } catch (err) {
-        // A refused key goes back to sign-in (the 401 handler); anything else is the pages' to show.
-        if (!(err instanceof ApiError && err.status === 401)) setAuth('signed-in');
-      }
-    })();
+    // With a stored key the app starts at once (a refused key comes back as a 401 from the first
+    // request and leads to sign-in). Without one, a server without auth (loopback only) needs none.
+    if (credentials.get()) {
+      setAuth('signed-in');
+      return;
+    }
+    fetch('/ui/server.json', { cache: 'no-store', credentials: 'omit' })
+      .then((r) => r.json() as Promise<{ authRequired?: boolean }>)
+      .catch(() => ({ authRequired: true }))
+      .then((info) => setAuth(info.authRequired === false ? 'open' : 'signed-out'));
   }, []);
   if (auth === 'checking') return <p aria-busy="true">Loading…</p>;
   if (auth === 'signed-out')

@@ -6,6 +6,7 @@
 // DOM; earlier ones come in on request, so a run of thousands of events opens fast.
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, api } from '../api.ts';
+import { loadHistory } from '../history.ts';
 import { live } from '../live.ts';
 import { safeHttpUrl } from '../model/facts.ts';
 import { ago, explainFailure, repoName, usageText } from '../model/format.ts';
@@ -15,7 +16,10 @@ import { Badge, ErrorNote, errorText, Field, inputValue } from './common.tsx';
 import { ItemView, type RunContext } from './RunItems.tsx';
 import { isTerminal } from './Workflows.tsx';
 
-const WINDOW = 150;
+/** Items drawn at first (more than a screen, even a tall one); "Show earlier" adds more. */
+const WINDOW = 60;
+/** Items each "Show earlier" adds. */
+const MORE = 150;
 /** Events after which the header (status, usage, result) is fetched again. */
 const HEADER_EVENTS = new Set([
   'run.queued',
@@ -95,54 +99,89 @@ export function RunView({ sessionId, workflowId }: { sessionId: string; workflow
 
   const refreshHeader = useMemo(() => {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const load = async () => {
+    const load = async (): Promise<Session | undefined> => {
       try {
-        if (workflowId)
-          setWorkflow(await api<Workflow>('GET', `/api/workflows/${encodeURIComponent(workflowId)}`));
-        setSession(await api<Session>('GET', `/api/sessions/${encodeURIComponent(sessionId)}`));
+        const [wf, sess] = await Promise.all([
+          workflowId ? api<Workflow>('GET', `/api/workflows/${encodeURIComponent(workflowId)}`) : undefined,
+          api<Session>('GET', `/api/sessions/${encodeURIComponent(sessionId)}`),
+        ]);
+        if (wf) setWorkflow(wf);
+        setSession(sess);
         setLoadError(undefined);
+        return sess;
       } catch (err) {
         setLoadError(err);
+        return undefined;
       }
     };
-    return (now = false) => {
+    return (now = false): Promise<Session | undefined> | undefined => {
       clearTimeout(timer);
-      if (now) void load();
-      else timer = setTimeout(() => void load(), 250);
+      if (now) return load();
+      timer = setTimeout(() => void load(), 250);
+      return undefined;
     };
   }, [sessionId, workflowId]);
 
   useEffect(() => {
-    refreshHeader(true);
+    // The session's lastSeq lets the history fetch all its pages at once (history.ts).
+    const header = refreshHeader(true);
     setLoadedUpTo(undefined);
     setWindowSize(WINDOW);
     follow.current = true;
-    const unsubscribe = live.subscribe(sessionId, {
-      after: () => model.lastSeq,
-      onSubscribed: (lastSeq) => {
-        setStreamError(undefined);
-        setLoadedUpTo((prev) => prev ?? lastSeq);
+    let stopped = false;
+    let unsubscribe = () => {};
+    const onEvent = (e: Event) => {
+      const r = model.apply(e);
+      if (r === 'gap') return live.resubscribe(sessionId);
+      if (r !== 'applied') return;
+      if (HEADER_EVENTS.has(e.type)) refreshHeader();
+      const say = announcementOf(e);
+      if (say) setAnnounce(say);
+      schedule();
+    };
+    const followLive = () => {
+      if (stopped) return;
+      unsubscribe = live.subscribe(sessionId, {
+        after: () => model.lastSeq,
+        onSubscribed: (lastSeq) => {
+          setStreamError(undefined);
+          setLoadedUpTo((prev) => prev ?? lastSeq);
+          schedule();
+        },
+        onEvent,
+        onError: (code, message) => {
+          setStreamError(`${message} (${code})`);
+          if (code !== 'not_found') setTimeout(() => live.resubscribe(sessionId), 1_000);
+        },
+      });
+    };
+    // The stored history in parallel pages first, drawn once; then the live tail from its last seq.
+    // (If the pages fail, the subscription replays whatever is missing.)
+    performance.mark('ui:history');
+    loadHistory(
+      sessionId,
+      model.lastSeq,
+      (events) => {
+        for (const e of events) model.apply(e);
+      },
+      () => stopped,
+      header?.then((sess) => sess?.lastSeq ?? 0),
+    ).then(
+      (lastSeq) => {
+        if (stopped) return;
+        performance.mark('ui:history-applied');
+        setLoadedUpTo(lastSeq);
         schedule();
+        followLive();
       },
-      onEvent: (e) => {
-        const r = model.apply(e);
-        if (r === 'gap') return live.resubscribe(sessionId);
-        if (r !== 'applied') return;
-        if (HEADER_EVENTS.has(e.type)) refreshHeader();
-        const say = announcementOf(e);
-        if (say) setAnnounce(say);
-        schedule();
-      },
-      onError: (code, message) => {
-        setStreamError(`${message} (${code})`);
-        if (code !== 'not_found') setTimeout(() => live.resubscribe(sessionId), 1_000);
-      },
-    });
+      () => followLive(),
+    );
     const onScroll = () => {
       follow.current = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 160;
     };
     window.addEventListener('scroll', onScroll, { passive: true });
     return () => {
+      stopped = true;
       unsubscribe();
       window.removeEventListener('scroll', onScroll);
     };
@@ -205,8 +244,8 @@ export function RunView({ sessionId, workflowId }: { sessionId: string; workflow
         </p>
       ) : null}
       {start > 0 ? (
-        <button type="button" class="secondary" onClick={() => setWindowSize((w) => w + WINDOW)}>
-          Show {Math.min(WINDOW, start)} earlier items ({start} hidden)
+        <button type="button" class="secondary" onClick={() => setWindowSize((w) => w + MORE)}>
+          Show {Math.min(MORE, start)} earlier items ({start} hidden)
         </button>
       ) : null}
       <ol
@@ -217,10 +256,16 @@ export function RunView({ sessionId, workflowId }: { sessionId: string; workflow
         data-applied={model.applied}
         data-loaded={loaded ? 'true' : 'false'}
       >
-        {items.slice(start).map((item) => (
-          <ItemView key={item.key} item={item} rev={item.rev} ctx={ctx} />
-        ))}
+        {/* Nothing is drawn while the history loads: one render of its newest items, not one per page. */}
+        {loaded
+          ? items.slice(start).map((item) => <ItemView key={item.key} item={item} rev={item.rev} ctx={ctx} />)
+          : null}
       </ol>
+      {loaded ? null : (
+        <p aria-busy="true" class="sub">
+          Loading events…
+        </p>
+      )}
       {loaded && items.length === 0 ? <p class="empty">No events yet.</p> : null}
       {workflowId ? null : <Composer sessionId={sessionId} running={session?.status !== 'idle'} />}
     </section>
