@@ -105,7 +105,12 @@ export function ticketFromProtocols(header: string | undefined): string | undefi
   return undefined;
 }
 
-/** The subprotocol the server answers with: `duyetbot.v1` when offered, never the ticket. */
+/**
+ * The subprotocol the server answers with: `duyetbot.v1` when offered, else the first one offered
+ * (what the `ws` library did before tickets), never a ticket.
+ */
 export function selectProtocol(offered: Set<string>): string | false {
-  return offered.has(WS_PROTOCOL) ? WS_PROTOCOL : false;
+  if (offered.has(WS_PROTOCOL)) return WS_PROTOCOL;
+  for (const p of offered) if (!p.startsWith(TICKET_PROTOCOL_PREFIX)) return p;
+  return false;
 }

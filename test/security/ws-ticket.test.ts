@@ -207,6 +207,12 @@ describe('WebSocket tickets', () => {
     const offered = await connect(server.wsUrl, [WS_PROTOCOL], { Authorization: `Bearer ${KEY}` });
     expect(offered.ws?.protocol).toBe(WS_PROTOCOL);
     offered.ws?.close();
+    // Another client's protocol is answered as before; a ticket never is.
+    const other = await connect(server.wsUrl, ['chat', `${TICKET_PROTOCOL_PREFIX}x.y`], {
+      Authorization: `Bearer ${KEY}`,
+    });
+    expect(other.ws?.protocol).toBe('chat');
+    other.ws?.close();
   });
 });
 

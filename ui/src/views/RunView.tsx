@@ -267,7 +267,9 @@ export function RunView({ sessionId, workflowId }: { sessionId: string; workflow
         </p>
       )}
       {loaded && items.length === 0 ? <p class="empty">No events yet.</p> : null}
-      {workflowId ? null : <Composer sessionId={sessionId} running={session?.status !== 'idle'} />}
+      {workflowId ? null : (
+        <Composer sessionId={sessionId} running={session !== undefined && session.status !== 'idle'} />
+      )}
     </section>
   );
 }
