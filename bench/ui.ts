@@ -146,12 +146,14 @@ async function main(): Promise<void> {
     }
     const ctx0 = await browser.newContext();
     const p0 = await ctx0.newPage();
-    let transferred = 0;
-    p0.on('requestfinished', async (r) => {
-      if (new URL(r.url()).pathname.startsWith('/ui/')) transferred += (await r.sizes()).responseBodySize;
+    const sizes: Array<Promise<number>> = [];
+    p0.on('requestfinished', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/ui/')) sizes.push(r.sizes().then((z) => z.responseBodySize));
     });
     await p0.goto(`${url}/ui/`);
     await p0.getByLabel('API key').waitFor();
+    await p0.waitForLoadState('networkidle');
+    const transferred = (await Promise.all(sizes)).reduce((a, b) => a + b, 0);
     await ctx0.close();
 
     // ---- a run of N events --------------------------------------------------------------------
