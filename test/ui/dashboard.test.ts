@@ -211,6 +211,20 @@ describe('dashboard (desktop, Chromium)', () => {
     expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
   });
 
+  it("explains a failed run in words, with the server's message", async () => {
+    const sess = await s.api<Sess>('POST', '/api/sessions', {
+      title: 'bad repo',
+      repoUrl: `${s.bareRepo}-missing`,
+    });
+    await s.api('POST', `/api/sessions/${sess.id}/messages`, { content: 'hi' });
+    await page.goto(`${s.url}/ui/#/sessions/${sess.id}`);
+    const failure = page.locator('.item.run.failed [role=note]');
+    await failure.getByText("the session's repository could not be cloned into the workspace").waitFor();
+    await expect(failure.locator('code').textContent()).resolves.toBe('clone_failed');
+    await failure.getByText('does not exist').waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+  });
+
   it('shows tool output with its terminal colours', async () => {
     const sess = await s.api<Sess>('POST', '/api/sessions', { title: 'colours' });
     await s.api('POST', `/api/sessions/${sess.id}/messages`, { content: '[[script:ansi]] colours' });
