@@ -24,12 +24,16 @@ COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --chown=root:root package.json ./
 COPY --chown=root:root src ./src
 COPY --chown=root:root scripts ./scripts
+COPY --chown=root:root ui ./ui
+COPY --chown=root:root package-lock.json ./
 
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3003 \
     DATA_DIR=/data \
     NODE_COMPILE_CACHE=/app/.compile-cache
+# The dashboard bundle (dist/ui/<hash>) is built here: /app is read-only to the server at run time.
+RUN node scripts/build-ui.ts
 # Prime Node's compile cache at build so even the first start skips compiling the server's modules.
 RUN node -e "import('./src/runtime.ts').then(() => import('./src/agent/native/engine.ts')).then(() => process.exit(0))" \
  && chmod -R a+rX /app/.compile-cache

@@ -101,6 +101,8 @@ export interface Config {
   claudeAllowTools: string[];
   /** CLAUDE_DENY_TOOLS: Claude Code tools never allowed (built-in or full MCP names); wins over everything. */
   claudeDenyTools: string[];
+  /** UI_ENABLED (default on): the dashboard at /ui/ (docs/api.md §12), built from ui/ when missing or stale. */
+  uiEnabled: boolean;
   /** Alerts (docs/api.md §11): where they go and when they fire. */
   alerts: AlertConfig;
   /** INSTANCE_HEARTBEAT_MS: how often this instance records that it is alive (instance_down alert). */
@@ -406,6 +408,7 @@ export function loadConfig(env: Env = process.env): Config {
     hostPath: (env.PATH ?? '').split(':').filter(Boolean),
     claudeAllowTools: list(env, 'CLAUDE_ALLOW_TOOLS'),
     claudeDenyTools: list(env, 'CLAUDE_DENY_TOOLS'),
+    uiEnabled: bool(env, 'UI_ENABLED', true),
     alerts,
     instanceHeartbeatMs,
   };

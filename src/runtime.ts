@@ -4,6 +4,8 @@
 // request → store → queue → engine → tools → events → store → subscribers.
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Engine } from './agent/engine.ts';
 import { type Clock, systemClock } from './clock.ts';
@@ -35,12 +37,21 @@ import { WorkspaceManager } from './sandbox/workspace/manager.ts';
 import { LlmProxy } from './security/llm-proxy.ts';
 import { AccessGuard } from './server/access-guard.ts';
 import { createApp } from './server/app.ts';
-import { API_SECURITY, apiGuard, documentSecurity, storeNonceChecker, upgradeAuth } from './server/auth.ts';
+import {
+  API_SECURITY,
+  apiGuard,
+  authConfigured,
+  documentSecurity,
+  storeNonceChecker,
+  upgradeAuth,
+} from './server/auth.ts';
 import type { ServerDeps } from './server/deps.ts';
 import { type Listening, listen } from './server/http.ts';
 import { approvalRoutes } from './server/routes/approvals.ts';
 import { auditRoutes } from './server/routes/audit.ts';
+import { ticketRoutes } from './server/routes/tickets.ts';
 import { workflowRoutes } from './server/routes/workflows.ts';
+import { createDashboard, type Dashboard } from './server/ui.ts';
 import { createWsGateway } from './server/ws.ts';
 import { createStore } from './store/index.ts';
 import type { Store } from './store/types.ts';
@@ -83,6 +94,8 @@ export interface Runtime {
   instances: InstanceRegistry;
   /** Authentication, rate limits and failure throttling of /api and /ws. */
   guard: AccessGuard;
+  /** The web dashboard at /ui/ (absent with UI_ENABLED=false). */
+  dashboard?: Dashboard;
   app: OpenAPIHono;
   listening?: Listening;
   start(): Promise<Listening>;
@@ -247,6 +260,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     acceptNonce: storeNonceChecker(store, opts.rateLimitClock),
     now: opts.rateLimitClock,
   });
+  const dashboard = config.uiEnabled ? createDashboardOf(config, logger) : undefined;
   const app = createApp(deps, {
     apiMiddleware: [apiGuard(guard, config.maxBodyBytes)],
     metricsMiddleware: config.metricsAuth ? [apiGuard(guard, config.maxBodyBytes)] : [],
@@ -254,6 +268,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       workflowRoutes(deps, workflows),
       approvalRoutes(approvals),
       auditRoutes(store),
+      ticketRoutes(guard.authenticator.tickets),
+      ...(dashboard ? [dashboard.routes] : []),
       (a) => documentSecurity(a, { metricsAuth: config.metricsAuth }),
     ],
     security: API_SECURITY,
@@ -276,6 +292,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     instances,
     audit,
     guard,
+    dashboard,
     app,
     async start() {
       await mcp?.start();
@@ -298,6 +315,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
         }).catch((err) => logger.warn('workspace cleanup failed', { err }));
       timers.push(setInterval(sweep, Math.min(3_600_000, Math.max(10_000, config.workspaceRetentionMs / 4))));
       for (const t of timers) t.unref();
+      // In the background: the first /ui/ request waits for it, nothing else does.
+      dashboard?.prepare().catch((err) => logger.error('the dashboard could not be built', { err }));
       runtime.listening = await listen({
         app,
         host: config.host,
@@ -328,6 +347,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
         ['websockets', () => ws.close()],
         ['http', () => runtime.listening?.close()],
         ['access guard', () => guard.close()],
+        ['dashboard', () => dashboard?.settle()],
         ...Object.entries(engines).map(([name, e]): [string, () => unknown] => [
           `engine ${name}`,
           () => e?.close?.(),
@@ -360,6 +380,18 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     },
   };
   return runtime;
+}
+
+/** The dashboard, built from ui/ of this checkout into dist/ui/ (or DATA_DIR/ui/ when that is read-only). */
+function createDashboardOf(config: Config, logger: Logger): Dashboard {
+  const checkout = fileURLToPath(new URL('../', import.meta.url));
+  return createDashboard({
+    sourceDir: path.join(checkout, 'ui'),
+    lockFile: path.join(checkout, 'package-lock.json'),
+    outRoots: [path.join(checkout, 'dist', 'ui'), path.join(config.dataDir, 'ui')],
+    logger,
+    serverInfo: { authRequired: authConfigured(config), version: VERSION },
+  });
 }
 
 /** The configured sandbox, or one that refuses every run with the reason (health says why). */

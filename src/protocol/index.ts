@@ -6,3 +6,4 @@ export * from './policy.ts';
 export * from './sessions.ts';
 export * from './workflows.ts';
 export * from './ws.ts';
+export * from './ws-ticket.ts';

@@ -32,6 +32,7 @@ import type { Store } from '../store/types.ts';
 import type { AccessGuard } from './access-guard.ts';
 import { readBody } from './body.ts';
 import type { UpgradeAuth } from './ws.ts';
+import { ticketFromProtocols, ticketNonce, WsTickets } from './ws-ticket.ts';
 
 export function authConfigured(config: Pick<Config, 'apiKeys' | 'signingSecret'>): boolean {
   return config.apiKeys.length > 0 || Boolean(config.signingSecret);
@@ -50,13 +51,20 @@ export function credentialId(key: string): string {
   return `key:${sha256(`credential-id:${key}`).toString('hex').slice(0, 12)}`;
 }
 
-export type AuthScheme = 'bearer' | 'signature' | 'none';
-export type AuthFailureReason = 'missing_credentials' | 'invalid_bearer' | 'replayed_nonce' | VerifyFailure;
+export type AuthScheme = 'bearer' | 'signature' | 'ticket' | 'none';
+export type AuthFailureReason =
+  | 'missing_credentials'
+  | 'invalid_bearer'
+  | 'replayed_nonce'
+  | 'invalid_ticket'
+  | VerifyFailure;
 
 const FAILURE_MESSAGES: Record<AuthFailureReason, string> = {
   missing_credentials:
     'missing credentials: send Authorization: Bearer <key> or a signed request (X-Timestamp, X-Nonce, X-Signature)',
   invalid_bearer: 'invalid bearer token',
+  invalid_ticket:
+    'invalid WebSocket ticket: unknown, expired or already used; get a new one from POST /api/ws-ticket',
   replayed_nonce: 'request signature rejected: nonce already used (replay)',
   missing_headers: 'request signature rejected: X-Timestamp, X-Nonce and X-Signature are all required',
   bad_timestamp: 'request signature rejected: X-Timestamp must be unix seconds',
@@ -85,6 +93,8 @@ export interface AuthRequest {
   rawBody(): Promise<RawBody>;
   /** `?token=` — accepted on /ws only, so only the upgrade path passes it. */
   queryToken?: string;
+  /** A ticket from POST /api/ws-ticket, offered as a subprotocol — /ws only (see ws-ticket.ts). */
+  wsTicket?: string;
 }
 
 /** How long an accepted nonce is remembered: twice the ±window, so no valid timestamp outlives it. */
@@ -141,6 +151,8 @@ export class Authenticator {
   private acceptNonce: NonceChecker;
   private now: () => number;
   readonly enabled: boolean;
+  /** Issues and verifies the WebSocket tickets of this credential set. */
+  readonly tickets: WsTickets;
 
   /**
    * `acceptNonce`: where accepted nonces are recorded; default an in-process cache.
@@ -156,6 +168,8 @@ export class Authenticator {
     this.enabled = authConfigured(config);
     this.now = now;
     this.acceptNonce = acceptNonce ?? memoryNonceChecker(now);
+    const secrets = [...config.apiKeys, ...(config.signingSecret ? [config.signingSecret] : [])];
+    this.tickets = new WsTickets(secrets, { now });
   }
 
   /** Returns the credential id, or throws AuthFailure (401). */
@@ -168,6 +182,7 @@ export class Authenticator {
       if (id) return id;
       throw new AuthFailure('bearer', 'invalid_bearer');
     }
+    if (bearer === undefined && req.wsTicket !== undefined) return this.redeemTicket(req.wsTicket);
     const signature = req.header('x-signature');
     if (signature !== undefined && this.secret) {
       const nonce = req.header('x-nonce');
@@ -191,6 +206,21 @@ export class Authenticator {
     }
     if (bearer !== undefined) throw new AuthFailure('bearer', 'invalid_bearer');
     throw new AuthFailure('none', 'missing_credentials');
+  }
+
+  /**
+   * A ticket is good once: valid MAC, not expired, issued to a credential that is still configured,
+   * and not redeemed before (its id goes into the nonce table, like a signed request's nonce).
+   */
+  private async redeemTicket(ticket: string): Promise<string> {
+    const t = this.tickets.verify(ticket);
+    if (!t.ok) throw new AuthFailure('ticket', 'invalid_ticket');
+    const known =
+      this.keys.some((k) => k.id === t.credential) ||
+      (t.credential === SIGNED_CREDENTIAL && Boolean(this.secret));
+    if (!known) throw new AuthFailure('ticket', 'invalid_ticket');
+    if (!(await this.acceptNonce(ticketNonce(t.id)))) throw new AuthFailure('ticket', 'invalid_ticket');
+    return t.credential;
   }
 
   /** Compares against every key in constant time (no early exit, equal-length digests). */
@@ -263,6 +293,7 @@ export function upgradeAuth(guard: AccessGuard): UpgradeAuth {
         header,
         rawBody: async () => '',
         queryToken: url.searchParams.get('token') ?? undefined,
+        wsTicket: ticketFromProtocols(header('sec-websocket-protocol')),
       });
       guard.acquireWs(credential);
       return credential;
@@ -285,7 +316,9 @@ export function documentSecurity(app: OpenAPIHono, opts: { metricsAuth: boolean 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
     scheme: 'bearer',
-    description: 'A key from API_KEYS: `Authorization: Bearer <key>`. For /ws also `?token=<key>`.',
+    description:
+      'A key from API_KEYS: `Authorization: Bearer <key>`. For /ws also `?token=<key>`, or a ticket from ' +
+      'POST /api/ws-ticket offered as the subprotocol `duyetbot.ticket.<ticket>` (beside `duyetbot.v1`).',
   });
   app.openAPIRegistry.registerComponent('securitySchemes', 'signedRequest', {
     type: 'apiKey',

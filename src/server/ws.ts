@@ -17,6 +17,7 @@ import type { Actor } from '../runs/actions.ts';
 import { type EventFollower, followEvents } from '../runs/event-stream.ts';
 import type { ServerDeps } from './deps.ts';
 import { type TakeResult, TokenBucket } from './rate-limit.ts';
+import { selectProtocol } from './ws-ticket.ts';
 
 const MAX_FRAME_BYTES = 256 * 1024;
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -44,7 +45,13 @@ export function createWsGateway(
   } = {},
 ) {
   const now = opts.now ?? Date.now;
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+  // A client that offers subprotocols (the dashboard: `duyetbot.v1` and its ticket) gets
+  // `duyetbot.v1` back; the ticket is never echoed.
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_FRAME_BYTES,
+    handleProtocols: (offered) => selectProtocol(offered),
+  });
   const alive = new WeakSet<WebSocket>();
 
   const pinger = setInterval(() => {

@@ -44,6 +44,7 @@ const FILES = [
   'test/security/llm-proxy.test.ts',
   'test/workflows/callback-security.test.ts',
   'test/alerts/sinks.test.ts',
+  'test/security/ws-ticket.test.ts',
 ];
 
 const isRoot = process.getuid?.() === 0;
