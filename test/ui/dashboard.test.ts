@@ -4,7 +4,7 @@
 // Markdown under a strict CSP; ANSI colours; steering (send, interrupt); cancel a workflow with the
 // keyboard; axe on every page; the key in no URL, log line or audit record.
 import { execFileSync } from 'node:child_process';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUGFIX_COMMIT_MESSAGE, BUGFIX_FINAL_TEXT } from '../../src/mock-llm/scenarios.ts';
 import { waitFor } from '../helpers/server.ts';
@@ -288,10 +288,14 @@ describe('dashboard (desktop, Chromium)', () => {
     await page.locator(`tr[data-id="${wf.id}"][data-status=cancelled]`).waitFor();
   });
 
-  it('says approvals are not enabled, and shows list counts and health without /api/stats', async () => {
-    await page.goto(`${s.url}/ui/#/approvals`);
-    await page.getByTestId('approvals-off').waitFor();
-    expect(await seriousViolations(page)).toEqual([]);
+  it('says approvals are not enabled on a server without them, and shows list counts and health without /api/stats', async () => {
+    // An older server: its approval routes answer "no route" (this one has them, so the page is
+    // shown that answer by intercepting the requests).
+    await withoutApprovals(async () => {
+      await page.goto(`${s.url}/ui/#/approvals`);
+      await page.getByTestId('approvals-off').waitFor();
+      expect(await seriousViolations(page)).toEqual([]);
+    });
     await page.goto(`${s.url}/ui/#/ops`);
     await page.getByTestId('stats-fallback').getByText('Sessions running').waitFor();
     await page.getByTestId('audit').getByText('session.create').first().waitFor();
@@ -307,6 +311,10 @@ describe('dashboard (desktop, Chromium)', () => {
   });
 
   it('shows an approval request in the run view, and says so when the server cannot take decisions', async () => {
+    await withoutApprovals(() => approvalCardOnOldServer());
+  });
+
+  async function approvalCardOnOldServer(): Promise<void> {
     const sess = await s.api<Sess>('POST', '/api/sessions', { title: 'approval event' });
     // The event as the approvals work will emit it (declared in src/protocol/event-types.ts).
     await s.server.runtime.eventLog.append(sess.id, {
@@ -327,7 +335,30 @@ describe('dashboard (desktop, Chromium)', () => {
     await card.getByRole('button', { name: /^Allow/ }).focus();
     await page.keyboard.press('Enter');
     await card.getByRole('alert').getByText('approvals are not enabled on this server').waitFor();
-  });
+  }
+
+  /** Runs `fn` with the page's approval requests answered as a server without §10 answers them. */
+  async function withoutApprovals(fn: () => Promise<void>): Promise<void> {
+    const noRoute = async (route: Route) =>
+      route.fulfill({
+        status: 404,
+        contentType: 'application/json',
+        body: JSON.stringify({
+          error: {
+            code: 'not_found',
+            message: `no route for ${route.request().method()} ${new URL(route.request().url()).pathname}`,
+          },
+        }),
+      });
+    await page.route('**/api/approvals**', noRoute);
+    await page.route('**/approvals/**', noRoute);
+    try {
+      await fn();
+    } finally {
+      await page.unroute('**/api/approvals**', noRoute);
+      await page.unroute('**/approvals/**', noRoute);
+    }
+  }
 
   it('has no serious or critical accessibility violations on any page', async () => {
     const { items } = await s.api<{ items: Array<{ id: string }> }>('GET', '/api/workflows');
