@@ -27,6 +27,8 @@ import { healthChecks } from './runtime-health.ts';
 import { createSandbox, identitiesOf, SandboxStartupError, unavailableSandbox } from './sandbox/index.ts';
 import type { SandboxWrapper } from './sandbox/types.ts';
 import { WorkspaceManager } from './sandbox/workspace/manager.ts';
+import { GitCredentialProxy } from './security/git-credential-proxy.ts';
+import { createGitHubCredentials } from './security/github-credentials.ts';
 import { LlmProxy } from './security/llm-proxy.ts';
 import { AccessGuard } from './server/access-guard.ts';
 import { createApp } from './server/app.ts';
@@ -39,6 +41,7 @@ import { createWsGateway } from './server/ws.ts';
 import { createStore } from './store/index.ts';
 import type { Store } from './store/types.ts';
 import { auditTools } from './tools/audit.ts';
+import { createGitCredentialBroker } from './tools/git-credentials.ts';
 import { createTools } from './tools/index.ts';
 import { createMcpToolSource } from './tools/mcp.ts';
 
@@ -103,7 +106,23 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     broadcaster,
     onStored: (n) => metrics.eventsAppended.inc({}, n),
   });
-  const tools = createTools({ config, sandbox });
+  // GitHub: a token or an App's per-repository installation tokens, for the gh tool's REST calls
+  // and — through the git credential proxy, never inside a sandbox — for git over HTTPS.
+  const github = createGitHubCredentials({
+    token: config.githubToken,
+    app: config.githubApp,
+    apiUrl: config.githubApiUrl,
+  });
+  const gitProxy = github.configured ? new GitCredentialProxy({ logger }) : undefined;
+  await gitProxy?.start();
+  // Only the server's git processes reach it (the `git` egress policy), never the model's commands.
+  if (gitProxy && 'allowLoopbackPort' in sandbox && typeof sandbox.allowLoopbackPort === 'function') {
+    sandbox.allowLoopbackPort(gitProxy.port, 'git');
+  }
+  const gitCredentials = gitProxy
+    ? createGitCredentialBroker({ proxy: gitProxy, credentials: github, gitBaseUrl: config.githubGitUrl })
+    : undefined;
+  const tools = createTools({ config, sandbox, github, ...(gitCredentials ? { gitCredentials } : {}) });
   // Tools of the configured MCP server (connected in start(); zero tools while it is unreachable).
   const mcp = config.mcpServerUrl
     ? createMcpToolSource({
@@ -142,7 +161,14 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     engines,
     tools: (run, session) =>
       auditTools(mcp ? [...tools, ...mcp.tools()] : tools, audit, { runId: run.id, sessionId: session.id }),
-    workspaces: new WorkspacePreparer({ config, store, manager: workspaces, sandbox, eventLog }),
+    workspaces: new WorkspacePreparer({
+      config,
+      store,
+      manager: workspaces,
+      sandbox,
+      eventLog,
+      ...(gitCredentials ? { gitCredentials } : {}),
+    }),
     // A workflow's terminal status and callback commit with its run's end.
     workflowEnd: (run, outcome) => workflows.terminalTransition(run, outcome),
   });
@@ -282,6 +308,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
           () => e?.close?.(),
         ]),
         ['mcp', () => mcp?.close()],
+        ['git credential proxy', () => gitProxy?.close()],
         ['llm proxy', () => llmProxy?.close()],
         [
           'sandbox',
