@@ -195,7 +195,8 @@ export function createGhTool(deps: {
       'pr_view (number? = open PR of the current branch), pr_list (state?, head?, base?, limit?), ' +
       'pr_comment (body, number? = open PR of the current branch), issue_comment (number, body), ' +
       'issue_view (number). "repo" ("owner/name") defaults to the origin remote of the workspace ' +
-      'repository. Push the branch with the git tool before pr_create.',
+      'repository. Push the branch with the git tool before pr_create. The gh CLI is not available in the shell: ' +
+      'this tool is how to reach GitHub.',
     input: ghInput,
     execute,
   };

@@ -323,7 +323,9 @@ export function createGitTool(deps: {
       'Run git in the workspace. Operations: clone (repoUrl, path?, branch?), status, diff (staged?, ref?, paths?), ' +
       'log (limit?, ref?, paths?), add (paths or all), commit (message, all?), push (remote?, branch?; default: ' +
       'current branch to origin), pull (remote?, branch?), branch (list, or create "branch" at ref?), checkout ' +
-      '(branch, create?, ref?; or paths to restore files). "path" selects the repository directory.',
+      '(branch, create?, ref?; or paths to restore files). "path" selects the repository directory. ' +
+      'This tool is the only way to reach a remote: shell commands have no network. Pushes, pulls and clones of ' +
+      "GitHub repositories carry the server's GitHub credentials (you never need a token).",
     input: gitInput,
     execute,
   };

@@ -3,7 +3,7 @@
 // and expiry checked), JSON bodies, required fields, and GitHub's answers (401 Bad credentials,
 // 404 for what the credential cannot see, 422 Validation Failed). Installation tokens it mints are
 // valid for the repositories they were minted for, until their `expires_at` by the fake's clock.
-import { createPublicKey, createVerify, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createVerify, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -96,7 +96,7 @@ export async function startFakeGitHub(o: FakeGitHubOptions = {}): Promise<FakeGi
   let privateKeyPem: string | undefined;
   if (o.app) {
     const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    publicKey = createPublicKey(pair.publicKey);
+    publicKey = pair.publicKey;
     privateKeyPem = pair.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
   }
   const seen: SeenRequest[] = [];
