@@ -30,7 +30,8 @@ function systemText(req: MessagesRequest): string {
 }
 
 function agent(prompts: string[]): Responder {
-  const said = (req: MessagesRequest, text: string) => lastToolResults(req).some((r) => r.content.includes(text));
+  const said = (req: MessagesRequest, text: string) =>
+    lastToolResults(req).some((r) => r.content.includes(text));
   return (req) => {
     if (isClaudeCodeSideRequest(req)) return claudeCodeSideReply(req);
     prompts.push(systemText(req));
@@ -47,7 +48,10 @@ function agent(prompts: string[]): Responder {
           ? toolCall('mcp__server__git', { operation: 'push' })
           : textReply('I could not push.');
       case 3:
-        return toolCall('Bash', { command: 'gh pr create --title "Fix add()" --body b', description: 'open PR' });
+        return toolCall('Bash', {
+          command: 'gh pr create --title "Fix add()" --body b',
+          description: 'open PR',
+        });
       case 4:
         return said(req, 'mcp__server__gh')
           ? toolCall('mcp__server__gh', { operation: 'pr_create', title: 'Fix add()', body: 'b' })
