@@ -6,14 +6,16 @@ import { sandboxUnavailableReason } from './sandbox/index.ts';
 import type { SandboxWrapper } from './sandbox/types.ts';
 import type { HealthCheck } from './server/deps.ts';
 import type { Store } from './store/types.ts';
+import type { McpServers } from './tools/mcp-servers.ts';
 
 export function healthChecks(o: {
   config: Config;
   store: Store;
   sandbox: SandboxWrapper;
   broadcaster?: RedisBroadcaster;
+  mcp?: McpServers;
 }): HealthCheck[] {
-  const { config, store, sandbox, broadcaster } = o;
+  const { config, store, sandbox, broadcaster, mcp } = o;
   return [
     {
       name: 'database',
@@ -50,6 +52,19 @@ export function healthChecks(o: {
           : { ok: true, kind: sandbox.kind };
       },
     },
+    // A configured MCP server that is down does not stop the server (runs go on without its tools,
+    // and are told so): the check is `degraded`, never failing, and names each server's state.
+    ...(mcp
+      ? [
+          {
+            name: 'mcp',
+            check: async () => {
+              const servers = mcp.status();
+              return { ok: true, degraded: servers.some((s) => s.state !== 'connected'), servers };
+            },
+          },
+        ]
+      : []),
     // Informational: without Redis, live events of other instances arrive late (followers catch up).
     ...(broadcaster ? [{ name: 'redis', check: async () => ({ ok: true, ...broadcaster.status() }) }] : []),
   ];

@@ -24,6 +24,7 @@ import { WorkflowService } from './runs/workflows.ts';
 import { WorkspacePreparer } from './runs/workspace-preparer.ts';
 import { createEngines } from './runtime-engines.ts';
 import { healthChecks } from './runtime-health.ts';
+import { buildChildEnv } from './sandbox/child-env.ts';
 import { createSandbox, identitiesOf, SandboxStartupError, unavailableSandbox } from './sandbox/index.ts';
 import type { SandboxWrapper } from './sandbox/types.ts';
 import { WorkspaceManager } from './sandbox/workspace/manager.ts';
@@ -43,7 +44,7 @@ import type { Store } from './store/types.ts';
 import { auditTools } from './tools/audit.ts';
 import { createGitCredentialBroker } from './tools/git-credentials.ts';
 import { createTools } from './tools/index.ts';
-import { createMcpToolSource } from './tools/mcp.ts';
+import { McpServers } from './tools/mcp-servers.ts';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -123,15 +124,19 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     ? createGitCredentialBroker({ proxy: gitProxy, credentials: github, gitBaseUrl: config.githubGitUrl })
     : undefined;
   const tools = createTools({ config, sandbox, github, ...(gitCredentials ? { gitCredentials } : {}) });
-  // Tools of the configured MCP server (connected in start(); zero tools while it is unreachable).
-  const mcp = config.mcpServerUrl
-    ? createMcpToolSource({
-        url: config.mcpServerUrl,
-        authToken: config.mcpAuthToken,
-        logger,
-        outputLimit: config.toolOutputLimit,
-      })
-    : undefined;
+  // Tools of the configured MCP servers (MCP_CONFIG, MCP_SERVER_URL): connected in start(), each
+  // supervised (reconnected, a stdio server restarted in its sandbox) and reported in /health.
+  const mcp =
+    config.mcpServers.length > 0
+      ? new McpServers({
+          servers: config.mcpServers,
+          logger,
+          sandbox,
+          stateDir: (name) => workspaces.ensureMcpDir(name),
+          baseEnv: buildChildEnv(config, { home: '/tmp', tmpDir: '/tmp' }),
+          outputLimit: config.toolOutputLimit,
+        })
+      : undefined;
   // Claude Code gets a per-run token for this loopback proxy, never the real key (docs/security.md).
   const llmProxy = config.anthropicApiKey
     ? new LlmProxy({
@@ -202,6 +207,18 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     lifecycle.on('outbox.queued', () => callbacks.kick()), // deliver now, not at the next poll
     ...recordRunMetrics(lifecycle, metrics), // run.started / run.finished / tool.completed
     lifecycle.on('action', (a) => void audit.record(a)), // API actions, HTTP and WebSocket alike
+    // run.started → a run that starts without an MCP server's tools is told so, with the reason
+    lifecycle.on('run.started', ({ run }) => {
+      for (const u of mcp?.unavailable() ?? []) {
+        eventLog.emit(run.sessionId, {
+          runId: run.id,
+          type: 'session.notice',
+          data: {
+            message: `The MCP server "${u.name}" is unavailable, so its tools (mcp__${u.name}__*) are missing from this run: ${u.error}`,
+          },
+        });
+      }
+    }),
   ];
 
   // ---- the HTTP and WebSocket edge ----------------------------------------------------------
@@ -215,7 +232,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     sessions,
     version: VERSION,
     startedAt,
-    healthChecks: healthChecks({ config, store, sandbox, broadcaster }),
+    healthChecks: healthChecks({ config, store, sandbox, broadcaster, ...(mcp ? { mcp } : {}) }),
     isAccepting: () => accepting,
   };
   metrics.registry.gauge('agent_uptime_seconds', 'Process uptime', () =>

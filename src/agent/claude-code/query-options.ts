@@ -74,11 +74,24 @@ export function buildQueryOptions(a: QueryOptionsArgs): Options {
   const { opts, settings, ctx, workspace, log, toolMeta, controller, cliEnv, claudeSessionId } = a;
   const { config } = opts;
   const serverTools = (opts.serverTools ?? defaultServerTools)(ctx);
-  const policy: ToolPolicy = buildPolicy(
+  const override = opts.policyFor?.(ctx) ?? {};
+  const own = serverTools.filter((t) => t.kind !== 'mcp');
+  const base: ToolPolicy = buildPolicy(
     settings,
-    serverTools.map((t) => t.name),
-    opts.policyFor?.(ctx) ?? {},
+    own.map((t) => t.name),
+    override,
   );
+  // Configured MCP servers' tools keep their own names (mcp__<server>__<tool>), as in native.
+  const policy: ToolPolicy =
+    override.serverTools === false
+      ? base
+      : {
+          ...base,
+          serverTools: [
+            ...base.serverTools,
+            ...serverTools.filter((t) => t.kind === 'mcp').map((t) => t.name),
+          ],
+        };
   const mcp =
     policy.serverTools.length > 0
       ? createServerToolsMcp(serverTools, {
@@ -180,7 +193,7 @@ export function buildQueryOptions(a: QueryOptionsArgs): Options {
     env: cliEnv,
     persistSession: true,
   };
-  if (mcp) options.mcpServers = { [mcp.name]: mcp };
+  if (mcp && Object.keys(mcp).length > 0) options.mcpServers = mcp;
   if (a.resume) options.resume = a.resume;
   else options.sessionId = claudeSessionId;
   if (opts.pathToClaudeCodeExecutable) options.pathToClaudeCodeExecutable = opts.pathToClaudeCodeExecutable;
