@@ -45,6 +45,8 @@ export class SandboxedStdioTransport implements Transport {
   private readonly buffer = new ReadBuffer();
   private readonly stderr = new Tail();
   private closed = false;
+  /** Resolves when the process is gone (closed, or it never started). */
+  private done: Promise<void> = Promise.resolve();
   /** How the process ended (for the status), once it has. */
   exit?: string;
 
@@ -84,9 +86,17 @@ export class SandboxedStdioTransport implements Transport {
       throw err;
     }
     this.child = child;
+    this.done = new Promise<void>((resolve) => {
+      child.once('close', () => resolve());
+      child.once('error', () => resolve());
+    });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', () => resolve());
-      child.once('error', (err) => reject(err));
+      child.once('error', (err) => {
+        this.closed = true;
+        wrapped.release?.();
+        reject(err);
+      });
     });
     child.stdout.on('data', (d: Buffer) => {
       this.buffer.append(d);
@@ -136,7 +146,12 @@ export class SandboxedStdioTransport implements Transport {
     const child = this.child;
     if (!child || this.closed) return;
     child.stdin.end();
-    const done = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    try {
+      child.kill('SIGTERM');
+    } catch {
+      // gone
+    }
+    // A server that ignores SIGTERM is killed with its whole process group.
     const timer = setTimeout(() => {
       if (child.pid) {
         try {
@@ -146,12 +161,7 @@ export class SandboxedStdioTransport implements Transport {
         }
       }
     }, 2000);
-    try {
-      child.kill('SIGTERM');
-    } catch {
-      // gone
-    }
-    await done;
+    await this.done;
     clearTimeout(timer);
   }
 
