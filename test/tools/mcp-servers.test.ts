@@ -3,7 +3,6 @@
 // on a manual clock) and what it stored survives in its state directory; a server that never starts
 // is reported with the reason, and retried with growing delays.
 import { mkdirSync, realpathSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/observability/logger.ts';
@@ -12,15 +11,9 @@ import { noSandbox } from '../../src/sandbox/types.ts';
 import { McpServers } from '../../src/tools/mcp-servers.ts';
 import type { Tool, ToolContext } from '../../src/tools/types.ts';
 import { ManualClock } from '../helpers/clock.ts';
+import { MEMORY_SERVER_JS } from '../helpers/mcp-memory.ts';
 import { tempDir } from '../helpers/server.ts';
 import { until } from '../helpers/sleep.ts';
-
-/** The official Memory MCP server (a devDependency), started with node over stdio. */
-export const MEMORY_SERVER_JS = path.join(
-  path.dirname(createRequire(import.meta.url).resolve('@modelcontextprotocol/server-memory/package.json')),
-  'dist',
-  'index.js',
-);
 
 const ctx = (workspace: string): ToolContext => ({
   workspace,
@@ -91,14 +84,21 @@ describe('MCP servers (stdio, supervised)', () => {
     const tools = hub.tools();
     const create = tools.find((t) => t.name === 'mcp__memory__create_entities')!;
     const search = tools.find((t) => t.name === 'mcp__memory__search_nodes')!;
-    await call(create, { entities: [{ name: 'kept', entityType: 'fact', observations: ['survives a crash'] }] }, data);
+    await call(
+      create,
+      { entities: [{ name: 'kept', entityType: 'fact', observations: ['survives a crash'] }] },
+      data,
+    );
 
     const before = hub.status().find((s) => s.name === 'memory')!;
     expect(before).toMatchObject({ state: 'connected', restarts: 0 });
     const pid = (hub as unknown as { sup: Array<{ transport?: { pid?: number } }> }).sup[0]!.transport!.pid!;
     process.kill(pid, 'SIGKILL');
     await until(() => hub.status()[0]!.state === 'failed', 'the death to be noticed');
-    expect(hub.status()[0]).toMatchObject({ restarts: 1, error: expect.stringContaining('killed by SIGKILL') });
+    expect(hub.status()[0]).toMatchObject({
+      restarts: 1,
+      error: expect.stringContaining('killed by SIGKILL'),
+    });
     // While it is down, its tools (held by a run that started before) say so.
     const down = await call(search, { query: 'kept' }, data);
     expect(down).toMatchObject({ isError: true, output: expect.stringContaining('not available right now') });

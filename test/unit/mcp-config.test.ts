@@ -20,8 +20,16 @@ describe('MCP_CONFIG', () => {
     const c = load({
       MCP_CONFIG: file({
         mcpServers: {
-          notes: { command: 'node', args: ['${NOTES_JS}', '--x'], env: { MEMORY_FILE_PATH: '${DATA:-/var/x}/m.jsonl' } },
-          remote: { type: 'http', url: 'https://mcp.example.com/mcp', headers: { Authorization: 'Bearer ${REMOTE_TOKEN}' } },
+          notes: {
+            command: 'node',
+            args: ['${NOTES_JS}', '--x'],
+            env: { MEMORY_FILE_PATH: '${DATA:-/var/x}/m.jsonl' },
+          },
+          remote: {
+            type: 'http',
+            url: 'https://mcp.example.com/mcp',
+            headers: { Authorization: 'Bearer ${REMOTE_TOKEN}' },
+          },
           old: { type: 'sse', url: 'http://127.0.0.1:9/sse' },
         },
       }),
@@ -31,10 +39,26 @@ describe('MCP_CONFIG', () => {
       MCP_AUTH_TOKEN: 'memtok-1',
     });
     expect(c.mcpServers).toEqual([
-      { name: 'notes', type: 'stdio', command: 'node', args: ['/opt/notes.js', '--x'], env: { MEMORY_FILE_PATH: '/var/x/m.jsonl' } },
-      { name: 'remote', type: 'http', url: 'https://mcp.example.com/mcp', headers: { Authorization: 'Bearer tok-123456' } },
+      {
+        name: 'notes',
+        type: 'stdio',
+        command: 'node',
+        args: ['/opt/notes.js', '--x'],
+        env: { MEMORY_FILE_PATH: '/var/x/m.jsonl' },
+      },
+      {
+        name: 'remote',
+        type: 'http',
+        url: 'https://mcp.example.com/mcp',
+        headers: { Authorization: 'Bearer tok-123456' },
+      },
       { name: 'old', type: 'http', url: 'http://127.0.0.1:9/sse', headers: {} },
-      { name: 'memory', type: 'http', url: 'https://memory.example.com/mcp', headers: { Authorization: 'Bearer memtok-1' } },
+      {
+        name: 'memory',
+        type: 'http',
+        url: 'https://memory.example.com/mcp',
+        headers: { Authorization: 'Bearer memtok-1' },
+      },
     ]);
     expect(load({}).mcpServers).toEqual([]);
   });
@@ -43,26 +67,74 @@ describe('MCP_CONFIG', () => {
     ['a missing file', () => ({ MCP_CONFIG: path.join(dir, 'nope.json') }), /cannot read .* as JSON/],
     ['bad JSON', () => ({ MCP_CONFIG: file('{"mcpServers": ') }), /as JSON/],
     ['no mcpServers', () => ({ MCP_CONFIG: file({ servers: {} }) }), /not a valid mcpServers file/],
-    ['a misspelt field', () => ({ MCP_CONFIG: file({ mcpServers: { a: { comand: 'x' } } }) }), /not a valid mcpServers file/],
-    ['stdio without command', () => ({ MCP_CONFIG: file({ mcpServers: { a: { args: [] } } }) }), /not a valid/],
-    ['http without url', () => ({ MCP_CONFIG: file({ mcpServers: { a: { type: 'http' } } }) }), /not a valid/],
-    ['args not strings', () => ({ MCP_CONFIG: file({ mcpServers: { a: { command: 'x', args: [1] } } }) }), /not a valid/],
-    ['a bad name', () => ({ MCP_CONFIG: file({ mcpServers: { 'a b': { command: 'x' } } }) }), /names are 1-32/],
-    ['a name with __', () => ({ MCP_CONFIG: file({ mcpServers: { a__b: { command: 'x' } } }) }), /names are 1-32/],
-    ['the reserved name', () => ({ MCP_CONFIG: file({ mcpServers: { server: { command: 'x' } } }) }), /reserved/],
+    [
+      'a misspelt field',
+      () => ({ MCP_CONFIG: file({ mcpServers: { a: { comand: 'x' } } }) }),
+      /not a valid mcpServers file/,
+    ],
+    [
+      'stdio without command',
+      () => ({ MCP_CONFIG: file({ mcpServers: { a: { args: [] } } }) }),
+      /not a valid/,
+    ],
+    [
+      'http without url',
+      () => ({ MCP_CONFIG: file({ mcpServers: { a: { type: 'http' } } }) }),
+      /not a valid/,
+    ],
+    [
+      'args not strings',
+      () => ({ MCP_CONFIG: file({ mcpServers: { a: { command: 'x', args: [1] } } }) }),
+      /not a valid/,
+    ],
+    [
+      'a bad name',
+      () => ({ MCP_CONFIG: file({ mcpServers: { 'a b': { command: 'x' } } }) }),
+      /names are 1-32/,
+    ],
+    [
+      'a name with __',
+      () => ({ MCP_CONFIG: file({ mcpServers: { a__b: { command: 'x' } } }) }),
+      /names are 1-32/,
+    ],
+    [
+      'the reserved name',
+      () => ({ MCP_CONFIG: file({ mcpServers: { server: { command: 'x' } } }) }),
+      /reserved/,
+    ],
     [
       'memory twice',
-      () => ({ MCP_CONFIG: file({ mcpServers: { memory: { command: 'x' } } }), MCP_SERVER_URL: 'https://m.example/mcp' }),
+      () => ({
+        MCP_CONFIG: file({ mcpServers: { memory: { command: 'x' } } }),
+        MCP_SERVER_URL: 'https://m.example/mcp',
+      }),
       /MCP_SERVER_URL already names/,
     ],
-    ['an unset variable', () => ({ MCP_CONFIG: file({ mcpServers: { a: { command: '${NOPE_X}' } } }) }), /NOPE_X.*not set/],
-    ['a non-http url', () => ({ MCP_CONFIG: file({ mcpServers: { a: { type: 'http', url: 'ftp://x/y' } } }) }), /http\(s\) URL/],
+    [
+      'an unset variable',
+      () => ({ MCP_CONFIG: file({ mcpServers: { a: { command: '${NOPE_X}' } } }) }),
+      /NOPE_X.*not set/,
+    ],
+    [
+      'a non-http url',
+      () => ({ MCP_CONFIG: file({ mcpServers: { a: { type: 'http', url: 'ftp://x/y' } } }) }),
+      /http\(s\) URL/,
+    ],
     [
       'a header with a line break',
-      () => ({ MCP_CONFIG: file({ mcpServers: { a: { type: 'http', url: 'https://x/y', headers: { X: 'a${NL}b' } } } }), NL: '\r\n' }),
+      () => ({
+        MCP_CONFIG: file({
+          mcpServers: { a: { type: 'http', url: 'https://x/y', headers: { X: 'a${NL}b' } } },
+        }),
+        NL: '\r\n',
+      }),
       /line break/,
     ],
-    ['a bad env name', () => ({ MCP_CONFIG: file({ mcpServers: { a: { command: 'x', env: { 'A-B': '1' } } } }) }), /bad env name/],
+    [
+      'a bad env name',
+      () => ({ MCP_CONFIG: file({ mcpServers: { a: { command: 'x', env: { 'A-B': '1' } } } }) }),
+      /bad env name/,
+    ],
   ];
   it.each(refused)('refuses %s with a ConfigError', (_what, env, message) => {
     expect(() => load(env())).toThrow(ConfigError);
