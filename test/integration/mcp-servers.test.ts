@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${VAR} in plain strings is the MCP_CONFIG syntax under test
 // MCP servers, plural, through the real server in the bubblewrap sandbox (MCP_CONFIG):
 //   - the official @modelcontextprotocol/server-memory over stdio, running INSIDE the sandbox in its
 //     own DATA_DIR/mcp/memory: an agent stores a fact in one session and recalls it in another;

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${VAR} in plain strings is the MCP_CONFIG syntax under test
 // MCP_CONFIG (the common mcpServers file) and the GitHub settings: what loads, what is refused with
 // a ConfigError naming the problem.
 import { mkdtempSync, writeFileSync } from 'node:fs';
