@@ -2,11 +2,21 @@
 // environment is read (test/architecture/rules.test.ts checks it); every other module gets its
 // settings from Config. Every variable is documented in the README's configuration table (the same
 // test compares the two lists).
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { type HostAllowList, parseHostAllowList } from './net/allow-hosts.ts';
 import type { EngineName } from './protocol/index.ts';
+import { McpConfigFile } from './protocol/mcp-config.ts';
+
+/**
+ * One MCP server whose tools the agent gets (MCP_CONFIG, and MCP_SERVER_URL as `memory`). A stdio
+ * server runs inside the sandbox, one process shared by every session (src/tools/mcp-stdio.ts).
+ */
+export type McpServerConfig =
+  | { name: string; type: 'stdio'; command: string; args: string[]; env: Record<string, string> }
+  | { name: string; type: 'http'; url: string; headers: Record<string, string> };
 
 export interface Config {
   port: number;
@@ -22,6 +32,8 @@ export interface Config {
   signingSecret?: string;
   mcpServerUrl?: string;
   mcpAuthToken?: string;
+  /** MCP_CONFIG's servers, then MCP_SERVER_URL's (named `memory`). */
+  mcpServers: McpServerConfig[];
   maxConcurrentRuns: number;
   allowFileRepos: boolean;
   /** Real directories under which local repositories may be cloned/fetched/pulled/pushed (besides a session's own origin). */
@@ -30,6 +42,14 @@ export interface Config {
   gitAuthorEmail: string;
   githubToken?: string;
   githubApiUrl: string;
+  /** GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY: a GitHub App whose installation tokens replace GITHUB_TOKEN. */
+  githubApp?: { appId: string; privateKey: string };
+  /**
+   * GITHUB_GIT_URL: where GitHub's git repositories live (`<url>/<owner>/<repo>(.git)`); remotes
+   * there get GitHub credentials through the server's git credential proxy. A plain-http or
+   * loopback URL is accepted as a repository URL because the operator configured it (tests, mirrors).
+   */
+  githubGitUrl: string;
   maxTurns: number;
   maxBodyBytes: number;
   toolOutputLimit: number;
@@ -256,6 +276,115 @@ function isIpOrCidr(s: string): boolean {
   return Number(bits) <= (family === 4 ? 32 : 128);
 }
 
+/** `http(s)://host[:port]` with no path, query, credentials: the base of GitHub's git remotes. */
+function gitBaseUrl(env: Env, name: string, def: string): string {
+  const raw = (opt(env, name) ?? def).replace(/\/+$/, '');
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a URL like https://github.com, got "${raw}"`);
+  }
+  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.username || u.password || u.search || u.hash)
+    throw new ConfigError(`${name} must be an http(s) URL without credentials or query, got "${raw}"`);
+  if (u.pathname !== '/' && u.pathname !== '')
+    throw new ConfigError(`${name} must not have a path, got "${raw}"`);
+  return `${u.protocol}//${u.host}`;
+}
+
+function githubApp(env: Env): Config['githubApp'] {
+  const appId = opt(env, 'GITHUB_APP_ID');
+  // Env files often carry a PEM on one line with literal "\n".
+  const key = opt(env, 'GITHUB_APP_PRIVATE_KEY')?.replace(/\\n/g, '\n');
+  if (!appId && !key) return undefined;
+  if (!appId || !key) throw new ConfigError('GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY must be set together');
+  if (!/^\d{1,20}$/.test(appId)) throw new ConfigError(`GITHUB_APP_ID must be a number, got "${appId}"`);
+  if (!/-----BEGIN (RSA )?PRIVATE KEY-----/.test(key))
+    throw new ConfigError("GITHUB_APP_PRIVATE_KEY must be the PEM of the App's private key");
+  return { appId, privateKey: key };
+}
+
+const MCP_NAME = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** `${VAR}` and `${VAR:-default}` from the environment, as Claude Code's .mcp.json expands them. */
+function expandVars(value: string, env: Env, where: string): string {
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, def?: string) => {
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    if (def !== undefined) return def;
+    throw new ConfigError(`MCP_CONFIG: ${where} uses \${${name}}, which is not set`);
+  });
+}
+
+/** MCP_CONFIG (a JSON file in the `mcpServers` format) plus MCP_SERVER_URL as the server `memory`. */
+function mcpServers(env: Env): McpServerConfig[] {
+  const out: McpServerConfig[] = [];
+  const file = opt(env, 'MCP_CONFIG');
+  if (file) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`MCP_CONFIG: cannot read ${file} as JSON: ${(err as Error).message}`);
+    }
+    const parsed = McpConfigFile.safeParse(raw);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`);
+      throw new ConfigError(`MCP_CONFIG: ${file} is not a valid mcpServers file: ${issues.join('; ')}`);
+    }
+    for (const [name, entry] of Object.entries(parsed.data.mcpServers)) {
+      const where = `server "${name}"`;
+      if (!MCP_NAME.test(name) || name.includes('__'))
+        throw new ConfigError(`MCP_CONFIG: ${where}: names are 1-32 of [A-Za-z0-9_-] without "__"`);
+      // `server` carries the server's own tools into Claude Code (mcp__server__git).
+      if (name === 'server') throw new ConfigError(`MCP_CONFIG: ${where}: the name "server" is reserved`);
+      const x = (v: string, field: string) => expandVars(v, env, `${where} ${field}`);
+      if ('url' in entry) {
+        const url = x(entry.url, 'url');
+        if (!/^https?:\/\/[^\s]+$/i.test(url) || !URL.canParse(url))
+          throw new ConfigError(`MCP_CONFIG: ${where}: url must be an http(s) URL`);
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(entry.headers ?? {})) {
+          if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(k))
+            throw new ConfigError(`MCP_CONFIG: ${where}: bad header "${k}"`);
+          const value = x(v, `header ${k}`);
+          if (/[\r\n\0]/.test(value))
+            throw new ConfigError(`MCP_CONFIG: ${where}: header ${k} has a line break`);
+          headers[k] = value;
+        }
+        out.push({ name, type: 'http', url, headers });
+      } else {
+        const envOut: Record<string, string> = {};
+        for (const [k, v] of Object.entries(entry.env ?? {})) {
+          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+            throw new ConfigError(`MCP_CONFIG: ${where}: bad env name "${k}"`);
+          envOut[k] = x(v, `env ${k}`);
+        }
+        out.push({
+          name,
+          type: 'stdio',
+          command: x(entry.command, 'command'),
+          args: (entry.args ?? []).map((a, i) => x(a, `args[${i}]`)),
+          env: envOut,
+        });
+      }
+    }
+  }
+  const url = opt(env, 'MCP_SERVER_URL');
+  if (url) {
+    if (out.some((s) => s.name === 'memory'))
+      throw new ConfigError('MCP_CONFIG defines "memory", which MCP_SERVER_URL already names');
+    const token = opt(env, 'MCP_AUTH_TOKEN');
+    out.push({
+      name: 'memory',
+      type: 'http',
+      url,
+      headers: token ? { Authorization: `Bearer ${token}` } : {},
+    });
+  }
+  return out;
+}
+
 export const DEFAULT_MODEL = 'claude-sonnet-4-6';
 
 function httpUrl(env: Env, name: string): string | undefined {
@@ -352,6 +481,7 @@ export function loadConfig(env: Env = process.env): Config {
     signingSecret: opt(env, 'SIGNING_SECRET'),
     mcpServerUrl: opt(env, 'MCP_SERVER_URL'),
     mcpAuthToken: opt(env, 'MCP_AUTH_TOKEN'),
+    mcpServers: mcpServers(env),
     maxConcurrentRuns: int(env, 'MAX_CONCURRENT_RUNS', Math.max(2, os.availableParallelism() * 4), 1),
     allowFileRepos: bool(env, 'ALLOW_FILE_REPOS', false),
     fileRepoRoots: dirList(env, 'FILE_REPO_ROOTS'),
@@ -359,6 +489,8 @@ export function loadConfig(env: Env = process.env): Config {
     gitAuthorEmail: opt(env, 'GIT_AUTHOR_EMAIL') ?? 'duyetbot@users.noreply.github.com',
     githubToken: opt(env, 'GITHUB_TOKEN'),
     githubApiUrl: opt(env, 'GITHUB_API_URL') ?? 'https://api.github.com',
+    githubApp: githubApp(env),
+    githubGitUrl: gitBaseUrl(env, 'GITHUB_GIT_URL', 'https://github.com'),
     maxTurns: int(env, 'AGENT_MAX_TURNS', 50, 1),
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 1_048_576, 1024),
     toolOutputLimit: int(env, 'TOOL_OUTPUT_LIMIT', 30_000, 1024),

@@ -33,9 +33,10 @@ export function createEngines(o: {
           ? { llmAccess: async (runId: string, model: string) => llmProxy.grant(runId, { model }) }
           : {}),
         // Claude Code's own tools (Read, Edit, Bash, …) do not pass through auditTools: record them here.
-        // The server's tools it calls through the MCP bridge are already audited.
+        // Every mcp__* tool it has is one of ours through the bridge (the server's and the configured
+        // MCP servers'), already audited by auditTools.
         onToolEvent: (e) => {
-          if (e.phase !== 'post' || e.tool.startsWith('mcp__server__')) return;
+          if (e.phase !== 'post' || e.tool.startsWith('mcp__')) return;
           void audit.record({
             actor: 'agent',
             action: 'tool.call',

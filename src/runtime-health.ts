@@ -6,6 +6,7 @@ import { sandboxUnavailableReason, selfTest } from './sandbox/index.ts';
 import type { SandboxWrapper } from './sandbox/types.ts';
 import type { HealthCheck } from './server/deps.ts';
 import type { Store } from './store/types.ts';
+import type { McpServers } from './tools/mcp-servers.ts';
 
 /** A check that has not answered within this fails (probes time out at about 5 s). */
 const CHECK_TIMEOUT_MS = 3_000;
@@ -58,8 +59,9 @@ export function healthChecks(o: {
   broadcaster?: RedisBroadcaster;
   /** The clock of the sandbox re-test (tests). */
   now?: () => number;
+  mcp?: McpServers;
 }): HealthCheck[] {
-  const { config, store, sandbox, broadcaster } = o;
+  const { config, store, sandbox, broadcaster, mcp } = o;
   const sandboxError = sandboxProbe(sandbox, o.now ?? Date.now);
   return [
     {
@@ -95,6 +97,19 @@ export function healthChecks(o: {
         return error ? { ok: false, kind: sandbox.kind, error } : { ok: true, kind: sandbox.kind };
       },
     },
+    // A configured MCP server that is down does not stop the server (runs go on without its tools,
+    // and are told so): the check is `degraded`, never failing, and names each server's state.
+    ...(mcp
+      ? [
+          {
+            name: 'mcp',
+            check: async () => {
+              const servers = mcp.status();
+              return { ok: true, degraded: servers.some((s) => s.state !== 'connected'), servers };
+            },
+          },
+        ]
+      : []),
     // Informational: without Redis, live events of other instances arrive late (followers catch up).
     ...(broadcaster ? [{ name: 'redis', check: async () => ({ ok: true, ...broadcaster.status() }) }] : []),
   ];

@@ -31,9 +31,12 @@ import { WorkflowService } from './runs/workflows.ts';
 import { WorkspacePreparer } from './runs/workspace-preparer.ts';
 import { createEngines } from './runtime-engines.ts';
 import { healthChecks } from './runtime-health.ts';
+import { buildChildEnv } from './sandbox/child-env.ts';
 import { createSandbox, identitiesOf, SandboxStartupError, unavailableSandbox } from './sandbox/index.ts';
 import type { SandboxWrapper } from './sandbox/types.ts';
 import { WorkspaceManager } from './sandbox/workspace/manager.ts';
+import { GitCredentialProxy } from './security/git-credential-proxy.ts';
+import { createGitHubCredentials } from './security/github-credentials.ts';
 import { LlmProxy } from './security/llm-proxy.ts';
 import { AccessGuard } from './server/access-guard.ts';
 import { createApp } from './server/app.ts';
@@ -56,8 +59,9 @@ import { createWsGateway } from './server/ws.ts';
 import { createStore } from './store/index.ts';
 import type { Store } from './store/types.ts';
 import { auditTools } from './tools/audit.ts';
+import { createGitCredentialBroker } from './tools/git-credentials.ts';
 import { createTools } from './tools/index.ts';
-import { createMcpToolSource } from './tools/mcp.ts';
+import { McpServers } from './tools/mcp-servers.ts';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -128,16 +132,36 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     broadcaster,
     onStored: (n) => metrics.eventsAppended.inc({}, n),
   });
-  const tools = createTools({ config, sandbox });
-  // Tools of the configured MCP server (connected in start(); zero tools while it is unreachable).
-  const mcp = config.mcpServerUrl
-    ? createMcpToolSource({
-        url: config.mcpServerUrl,
-        authToken: config.mcpAuthToken,
-        logger,
-        outputLimit: config.toolOutputLimit,
-      })
+  // GitHub: a token or an App's per-repository installation tokens, for the gh tool's REST calls
+  // and — through the git credential proxy, never inside a sandbox — for git over HTTPS.
+  const github = createGitHubCredentials({
+    token: config.githubToken,
+    app: config.githubApp,
+    apiUrl: config.githubApiUrl,
+  });
+  const gitProxy = github.configured ? new GitCredentialProxy({ logger }) : undefined;
+  await gitProxy?.start();
+  // Only the server's git processes reach it (the `git` egress policy), never the model's commands.
+  if (gitProxy && 'allowLoopbackPort' in sandbox && typeof sandbox.allowLoopbackPort === 'function') {
+    sandbox.allowLoopbackPort(gitProxy.port, 'git');
+  }
+  const gitCredentials = gitProxy
+    ? createGitCredentialBroker({ proxy: gitProxy, credentials: github, gitBaseUrl: config.githubGitUrl })
     : undefined;
+  const tools = createTools({ config, sandbox, github, ...(gitCredentials ? { gitCredentials } : {}) });
+  // Tools of the configured MCP servers (MCP_CONFIG, MCP_SERVER_URL): connected in start(), each
+  // supervised (reconnected, a stdio server restarted in its sandbox) and reported in /health.
+  const mcp =
+    config.mcpServers.length > 0
+      ? new McpServers({
+          servers: config.mcpServers,
+          logger,
+          sandbox,
+          stateDir: (name) => workspaces.ensureMcpDir(name),
+          baseEnv: buildChildEnv(config, { home: '/tmp', tmpDir: '/tmp' }),
+          outputLimit: config.toolOutputLimit,
+        })
+      : undefined;
   // Claude Code gets a per-run token for this loopback proxy, never the real key (docs/security.md).
   const llmProxy = config.anthropicApiKey
     ? new LlmProxy({
@@ -167,7 +191,14 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     engines,
     tools: (run, session) =>
       auditTools(mcp ? [...tools, ...mcp.tools()] : tools, audit, { runId: run.id, sessionId: session.id }),
-    workspaces: new WorkspacePreparer({ config, store, manager: workspaces, sandbox, eventLog }),
+    workspaces: new WorkspacePreparer({
+      config,
+      store,
+      manager: workspaces,
+      sandbox,
+      eventLog,
+      ...(gitCredentials ? { gitCredentials } : {}),
+    }),
     // A workflow's terminal status and callback commit with its run's end.
     workflowEnd: (run, outcome) => workflows.terminalTransition(run, outcome),
   });
@@ -227,6 +258,18 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       alerts.runFinished(outcome.status, outcome.status === 'failed' ? outcome.error.code : undefined),
     ),
     lifecycle.on('callback.attempted', (c) => alerts.callbackAttempted(c.ok)),
+    // run.started → a run that starts without an MCP server's tools is told so, with the reason
+    lifecycle.on('run.started', ({ run }) => {
+      for (const u of mcp?.unavailable() ?? []) {
+        eventLog.emit(run.sessionId, {
+          runId: run.id,
+          type: 'session.notice',
+          data: {
+            message: `The MCP server "${u.name}" is unavailable, so its tools (mcp__${u.name}__*) are missing from this run: ${u.error}`,
+          },
+        });
+      }
+    }),
   ];
 
   // ---- the HTTP and WebSocket edge ----------------------------------------------------------
@@ -241,7 +284,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     approvals,
     version: VERSION,
     startedAt,
-    healthChecks: healthChecks({ config, store, sandbox, broadcaster }),
+    healthChecks: healthChecks({ config, store, sandbox, broadcaster, ...(mcp ? { mcp } : {}) }),
     isAccepting: () => accepting,
   };
   metrics.registry.gauge(
@@ -353,6 +396,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
           () => e?.close?.(),
         ]),
         ['mcp', () => mcp?.close()],
+        ['git credential proxy', () => gitProxy?.close()],
         ['llm proxy', () => llmProxy?.close()],
         [
           'sandbox',

@@ -28,14 +28,21 @@ export const REDACTED = '[redacted]';
 
 /** The secrets of a configuration: never stored in the audit log or echoed anywhere. */
 export function configSecrets(
-  config: Pick<Config, 'apiKeys' | 'signingSecret' | 'anthropicApiKey' | 'mcpAuthToken' | 'githubToken'>,
+  config: Pick<Config, 'apiKeys' | 'signingSecret' | 'anthropicApiKey' | 'mcpAuthToken' | 'githubToken'> &
+    Partial<Pick<Config, 'githubApp' | 'mcpServers'>>,
 ): string[] {
+  // Header values of MCP servers (bearer tokens) and the App's key are secrets too.
+  const mcpHeaders = (config.mcpServers ?? []).flatMap((s) =>
+    s.type === 'http' ? Object.values(s.headers) : [],
+  );
   return [
     ...config.apiKeys,
     config.signingSecret,
     config.anthropicApiKey,
     config.mcpAuthToken,
     config.githubToken,
+    config.githubApp?.privateKey,
+    ...mcpHeaders,
   ].filter((s): s is string => typeof s === 'string' && s.length > 0);
 }
 

@@ -40,6 +40,8 @@ export const WorkflowResult = z
     changedFiles: z.array(z.string()).optional(),
     commits: z.array(z.object({ sha: z.string(), message: z.string() })).optional(),
     pullRequestUrl: z.string().optional(),
+    /** The branch the agent pushed (the `git` tool), e.g. the head of the pull request it opened. */
+    branch: z.string().optional(),
   })
   .openapi('WorkflowResult');
 export type WorkflowResult = z.infer<typeof WorkflowResult>;

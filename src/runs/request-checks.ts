@@ -6,9 +6,15 @@ import { literalHostRefusal } from '../net/allow-hosts.ts';
 import { COALESCIBLE } from '../protocol/index.ts';
 import { checkRepoUrl } from '../sandbox/repo/url.ts';
 
-export function assertRepoUrl(config: Pick<Config, 'allowFileRepos'>, repoUrl: string | undefined): void {
+export function assertRepoUrl(
+  config: Pick<Config, 'allowFileRepos' | 'githubGitUrl'>,
+  repoUrl: string | undefined,
+): void {
   if (repoUrl === undefined) return;
-  const check = checkRepoUrl(repoUrl, { allowFileRepos: config.allowFileRepos });
+  const check = checkRepoUrl(repoUrl, {
+    allowFileRepos: config.allowFileRepos,
+    githubGitUrl: config.githubGitUrl,
+  });
   if (!check.ok)
     throw new AppError('invalid_request', `repoUrl rejected: ${check.reason}`, {
       details: { field: 'repoUrl' },

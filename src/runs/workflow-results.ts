@@ -60,3 +60,15 @@ export function pullRequestUrl(toolMeta: Array<Record<string, unknown>>): string
   }
   return undefined;
 }
+
+/** The branch the run last pushed with the `git` tool (or the head of the pull request it opened). */
+export function pushedBranch(toolMeta: Array<Record<string, unknown>>): string | undefined {
+  for (let i = toolMeta.length - 1; i >= 0; i--) {
+    const m = toolMeta[i]!;
+    const push = m.push as { branch?: unknown } | undefined;
+    if (push && typeof push.branch === 'string') return push.branch;
+    const pr = m.pullRequest as { head?: unknown } | undefined;
+    if (pr && typeof pr.head === 'string') return pr.head;
+  }
+  return undefined;
+}

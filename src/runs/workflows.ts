@@ -37,7 +37,7 @@ import type { Lifecycle, RunOutcome } from './lifecycle.ts';
 import { assertCallbackUrl, assertNotify, assertRepoUrl } from './request-checks.ts';
 import { endRun } from './run-end.ts';
 import { workflowSystemPrompt } from './workflow-prompts.ts';
-import { gitFacts, pullRequestUrl } from './workflow-results.ts';
+import { gitFacts, pullRequestUrl, pushedBranch } from './workflow-results.ts';
 import { toWorkflow } from './workflow-view.ts';
 
 const isTerminal = (s: WorkflowStatus): boolean => TERMINAL_WORKFLOW_STATUSES.includes(s);
@@ -276,7 +276,13 @@ export class WorkflowService {
       const session = await this.store.getSession(w.sessionId);
       const facts = await this.collectGitFacts(w, session?.engineState.workspaceBaseSha);
       const pr = pullRequestUrl(outcome.toolMeta);
-      patch.result = { summary: outcome.finalText, ...facts, ...(pr ? { pullRequestUrl: pr } : {}) };
+      const branch = pushedBranch(outcome.toolMeta);
+      patch.result = {
+        summary: outcome.finalText,
+        ...facts,
+        ...(pr ? { pullRequestUrl: pr } : {}),
+        ...(branch ? { branch } : {}),
+      };
     } else if (outcome.status === 'failed') {
       patch.error = outcome.error;
     }

@@ -22,6 +22,7 @@ import type { SandboxWrapper } from '../sandbox/types.ts';
 import type { WorkspaceManager } from '../sandbox/workspace/manager.ts';
 import type { SessionRecord, Store } from '../store/types.ts';
 import { cloneRepository } from '../tools/git.ts';
+import type { GitCredentialBroker } from '../tools/git-credentials.ts';
 import type { EventLog } from './event-log.ts';
 
 /** In the session's server-owned state directory (never in the workspace: the agent could swap it). */
@@ -40,6 +41,7 @@ export class WorkspacePreparer {
   private manager: WorkspaceManager;
   private sandbox: SandboxWrapper;
   private eventLog?: EventLog;
+  private gitCredentials?: GitCredentialBroker;
 
   constructor(opts: {
     config: Config;
@@ -47,7 +49,10 @@ export class WorkspacePreparer {
     manager: WorkspaceManager;
     sandbox: SandboxWrapper;
     eventLog?: EventLog;
+    /** GitHub credentials for cloning a private GitHub repository (the git credential proxy). */
+    gitCredentials?: GitCredentialBroker;
   }) {
+    this.gitCredentials = opts.gitCredentials;
     this.config = opts.config;
     this.store = opts.store;
     this.manager = opts.manager;
@@ -96,6 +101,7 @@ export class WorkspacePreparer {
           origin: session.repoUrl,
           env,
           signal,
+          ...(this.gitCredentials ? { credentials: this.gitCredentials } : {}),
         });
       } catch (err) {
         if (signal.aborted) throw err;

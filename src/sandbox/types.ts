@@ -31,7 +31,13 @@ export interface ProcessSpec {
    * /run/duyetbot/), e.g. a git config that marks a local remote owned by another uid as safe.
    * noSandbox ignores them.
    */
-  files?: Array<{ dest: string; content: string }>;
+  files?: Array<{ dest: string; content: string; executable?: boolean }>;
+  /**
+   * Variables the operator configured for this process (a stdio MCP server's `env` in MCP_CONFIG):
+   * passed as they are, after `env` was filtered for secret-looking names, because an MCP server's
+   * own API key is the operator's explicit choice. Never the agent's or a tool's input.
+   */
+  operatorEnv?: Record<string, string>;
 }
 
 export interface WrappedCommand {
@@ -54,5 +60,10 @@ export interface SandboxWrapper {
 /** No confinement beyond the path guard and process-group kill: only when explicitly configured. */
 export const noSandbox: SandboxWrapper = {
   kind: 'none',
-  wrap: (spec) => ({ command: spec.command, args: spec.args, env: spec.env, cwd: spec.cwd }),
+  wrap: (spec) => ({
+    command: spec.command,
+    args: spec.args,
+    env: { ...spec.env, ...spec.operatorEnv },
+    cwd: spec.cwd,
+  }),
 };

@@ -6,6 +6,7 @@ import type { Config } from '../config.ts';
 import { runProcess } from '../sandbox/process-runner.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
 import { resolveInWorkspace } from '../sandbox/workspace/path-guard.ts';
+import { commandShims, withShimPath } from './command-shims.ts';
 import { type Tool, type ToolContext, ToolError, type ToolResult } from './types.ts';
 
 const MAX_TIMEOUT_MS = 3_600_000;
@@ -33,7 +34,9 @@ export function createBashTool(deps: { config: Config; sandbox: SandboxWrapper }
     name: 'bash',
     description:
       'Run a shell command with bash -c in the workspace. Output (stdout and stderr) is streamed and capped; ' +
-      'the exit code is reported. No stdin and no TTY; background processes are killed when the command ends.',
+      'the exit code is reported. No stdin and no TTY; background processes are killed when the command ends. ' +
+      'Commands have no network (and no GitHub credentials): push, pull and clone with the git tool, and use ' +
+      'the gh tool for pull requests — not `git push` or `gh` here.',
     input: bashInput,
     async execute(input: BashInput, ctx: ToolContext): Promise<ToolResult> {
       const cwd = await resolveInWorkspace(ctx.workspace, input.cwd ?? '.');
@@ -42,7 +45,15 @@ export function createBashTool(deps: { config: Config; sandbox: SandboxWrapper }
       }
       const timeoutMs = Math.min(input.timeout ?? config.bashTimeoutMs, MAX_TIMEOUT_MS);
       const res = await runProcess(
-        { command: 'bash', args: ['-c', input.command], cwd, workspace: ctx.workspace, env: ctx.env },
+        {
+          command: 'bash',
+          args: ['-c', input.command],
+          cwd,
+          workspace: ctx.workspace,
+          // `git push`/`gh` in the shell point the model at the git and gh tools (command-shims.ts).
+          env: { ...ctx.env, PATH: withShimPath(ctx.env.PATH) },
+          files: commandShims('native'),
+        },
         {
           sandbox,
           timeoutMs,

@@ -1,5 +1,7 @@
 // GitHub remote parsing and the REST client of the gh tool. The token is used here only, and
 // scrubbed from every message that could reach the agent.
+import { Octokit } from '@octokit/rest';
+import { GitHubAuthError, type GitHubCredentials } from '../security/github-credentials.ts';
 import { type ToolContext, ToolError, type ToolResult } from './types.ts';
 
 // Owner and name: GitHub's character set, never a `.`/`..` path segment.
@@ -63,56 +65,77 @@ export interface GitHubClient {
   api(method: string, apiPath: string, ctx: ToolContext, body?: Json): Promise<ApiResult>;
 }
 
-/** `apiBase`: GITHUB_API_URL without trailing slashes. */
-export function createGitHubClient(apiBase: string, token: string | undefined): GitHubClient {
-  /** Never let the token out, whatever GitHub (or a proxy) echoes back. */
-  const scrub = (s: string): string => (token ? s.split(token).join('***') : s);
+/** Octokit's RequestError (an HTTP answer that was not 2xx), without importing its package. */
+function httpError(err: unknown): { status: number; data: unknown } | undefined {
+  if (!(err instanceof Error) || err.name !== 'HttpError') return undefined;
+  const e = err as Error & { status?: unknown; response?: { data?: unknown } };
+  return typeof e.status === 'number' && e.status > 0 && e.response
+    ? { status: e.status, data: e.response.data }
+    : undefined;
+}
+
+/** `owner/name` of a `/repos/{owner}/{name}/…` path: the repository whose token the call needs. */
+function repoOfPath(apiPath: string): string | undefined {
+  const m = /^\/repos\/([^/?]+)\/([^/?]+)/.exec(apiPath);
+  return m ? `${m[1]}/${m[2]}` : undefined;
+}
+
+/**
+ * The gh tool's REST client on @octokit/rest. `apiBase`: GITHUB_API_URL without trailing slashes.
+ * The token is asked of `credentials` per call and per repository (a GitHub App's installation
+ * tokens are per repository and expire), sent only to `apiBase`, and scrubbed from any message.
+ */
+export function createGitHubClient(apiBase: string, credentials: GitHubCredentials): GitHubClient {
+  const octokit = new Octokit({ baseUrl: apiBase, userAgent: 'duyetbot-agent-server' });
+  /** Never let a token out, whatever GitHub (or a proxy) echoes back. */
+  const scrub = (s: string): string =>
+    credentials.liveTokens().reduce((t, token) => (token ? t.split(token).join('***') : t), s);
 
   async function api(method: string, apiPath: string, ctx: ToolContext, body?: Json): Promise<ApiResult> {
-    const headers: Record<string, string> = {
-      Accept: 'application/vnd.github+json',
-      'X-GitHub-Api-Version': '2022-11-28',
-      'User-Agent': 'duyetbot-agent-server',
-      Authorization: `Bearer ${token}`,
-    };
-    if (body) headers['Content-Type'] = 'application/json';
-    let res: Response;
+    const repo = repoOfPath(apiPath);
+    let token: string | undefined;
     try {
-      res = await fetch(`${apiBase}${apiPath}`, {
-        method,
-        headers,
-        body: body ? JSON.stringify(body) : undefined,
-        signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]),
-        redirect: 'follow',
+      token = repo ? await credentials.tokenFor(repo, ctx.signal) : undefined;
+    } catch (err) {
+      const status = err instanceof GitHubAuthError ? err.status : 0;
+      return { ok: false, error: { status, message: scrub((err as Error).message) } };
+    }
+    try {
+      const res = await octokit.request(`${method} ${apiPath}`, {
+        headers: {
+          accept: 'application/vnd.github+json',
+          'x-github-api-version': '2022-11-28',
+          ...(token ? { authorization: `token ${token}` } : {}),
+        },
+        ...(body ? { data: body } : {}),
+        request: { signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]) },
       });
+      return { ok: true, data: res.data };
     } catch (err) {
       if (ctx.signal.aborted) throw new ToolError('aborted', 'The GitHub request was cancelled');
+      const http = httpError(err);
+      if (http)
+        return {
+          ok: false,
+          error: { status: http.status, message: scrub(errorMessage(http.status, http.data)) },
+        };
       const e = err as Error;
-      const why = e.name === 'TimeoutError' ? `timed out after ${REQUEST_TIMEOUT_MS} ms` : e.message;
+      const why = /timeout|aborted/i.test(e.name) ? `timed out after ${REQUEST_TIMEOUT_MS} ms` : e.message;
       const cause = (e.cause as Error | undefined)?.message;
       return {
         ok: false,
         error: { status: 0, message: scrub(`request failed: ${why}${cause ? ` (${cause})` : ''}`) },
       };
     }
-    const text = await res.text().catch(() => '');
-    let data: unknown = text;
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch {
-      // Not JSON (proxy error page): keep the text.
-    }
-    if (!res.ok) return { ok: false, error: { status: res.status, message: scrub(errorMessage(res, data)) } };
-    return { ok: true, data };
   }
 
   return { api };
 }
 
-function errorMessage(res: Response, data: unknown): string {
+function errorMessage(status: number, data: unknown): string {
   if (data && typeof data === 'object') {
     const d = data as Json;
-    let msg = str(d.message, res.statusText);
+    let msg = str(d.message, `HTTP ${status}`);
     if (Array.isArray(d.errors)) {
       const details = d.errors
         .map((e) => {
@@ -129,13 +152,13 @@ function errorMessage(res: Response, data: unknown): string {
     return msg;
   }
   const t = typeof data === 'string' ? data.trim().slice(0, 500) : '';
-  return t || res.statusText || 'request failed';
+  return t || `HTTP ${status}`;
 }
 
 export function failure(op: string, e: GitHubApiError): ToolResult {
   const status = e.status ? `HTTP ${e.status}` : 'network error';
   let hint = '';
-  if (e.status === 401) hint = " (the server's GITHUB_TOKEN was rejected)";
+  if (e.status === 401) hint = " (the server's GitHub credentials were rejected)";
   else if (e.status === 403 || e.status === 404) hint = " (check the repository name and the token's access)";
   return { output: `GitHub ${op} failed: ${status}: ${e.message}${hint}`, isError: true };
 }

@@ -1,6 +1,7 @@
-// The `gh` tool (docs/api.md §9): GitHub pull requests and comments through the GitHub REST API.
-// The token lives only in this (server) process: requests are made with `fetch` here, never by a
-// child process, and nothing the tool returns contains it.
+// The `gh` tool (docs/api.md §9): GitHub pull requests and comments through the GitHub REST API
+// (@octokit/rest). The token — GITHUB_TOKEN, or a GitHub App's installation token for the
+// repository — lives only in this (server) process: requests are made here, never by a child
+// process, and nothing the tool returns contains it.
 //
 // Split by job: gh-api.ts (remote parsing, the REST client), gh-ops.ts (the operations). This file
 // holds the input schema, the workspace defaults (repository, current branch) and the dispatch.
@@ -9,6 +10,7 @@ import { z } from 'zod';
 import type { Config } from '../config.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
 import { resolveInWorkspace } from '../sandbox/workspace/path-guard.ts';
+import { createGitHubCredentials, type GitHubCredentials } from '../security/github-credentials.ts';
 import { createGitHubClient, parseGitHubRemote, REPO, redactUrl } from './gh-api.ts';
 import { createGhOperations } from './gh-ops.ts';
 import { type GitRepository, openRepository } from './git-exec.ts';
@@ -61,18 +63,26 @@ export const ghInput = z.object({
 });
 export type GhInput = z.infer<typeof ghInput>;
 
-export function createGhTool(deps: { config: Config; sandbox: SandboxWrapper }): Tool<GhInput> {
+export function createGhTool(deps: {
+  config: Config;
+  sandbox: SandboxWrapper;
+  /** Default: GITHUB_TOKEN (or the App) from the configuration. */
+  github?: GitHubCredentials;
+}): Tool<GhInput> {
   const { config, sandbox } = deps;
   const apiBase = config.githubApiUrl.replace(/\/+$/, '');
-  const token = config.githubToken;
-  const defaultApi = /^https:\/\/api\.github\.com$/i.test(apiBase);
+  const github =
+    deps.github ??
+    createGitHubCredentials({ token: config.githubToken, app: config.githubApp, apiUrl: apiBase });
+  // Remotes on GITHUB_GIT_URL's host name the repository (github.com unless configured).
+  const gitHost = new URL(config.githubGitUrl).hostname.toLowerCase();
 
   function truncate(s: string): string {
     const limit = config.toolOutputLimit;
     return s.length > limit ? `${s.slice(0, limit)}\n[… truncated ${s.length - limit} characters]` : s;
   }
 
-  const { api } = createGitHubClient(apiBase, token);
+  const { api } = createGitHubClient(apiBase, github);
 
   // ---- workspace defaults (repository, current branch) ----
 
@@ -124,7 +134,7 @@ export function createGhTool(deps: { config: Config; sandbox: SandboxWrapper }):
       );
     }
     const parsed = parseGitHubRemote(url);
-    if (!parsed || (defaultApi && parsed.host !== 'github.com')) {
+    if (!parsed || parsed.host !== gitHost) {
       throw new ToolError(
         'no_repository',
         `Give "repo" ("owner/name"): the origin remote ${redactUrl(url)} is not a GitHub repository`,
@@ -153,9 +163,10 @@ export function createGhTool(deps: { config: Config; sandbox: SandboxWrapper }):
   });
 
   async function execute(input: GhInput, ctx: ToolContext): Promise<ToolResult> {
-    if (!token) {
+    if (!github.configured) {
       return {
-        output: 'GITHUB_TOKEN is not configured on the server, so GitHub operations are unavailable.',
+        output:
+          'No GitHub credentials are configured on the server (GITHUB_TOKEN or GITHUB_APP_ID/GITHUB_APP_PRIVATE_KEY), so GitHub operations are unavailable.',
         isError: true,
       };
     }
@@ -184,7 +195,8 @@ export function createGhTool(deps: { config: Config; sandbox: SandboxWrapper }):
       'pr_view (number? = open PR of the current branch), pr_list (state?, head?, base?, limit?), ' +
       'pr_comment (body, number? = open PR of the current branch), issue_comment (number, body), ' +
       'issue_view (number). "repo" ("owner/name") defaults to the origin remote of the workspace ' +
-      'repository. Push the branch with the git tool before pr_create.',
+      'repository. Push the branch with the git tool before pr_create. The gh CLI is not available in the shell: ' +
+      'this tool is how to reach GitHub.',
     input: ghInput,
     execute,
   };

@@ -11,7 +11,8 @@ import { type RunResult, runProcess } from '../sandbox/process-runner.ts';
 import { createLocalRepoPolicy } from '../sandbox/repo/local.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
 import { isInside } from '../sandbox/workspace/path-guard.ts';
-import { assertSafeRepoConfig, gitArgs, gitEnv, pushCredentialEnv } from './git-safety.ts';
+import type { GitCredentialBroker, GitCredentialGrant } from './git-credentials.ts';
+import { assertSafeRepoConfig, gitArgs, gitEnv } from './git-safety.ts';
 import { ToolError } from './types.ts';
 
 export type GitDeps = Pick<
@@ -21,10 +22,10 @@ export type GitDeps = Pick<
   | 'dataDir'
   | 'gitAuthorName'
   | 'gitAuthorEmail'
-  | 'githubToken'
   | 'bashTimeoutMs'
   | 'toolOutputLimit'
->;
+> &
+  Partial<Pick<Config, 'githubGitUrl'>>;
 
 /** Who runs git, confined where, with which env. */
 export interface GitContext {
@@ -38,13 +39,17 @@ export interface GitContext {
   origin?: string;
   /** Default timeout of each git process (BASH_TIMEOUT_MS otherwise). */
   timeoutMs?: number;
+  /** GitHub credentials for network remotes (through the credential proxy); none without it. */
+  credentials?: GitCredentialBroker;
 }
 
 export interface GitCommandOptions {
   /** Network access (clone/fetch/push to a network remote); also the only case for credentials. */
   network?: boolean;
-  /** Extra env for this one process (push credentials). */
+  /** Extra env for this one process (a credential grant's config). */
   extraEnv?: Record<string, string>;
+  /** The remote goes through the credential proxy (plain http on loopback is then allowed). */
+  proxied?: boolean;
   /** Host paths the sandboxed process needs (a local remote repository for fetch/pull/push). */
   hostPaths?: Array<{ path: string; writable?: boolean }>;
   onOutput?: (stream: 'stdout' | 'stderr', chunk: string) => void;
@@ -74,7 +79,7 @@ function spawnGit(
   return runProcess(
     {
       command: 'git',
-      args: gitArgs(ctx.config, args, { network: o.network ?? false }),
+      args: gitArgs(ctx.config, args, { network: o.network ?? false, proxied: o.proxied ?? false }),
       cwd,
       workspace,
       env: {
@@ -109,7 +114,7 @@ function failure(res: RunResult): string {
 /** What a fetch or push through a remote needs: its checked URLs and the process options for them. */
 export interface RemoteTarget {
   urls: string[];
-  options: Pick<GitCommandOptions, 'network' | 'extraEnv' | 'hostPaths'>;
+  options: Pick<GitCommandOptions, 'network' | 'hostPaths'>;
 }
 
 /** A repository that passed the workspace and config checks; `run` is the only way to run git in it. */
@@ -127,6 +132,17 @@ export interface GitRepository {
    * and the local-repository policy; refused with ToolError('invalid_repo_url').
    */
   remote(name: string, direction: 'fetch' | 'push'): Promise<RemoteTarget>;
+  /**
+   * Runs `args` (a fetch or push through `remote`) with what the remote needs: its checked URLs,
+   * network or the local repository's bind, and for a GitHub remote a credential grant that lives
+   * exactly as long as this git process (`refs`: what a push may update).
+   */
+  runRemote(
+    remote: string,
+    direction: 'fetch' | 'push',
+    args: string[],
+    o?: { refs?: string[]; onOutput?: GitCommandOptions['onOutput'] },
+  ): Promise<RunResult>;
 }
 
 async function realOrSelf(p: string): Promise<string> {
@@ -138,6 +154,20 @@ async function realOrSelf(p: string): Promise<string> {
 }
 
 const REMOTE = /^(?!-)[A-Za-z0-9._-]{1,100}$/;
+
+/** Runs one git process under `grant` (if any): its env in, its URL out of the output, revoked after. */
+async function runGranted(
+  grant: GitCredentialGrant | undefined,
+  start: (extra: GitCommandOptions) => Promise<RunResult>,
+): Promise<RunResult> {
+  if (!grant) return start({});
+  try {
+    const res = await start({ extraEnv: grant.env, proxied: true });
+    return { ...res, output: grant.redact(res.output) };
+  } finally {
+    grant.close();
+  }
+}
 
 /**
  * Opens the repository containing `dir`: its work tree AND git dirs must be inside the workspace (a
@@ -207,14 +237,21 @@ export async function openRepository(dir: string, ctx: GitContext): Promise<GitR
         `Remote "${name}" mixes local and network URLs; use separate remotes`,
       );
     }
-    const extraEnv = urls.map((u) => pushCredentialEnv(ctx.config, u)).find((e) => Object.keys(e).length > 0);
-    return {
-      urls,
-      options: network > 0 ? { network: true, extraEnv: extraEnv ?? {} } : { network: false, hostPaths },
-    };
+    return { urls, options: network > 0 ? { network: true } : { network: false, hostPaths } };
   };
 
-  return { top, workspace, run, runOrThrow, remote };
+  const runRemote: GitRepository['runRemote'] = async (name, direction, args, o = {}) => {
+    const target = await remote(name, direction);
+    const grant = target.options.network
+      ? await ctx.credentials?.open(target.urls, direction, {
+          ...(o.refs ? { refs: o.refs } : {}),
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+        })
+      : undefined;
+    return runGranted(grant, (extra) => run(args, { ...target.options, ...extra, onOutput: o.onOutput }));
+  };
+
+  return { top, workspace, run, runOrThrow, remote, runRemote };
 }
 
 export interface CloneOptions extends GitContext {
@@ -269,18 +306,23 @@ export async function cloneRepository(opts: CloneOptions): Promise<CloneResult> 
   const args = ['clone', '--no-local', '--no-recurse-submodules', '--no-checkout'];
   if (opts.branch) args.push('--branch', opts.branch);
   args.push('--', opts.repoUrl, dest);
-  const res = await spawnGit(
-    args,
-    opts,
-    workspace,
-    workspace,
-    source.local
-      ? {
-          network: false,
-          hostPaths: source.inWorkspace ? [] : [{ path: source.path }],
-          onOutput: opts.onOutput,
-        }
-      : { network: true, extraEnv: pushCredentialEnv(opts.config, opts.repoUrl), onOutput: opts.onOutput },
+  const grant = source.local
+    ? undefined
+    : await opts.credentials?.open([opts.repoUrl], 'fetch', opts.signal ? { signal: opts.signal } : {});
+  const res = await runGranted(grant, (extra) =>
+    spawnGit(
+      args,
+      opts,
+      workspace,
+      workspace,
+      source.local
+        ? {
+            network: false,
+            hostPaths: source.inWorkspace ? [] : [{ path: source.path }],
+            onOutput: opts.onOutput,
+          }
+        : { network: true, ...extra, onOutput: opts.onOutput },
+    ),
   );
   if (res.exitCode !== 0) {
     if (/already exists and is not an empty directory/.test(res.output)) {

@@ -41,7 +41,8 @@ export function safeConfigArgs(config: Pick<Config, 'allowFileRepos'>, opts: Git
     ['protocol.ext.allow', 'never'],
     ['protocol.fd.allow', 'never'],
     ['protocol.git.allow', 'never'],
-    ['protocol.http.allow', 'never'],
+    // Plain http only to the server's git credential proxy on loopback (git-credentials.ts).
+    ['protocol.http.allow', opts.proxied ? 'always' : 'never'],
     // A process with network (and maybe the push credential in its env) never uses the local
     // transport, which would run another repository's hooks in it: a remote URL switched to a local
     // path after the checks (a parallel bash) fails instead.
@@ -68,6 +69,8 @@ export function safeConfigArgs(config: Pick<Config, 'allowFileRepos'>, opts: Git
 export interface GitProcessKind {
   /** The process gets network access (clone/fetch/push to a network remote). */
   network?: boolean;
+  /** Its remote is the server's git credential proxy (http on loopback). */
+  proxied?: boolean;
 }
 
 /** `git --no-pager -c … <extraArgs>`: the argv for one git command (without the `git`). */
@@ -203,33 +206,4 @@ export async function assertSafeRepoConfig(repoDir: string, opts: SafeRepoOption
       `Refusing to run git: the repository config sets ${list}. Remove these settings (e.g. \`git config --unset <key>\`) and retry.`,
     );
   }
-}
-
-/** Hosts whose https remotes receive GITHUB_TOKEN. */
-const TOKEN_HOSTS = ['github.com'];
-
-/**
- * Env that gives git the GitHub token for one network command, as command-scope config
- * (GIT_CONFIG_COUNT/KEY/VALUE): never on argv, never in .git/config. Empty when not applicable.
- */
-export function pushCredentialEnv(
-  config: Pick<Config, 'githubToken'>,
-  remoteUrl: string,
-): Record<string, string> {
-  if (!config.githubToken) return {};
-  let url: URL;
-  try {
-    url = new URL(remoteUrl);
-  } catch {
-    return {};
-  }
-  if (url.protocol !== 'https:' || !TOKEN_HOSTS.includes(url.hostname.toLowerCase()) || url.port !== '') {
-    return {};
-  }
-  const basic = Buffer.from(`x-access-token:${config.githubToken}`).toString('base64');
-  return {
-    GIT_CONFIG_COUNT: '1',
-    GIT_CONFIG_KEY_0: `http.https://${url.hostname.toLowerCase()}/.extraHeader`,
-    GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
-  };
 }

@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import type { RunResult } from '../sandbox/process-runner.ts';
 import type { SandboxWrapper } from '../sandbox/types.ts';
 import { isInside, resolveInWorkspace } from '../sandbox/workspace/path-guard.ts';
+import type { GitCredentialBroker } from './git-credentials.ts';
 import {
   checkRefName,
   cloneRepository,
@@ -86,7 +87,12 @@ function toResult(res: RunResult, empty = '(no output)', meta?: Record<string, u
   return meta && ok ? { output, isError: !ok, meta } : { output, isError: !ok };
 }
 
-export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper }): Tool<GitInput> {
+export function createGitTool(deps: {
+  config: Config;
+  sandbox: SandboxWrapper;
+  /** GitHub credentials for GitHub remotes (through the credential proxy); none without it. */
+  gitCredentials?: GitCredentialBroker;
+}): Tool<GitInput> {
   const { config, sandbox } = deps;
 
   const gitContext = (ctx: ToolContext): GitContext => ({
@@ -96,6 +102,7 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
     env: ctx.env,
     signal: ctx.signal,
     ...(ctx.origin ? { origin: ctx.origin } : {}),
+    ...(deps.gitCredentials ? { credentials: deps.gitCredentials } : {}),
   });
 
   async function openRepo(input: GitInput, ctx: ToolContext): Promise<GitRepository> {
@@ -193,27 +200,35 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
     });
     const branch = input.branch ?? current!;
     checkRefName(branch);
-    // Every URL the push would go to (each pushurl, after pushInsteadOf), each checked.
-    const target = await repo.remote(remote, 'push');
     const src = branch === current ? 'HEAD' : `refs/heads/${branch}`;
     const args = ['push', '--no-verify', '--no-recurse-submodules'];
     if ((input.setUpstream ?? true) && branch === current) args.push('--set-upstream');
     args.push(remote, `${src}:refs/heads/${branch}`);
-    const res = await repo.run(args, { ...target.options, onOutput: ctx.onOutput });
-    return toResult(res, '', { push: { remote, branch } });
+    // Every URL the push would go to (each pushurl, after pushInsteadOf) is checked; a GitHub remote
+    // gets a credential grant that may update this one branch only.
+    const res = await repo.runRemote(remote, 'push', args, {
+      refs: [`refs/heads/${branch}`],
+      onOutput: ctx.onOutput,
+    });
+    const sha =
+      res.exitCode === 0 ? (await repo.run(['rev-parse', '--verify', '--quiet', src])).output.trim() : '';
+    return toResult(res, '', { push: { remote, branch, ...(sha ? { sha } : {}) } });
   }
 
   async function pull(input: GitInput, repo: GitRepository, ctx: ToolContext): Promise<ToolResult> {
     const remote = input.remote ?? 'origin';
     const branch = input.branch ?? (await currentBranch(repo));
     checkRefName(branch);
-    const target = await repo.remote(remote, 'fetch');
-    // `git pull` in two processes: the fetch has the network (and maybe the credential) and touches
-    // no work tree; the merge, which may run checkout filters, has neither.
-    const fetched = await repo.run(['fetch', '--no-recurse-submodules', remote, branch], {
-      ...target.options,
-      onOutput: ctx.onOutput,
-    });
+    // `git pull` in two processes: the fetch has the network (and maybe a credential grant) and
+    // touches no work tree; the merge, which may run checkout filters, has neither.
+    const fetched = await repo.runRemote(
+      remote,
+      'fetch',
+      ['fetch', '--no-recurse-submodules', remote, branch],
+      {
+        onOutput: ctx.onOutput,
+      },
+    );
     if (fetched.exitCode !== 0) return toResult(fetched);
     const merged = await repo.run(['merge', '--no-edit', '--no-verify', 'FETCH_HEAD'], {
       onOutput: ctx.onOutput,
@@ -308,7 +323,9 @@ export function createGitTool(deps: { config: Config; sandbox: SandboxWrapper })
       'Run git in the workspace. Operations: clone (repoUrl, path?, branch?), status, diff (staged?, ref?, paths?), ' +
       'log (limit?, ref?, paths?), add (paths or all), commit (message, all?), push (remote?, branch?; default: ' +
       'current branch to origin), pull (remote?, branch?), branch (list, or create "branch" at ref?), checkout ' +
-      '(branch, create?, ref?; or paths to restore files). "path" selects the repository directory.',
+      '(branch, create?, ref?; or paths to restore files). "path" selects the repository directory. ' +
+      'This tool is the only way to reach a remote: shell commands have no network. Pushes, pulls and clones of ' +
+      "GitHub repositories carry the server's GitHub credentials (you never need a token).",
     input: gitInput,
     execute,
   };

@@ -14,8 +14,15 @@ import type { Logger } from '../observability/logger.ts';
 import type { Tool, ToolContext, ToolResult } from './types.ts';
 
 export interface McpConnectOptions {
+  /** Streamable HTTP (SSE fallback) endpoint; ignored when `transport` is given. */
   url: string;
   authToken?: string;
+  /** Extra request headers (MCP_CONFIG `headers`, e.g. Authorization); their values are scrubbed. */
+  headers?: Record<string, string>;
+  /** Another transport (a sandboxed stdio server): used instead of HTTP. */
+  transport?: () => Transport;
+  /** Called once when an established connection is lost (not on close()). */
+  onLost?: () => void;
   /** Server label used in tool names (`mcp__<name>__<tool>`). */
   name?: string;
   logger: Logger;
@@ -31,6 +38,8 @@ export interface McpConnection {
   tools: Tool[];
   /** False when the connection failed (then `tools` is empty) or was lost since. */
   readonly connected: boolean;
+  /** Why it failed, when it did (scrubbed). */
+  readonly error?: string;
   close(): Promise<void>;
 }
 
@@ -114,7 +123,18 @@ async function openClient(
   opts: McpConnectOptions,
   headers: Record<string, string>,
   timeoutMs: number,
-): Promise<{ client: Client; transport: Transport; kind: 'streamable-http' | 'sse' }> {
+): Promise<{ client: Client; transport: Transport; kind: 'streamable-http' | 'sse' | 'stdio' }> {
+  if (opts.transport) {
+    const transport = opts.transport();
+    const client = new Client(CLIENT_INFO, { capabilities: {} });
+    try {
+      await withTimeout(client.connect(transport, { timeout: timeoutMs }), timeoutMs, 'MCP connect');
+      return { client, transport, kind: 'stdio' };
+    } catch (err) {
+      await client.close().catch(() => {});
+      throw err;
+    }
+  }
   const url = new URL(opts.url);
   const attempt = async (kind: 'streamable-http' | 'sse') => {
     const transport: Transport =
@@ -159,8 +179,15 @@ export async function connectMcpTools(opts: McpConnectOptions): Promise<McpConne
   const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
   const outputLimit = opts.outputLimit ?? 30_000;
   const where = displayUrl(opts.url);
-  const headers: Record<string, string> = opts.authToken ? { Authorization: `Bearer ${opts.authToken}` } : {};
-  const scrub = (s: string): string => (opts.authToken ? s.split(opts.authToken).join('***') : s);
+  const headers: Record<string, string> = {
+    ...opts.headers,
+    ...(opts.authToken ? { Authorization: `Bearer ${opts.authToken}` } : {}),
+  };
+  // Header values and their last word (the token of "Bearer <token>") never reach a log or the model.
+  const secrets = Object.values(headers)
+    .flatMap((v) => [v, v.split(' ').at(-1) ?? ''])
+    .filter((v) => v.length >= 6);
+  const scrub = (s: string): string => secrets.reduce((t, v) => t.split(v).join('***'), s);
 
   let client: Client;
   let transport: Transport;
@@ -169,12 +196,9 @@ export async function connectMcpTools(opts: McpConnectOptions): Promise<McpConne
   try {
     ({ client, transport, kind } = await openClient({ ...opts, name }, headers, connectTimeoutMs));
   } catch (err) {
-    log.warn('MCP server unavailable; continuing without its tools', {
-      mcp: name,
-      url: where,
-      err: scrub(errMessage(err)),
-    });
-    return { tools: [], connected: false, close: async () => {} };
+    const error = scrub(errMessage(err));
+    log.warn('MCP server unavailable; continuing without its tools', { mcp: name, url: where, err: error });
+    return { tools: [], connected: false, error, close: async () => {} };
   }
   try {
     let cursor: string | undefined;
@@ -184,20 +208,30 @@ export async function connectMcpTools(opts: McpConnectOptions): Promise<McpConne
       cursor = page.nextCursor;
     } while (cursor && remote.length < 1000);
   } catch (err) {
+    const error = scrub(errMessage(err));
     log.warn('MCP server did not list its tools; continuing without them', {
       mcp: name,
       url: where,
-      err: scrub(errMessage(err)),
+      err: error,
     });
     await client.close().catch(() => {});
-    return { tools: [], connected: false, close: async () => {} };
+    return {
+      tools: [],
+      connected: false,
+      error: `listing its tools failed: ${error}`,
+      close: async () => {},
+    };
   }
 
   let connected = true;
   let closed = false;
   client.onclose = () => {
+    const was = connected;
     connected = false;
-    if (!closed) log.warn('MCP connection closed', { mcp: name, url: where });
+    if (!closed) {
+      log.warn('MCP connection closed', { mcp: name, url: where });
+      if (was) opts.onLost?.();
+    }
   };
   client.onerror = (err) => log.debug('MCP transport error', { mcp: name, err: scrub(errMessage(err)) });
 
@@ -215,6 +249,8 @@ export async function connectMcpTools(opts: McpConnectOptions): Promise<McpConne
     const description = `[${name} MCP] ${(rt.description ?? rt.title ?? rt.name).slice(0, MAX_DESCRIPTION)}`;
     const tool: Tool<McpInput> = {
       name: toolName,
+      kind: 'mcp',
+      mcp: { server: name, tool: rt.name },
       description,
       input: z.record(z.string(), z.unknown()),
       jsonSchema: { ...(rt.inputSchema as Record<string, unknown>) },
@@ -237,7 +273,10 @@ export async function connectMcpTools(opts: McpConnectOptions): Promise<McpConne
           if (ctx.signal.aborted) return { output: `MCP tool ${rt.name} was cancelled`, isError: true };
           // Protocol errors (timeouts, invalid params) leave the connection usable; anything else
           // (HTTP failure, session gone) means it is not.
-          if (!(err instanceof McpError)) connected = false;
+          if (!(err instanceof McpError) && connected) {
+            connected = false;
+            opts.onLost?.();
+          }
           return { output: `MCP tool ${rt.name} failed: ${scrub(errMessage(err))}`, isError: true };
         }
       },
@@ -247,7 +286,7 @@ export async function connectMcpTools(opts: McpConnectOptions): Promise<McpConne
 
   log.info('MCP server connected', {
     mcp: name,
-    url: where,
+    url: opts.transport ? '(stdio, sandboxed)' : where,
     transport: kind,
     tools: tools.map((t) => t.name),
   });

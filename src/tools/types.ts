@@ -33,6 +33,13 @@ export interface Tool<I = unknown> {
   input: z.ZodType<I>;
   /** Ready JSON Schema shown to the model instead of converting `input` (bridged MCP tools). */
   jsonSchema?: Record<string, unknown>;
+  /**
+   * `mcp`: a tool of a configured MCP server (the approval rule `mcp` matches these); absent: one
+   * of the server's own tools.
+   */
+  kind?: 'mcp';
+  /** For `kind: 'mcp'`: the MCP server's name and the tool's own name there. */
+  mcp?: { server: string; tool: string };
   execute(input: I, ctx: ToolContext): Promise<ToolResult>;
 }
 

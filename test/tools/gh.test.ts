@@ -56,7 +56,8 @@ beforeAll(async () => {
       };
       seen.push(s);
       if (override?.(s, res)) return;
-      if (req.headers.authorization !== `Bearer ${TOKEN}`) {
+      // GitHub accepts both header forms for a token.
+      if (req.headers.authorization !== `Bearer ${TOKEN}` && req.headers.authorization !== `token ${TOKEN}`) {
         return send(res, 401, {
           message: 'Bad credentials',
           documentation_url: 'https://docs.github.com/rest',
@@ -182,11 +183,11 @@ describe('gh tool', () => {
       'POST /repos/acme/widgets/pulls',
     ]);
     const post = seen[1]!;
-    expect(post.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(post.headers.authorization).toBe(`token ${TOKEN}`);
     expect(post.headers.accept).toBe('application/vnd.github+json');
     expect(post.headers['x-github-api-version']).toBe('2022-11-28');
     expect(post.headers['user-agent']).toBeTruthy();
-    expect(post.headers['content-type']).toBe('application/json');
+    expect(post.headers['content-type']).toMatch(/^application\/json/);
     expect(post.body).toEqual({
       title: 'Add widgets',
       head: 'feature/x',
@@ -321,7 +322,7 @@ describe('gh tool', () => {
     await refix({ GITHUB_API_URL: apiUrl });
     const r = await gh({ operation: 'pr_list', repo: 'acme/widgets' });
     expect(r.isError).toBe(true);
-    expect(r.output).toContain('GITHUB_TOKEN is not configured');
+    expect(r.output).toContain('No GitHub credentials are configured');
     expect(seen).toHaveLength(0);
   });
 

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
-import {
-  findUnsafeConfig,
-  gitArgs,
-  gitEnv,
-  parseConfigList,
-  pushCredentialEnv,
-} from '../../src/tools/git-safety.ts';
+import { githubRepoOf } from '../../src/tools/git-credentials.ts';
+import { findUnsafeConfig, gitArgs, gitEnv, parseConfigList } from '../../src/tools/git-safety.ts';
 
 const config = loadConfig({ DATA_DIR: '/tmp/x', GITHUB_TOKEN: 'ghp_TESTTOKEN' });
 
@@ -35,6 +30,8 @@ describe('gitArgs', () => {
     expect(gitArgs({ allowFileRepos: true }, [], { network: true })).toContain('protocol.file.allow=never');
     for (const p of ['fd', 'git', 'http', 'ext']) expect(args).toContain(`protocol.${p}.allow=never`);
     expect(args.join(' ')).not.toContain('ghp_TESTTOKEN');
+    // Plain http only for a process whose remote is the server's credential proxy.
+    expect(gitArgs(config, [], { network: true, proxied: true })).toContain('protocol.http.allow=always');
   });
 });
 
@@ -63,26 +60,33 @@ describe('gitEnv', () => {
   });
 });
 
-describe('pushCredentialEnv', () => {
-  it('sends the token only to https://github.com', () => {
-    const env = pushCredentialEnv(config, 'https://github.com/duyet/repo.git');
-    expect(env).toEqual({
-      GIT_CONFIG_COUNT: '1',
-      GIT_CONFIG_KEY_0: 'http.https://github.com/.extraHeader',
-      GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from('x-access-token:ghp_TESTTOKEN').toString('base64')}`,
-    });
+describe('githubRepoOf: which remotes get GitHub credentials (through the credential proxy)', () => {
+  it('only repositories on the configured host, parsed by the server', () => {
+    const base = 'https://github.com';
+    expect(githubRepoOf('https://github.com/duyet/repo.git', base)).toBe('duyet/repo');
+    expect(githubRepoOf('https://GitHub.com/duyet/repo', base)).toBe('duyet/repo');
+    expect(githubRepoOf('https://github.com:443/duyet/repo/', base)).toBe('duyet/repo');
+    expect(githubRepoOf('git@github.com:duyet/repo.git', base)).toBe('duyet/repo');
+    expect(githubRepoOf('ssh://git@github.com/duyet/repo', base)).toBe('duyet/repo');
     for (const url of [
       'https://github.com.evil.com/x/y',
       'https://evil.com/github.com/x',
+      'https://github.com@evil.com/x/y',
+      'https://user:pw@github.com/x/y',
       'http://github.com/x/y',
-      'git@github.com:x/y.git',
-      'ssh://git@github.com/x/y',
-      '/srv/repo.git',
       'https://github.com:8443/x/y',
+      'https://github.com/x/y/z',
+      'https://github.com/x/y?a=b',
+      'https://github.com/x',
+      'git@evil.com:x/y.git',
+      '/srv/repo.git',
+      'file:///srv/x/y',
     ]) {
-      expect(pushCredentialEnv(config, url)).toEqual({});
+      expect(githubRepoOf(url, base), url).toBeUndefined();
     }
-    expect(pushCredentialEnv({ githubToken: undefined }, 'https://github.com/x/y')).toEqual({});
+    // GITHUB_GIT_URL on loopback (tests): the port is part of the host.
+    expect(githubRepoOf('http://127.0.0.1:4000/a/b.git', 'http://127.0.0.1:4000')).toBe('a/b');
+    expect(githubRepoOf('http://127.0.0.1:4001/a/b.git', 'http://127.0.0.1:4000')).toBeUndefined();
   });
 });
 

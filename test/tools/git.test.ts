@@ -86,7 +86,7 @@ describe('git tool', () => {
 
     const push = await g({ operation: 'push' });
     expect(push.isError).toBe(false);
-    expect(push.meta).toEqual({ push: { remote: 'origin', branch: 'main' } });
+    expect(push.meta).toMatchObject({ push: { remote: 'origin', branch: 'main' } });
     expect(git(origin, 'log', '-1', '--format=%H %s', 'main')).toBe(`${sha} Add new.txt`);
     expect(git(fx.workspace, 'rev-parse', '--abbrev-ref', '@{u}')).toBe('origin/main');
   });
@@ -110,7 +110,7 @@ describe('git tool', () => {
     expect(git(fx.workspace, 'branch', '--show-current')).toBe('topic');
     expect((await g({ operation: 'branch' })).output).toContain('* topic');
     const pushed = await g({ operation: 'push' });
-    expect(pushed.meta).toEqual({ push: { remote: 'origin', branch: 'topic' } });
+    expect(pushed.meta).toMatchObject({ push: { remote: 'origin', branch: 'topic' } });
     expect(git(origin, 'branch', '--list', 'topic')).toContain('topic');
 
     await fsp.writeFile(path.join(fx.workspace, 'README.md'), 'scratch\n');

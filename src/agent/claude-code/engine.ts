@@ -13,6 +13,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { type Query, query, type SDKUserMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { Logger } from '../../observability/logger.ts';
+import { withShimPath } from '../../tools/command-shims.ts';
 import { EngineError, type EngineResult, type EngineRunContext } from '../engine.ts';
 import { interpretResult, type Outcome, RunMapper, seedPrompt } from './messages.ts';
 import { policySettingsOf } from './policy.ts';
@@ -165,7 +166,11 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
     await writeStoredSessionId(a.stateDir, claudeSessionId);
 
     // --- the CLI process -----------------------------------------------------------------
-    const cliEnv = buildCliEnv(ctx.env, { ...a.access, model: a.model }, a.configDir);
+    const cliEnv = buildCliEnv(
+      { ...ctx.env, PATH: withShimPath(ctx.env.PATH) },
+      { ...a.access, model: a.model },
+      a.configDir,
+    );
     const stderrTail = new TailLines(20);
     const stderr = lineSplitter((line) => {
       stderrTail.push(line);

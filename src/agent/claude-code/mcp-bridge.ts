@@ -125,14 +125,50 @@ export async function runServerTool(
   return { content: [{ type: 'text', text: text === '' ? '(no output)' : text }], isError: result.isError };
 }
 
-/** The in-process MCP server for `tools`, or undefined when there are none. */
+/**
+ * The in-process MCP servers for `tools`: the server's own tools under `server` (Claude Code names
+ * them `mcp__server__git` …), and each configured MCP server's tools under that server's name, so
+ * Claude Code sees `mcp__memory__create_entities` exactly as the native engine does. Every call still
+ * runs the server's Tool (audit, approvals, output cap) — Claude Code never talks to those MCP
+ * servers itself. Empty when there are no tools.
+ */
 export function createServerToolsMcp(
   tools: readonly Tool[],
   ctx: BridgeContext,
-): McpSdkServerConfigWithInstance | undefined {
-  if (tools.length === 0) return undefined;
-  const defs: SdkMcpToolDefinition<RawShape>[] = tools.map((t) =>
-    sdkTool(t.name, t.description, inputShape(t.input), (args, extra) => runServerTool(t, args, extra, ctx)),
-  );
-  return createSdkMcpServer({ name: SERVER_MCP_NAME, version: '1.0.0', tools: defs });
+): Record<string, McpSdkServerConfigWithInstance> {
+  const groups = new Map<string, SdkMcpToolDefinition<RawShape>[]>();
+  for (const t of tools) {
+    const server = t.kind === 'mcp' && t.mcp ? t.mcp.server : SERVER_MCP_NAME;
+    // The tool's name inside its group: what follows `mcp__<server>__` in the name the model sees.
+    const prefix = `mcp__${server}__`;
+    const name = t.kind === 'mcp' && t.name.startsWith(prefix) ? t.name.slice(prefix.length) : t.name;
+    const schema = t.jsonSchema ? jsonSchemaShape(t.jsonSchema) : inputShape(t.input);
+    const def = sdkTool(name, t.description, schema, (args, extra) => runServerTool(t, args, extra, ctx));
+    groups.set(server, [...(groups.get(server) ?? []), def]);
+  }
+  const out: Record<string, McpSdkServerConfigWithInstance> = {};
+  for (const [server, defs] of groups)
+    out[server] = createSdkMcpServer({ name: server, version: '1.0.0', tools: defs });
+  return out;
+}
+
+/**
+ * A bridged MCP tool's own JSON Schema, as a loose zod object with its properties (so the model
+ * sees their names and descriptions); the MCP server validates the arguments itself.
+ */
+function jsonSchemaShape(schema: Record<string, unknown>): RawShape {
+  const props = (schema.properties ?? {}) as Record<string, Record<string, unknown>>;
+  const required = new Set(Array.isArray(schema.required) ? (schema.required as string[]) : []);
+  const shape: RawShape = {};
+  for (const [k, p] of Object.entries(props)) {
+    let base: z.ZodType;
+    try {
+      base = z.fromJSONSchema(p as never);
+    } catch {
+      base = z.unknown(); // a schema zod cannot express: the MCP server still validates
+    }
+    const described = typeof p.description === 'string' ? base.describe(p.description) : base;
+    shape[k] = required.has(k) ? described : described.optional();
+  }
+  return z.looseObject(shape) as unknown as RawShape;
 }

@@ -4,6 +4,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import path from 'node:path';
 import type { SpawnedProcess, SpawnOptions } from '@anthropic-ai/claude-agent-sdk';
 import type { SandboxWrapper } from '../../sandbox/types.ts';
+import { commandShims } from '../../tools/command-shims.ts';
 
 /**
  * Variables that switch off Claude Code's traffic and state outside the run: telemetry, error
@@ -210,6 +211,8 @@ export function cliSpawner(o: CliSpawnOptions): CliSpawner {
           network: true,
           egress: 'tools',
           hostPaths,
+          // Its Bash: `git push`/`gh` name mcp__server__git/gh instead of failing on the proxy.
+          files: commandShims('claude-code'),
         });
         const keep: Record<string, string> = {};
         for (const k of LLM_ENV_KEYS) {

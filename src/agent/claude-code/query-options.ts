@@ -21,6 +21,33 @@ const SERVER_PROMPT = [
   'Nobody can answer questions while you work: make reasonable decisions yourself, verify your changes (run the tests), and finish with a short summary of what you did and what is left.',
 ].join('\n');
 
+/**
+ * The prompt, with what the model cannot find out except by failing: its Bash has no network (only
+ * the LLM proxy and allowlisted hosts) and never the GitHub credentials, so pushes, fetches and pull
+ * requests go through the server's tools (the Bash shims in src/tools/command-shims.ts say the same).
+ */
+export function serverPrompt(serverTools: readonly string[]): string {
+  const git = serverTools.includes('mcp__server__git');
+  const gh = serverTools.includes('mcp__server__gh');
+  const lines = [SERVER_PROMPT];
+  if (git || gh) {
+    const parts: string[] = [];
+    if (git) parts.push('clone, pull and push with the mcp__server__git tool (operations clone, pull, push)');
+    if (gh)
+      parts.push(
+        'open pull requests and comment with the mcp__server__gh tool (the gh CLI is not installed)',
+      );
+    lines.push(
+      `Your Bash commands have no network access and no GitHub credentials: ${parts.join('; ')}. ` +
+        'The server runs these with network and credentials; `git push`, `git clone` or `gh` in Bash will fail. ' +
+        'Commit with Bash or the git tool as you like.',
+    );
+  }
+  if (serverTools.some((t) => !t.startsWith('mcp__server__')))
+    lines.push('Other mcp__<server>__<tool> tools belong to MCP servers the operator configured.');
+  return lines.join('\n');
+}
+
 /** Default server tools: Claude Code brings its own shell and file tools. */
 function defaultServerTools(ctx: EngineRunContext): Tool[] {
   return ctx.tools.filter((t) => t.name !== 'bash' && t.name !== 'fs');
@@ -48,11 +75,24 @@ export function buildQueryOptions(a: QueryOptionsArgs): Options {
   const { opts, settings, ctx, workspace, log, toolMeta, controller, cliEnv, claudeSessionId } = a;
   const { config } = opts;
   const serverTools = (opts.serverTools ?? defaultServerTools)(ctx);
-  const policy: ToolPolicy = buildPolicy(
+  const override = opts.policyFor?.(ctx) ?? {};
+  const own = serverTools.filter((t) => t.kind !== 'mcp');
+  const base: ToolPolicy = buildPolicy(
     settings,
-    serverTools.map((t) => t.name),
-    opts.policyFor?.(ctx) ?? {},
+    own.map((t) => t.name),
+    override,
   );
+  // Configured MCP servers' tools keep their own names (mcp__<server>__<tool>), as in native.
+  const policy: ToolPolicy =
+    override.serverTools === false
+      ? base
+      : {
+          ...base,
+          serverTools: [
+            ...base.serverTools,
+            ...serverTools.filter((t) => t.kind === 'mcp').map((t) => t.name),
+          ],
+        };
   const mcp =
     policy.serverTools.length > 0
       ? createServerToolsMcp(serverTools, {
@@ -133,7 +173,8 @@ export function buildQueryOptions(a: QueryOptionsArgs): Options {
       : { behavior: 'deny', message: decision.reason };
   };
 
-  const append = ctx.systemPrompt?.trim() ? `${SERVER_PROMPT}\n\n${ctx.systemPrompt.trim()}` : SERVER_PROMPT;
+  const prompt = serverPrompt(policy.serverTools);
+  const append = ctx.systemPrompt?.trim() ? `${prompt}\n\n${ctx.systemPrompt.trim()}` : prompt;
   const options: Options = {
     cwd: workspace,
     model: a.model,
@@ -171,7 +212,7 @@ export function buildQueryOptions(a: QueryOptionsArgs): Options {
     env: cliEnv,
     persistSession: true,
   };
-  if (mcp) options.mcpServers = { [mcp.name]: mcp };
+  if (mcp && Object.keys(mcp).length > 0) options.mcpServers = mcp;
   if (a.resume) options.resume = a.resume;
   else options.sessionId = claudeSessionId;
   if (opts.pathToClaudeCodeExecutable) options.pathToClaudeCodeExecutable = opts.pathToClaudeCodeExecutable;

@@ -93,9 +93,11 @@ export interface BwrapSandbox extends SandboxWrapper {
   readonly identities: SandboxIdentities | null;
   /**
    * Makes a host loopback port (e.g. the LLM proxy) reachable from network-enabled sandboxes at
-   * the same 127.0.0.1:<port>. Nothing else on the host's loopback ever is.
+   * the same 127.0.0.1:<port>. Nothing else on the host's loopback ever is. `kind` limits it to the
+   * processes of one egress policy (`git`: the server's git processes; `tools`: the model's
+   * commands and the Claude Code CLI); default both.
    */
-  allowLoopbackPort(port: number): void;
+  allowLoopbackPort(port: number, kind?: 'git' | 'tools'): void;
   /** Resolves once the sandbox is usable (kept for callers; gates are created on demand). */
   ready(): Promise<void>;
   /** Open egress gates (per session and policy) and their tunnels, for metrics and tests. */
@@ -181,11 +183,12 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
 
   /** A file with `content` in the runtime dir (written once per content), for ProcessSpec.files. */
   const filesDir = path.join(runtimeDir, 'files');
-  const serverFile = (content: string): string => {
-    const f = path.join(filesDir, createHash('sha256').update(content).digest('hex').slice(0, 24));
+  const serverFile = (content: string, executable = false): string => {
+    const hash = createHash('sha256').update(content).digest('hex').slice(0, 24);
+    const f = path.join(filesDir, executable ? `${hash}.x` : hash);
     if (!existsSync(f)) {
       mkdirSync(filesDir, { recursive: true, mode: 0o755 });
-      writeFileSync(f, content, { mode: 0o644 });
+      writeFileSync(f, content, { mode: executable ? 0o755 : 0o644 });
     }
     return f;
   };
@@ -211,7 +214,7 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
   const fwdFile = path.join(runtimeDir, 'netfwd.cjs');
   writeFileSync(fwdFile, FORWARDER_SOURCE, { mode: 0o644 });
   // Host loopback ports mirrored into network-enabled sandboxes (the LLM proxy), checked per request.
-  const loopbackPorts = new Set<number>();
+  const loopbackPorts = { git: new Set<number>(), tools: new Set<number>() };
   // Egress gates, one per session and policy (../net/egress-pool.ts). `git` (clone/fetch/push): the
   // hosts of SANDBOX_NETWORK_ALLOW, or any public host when it is empty. `tools` (processes that
   // run the model's commands, the Claude Code CLI): the allowlist only, never "any public host".
@@ -261,7 +264,7 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     // Judge what the bind would really expose (a symlinked workspace path binds its target).
     const wsWhy = unsafeBind(ws) ?? unsafeBind(realOrResolve(ws));
     if (wsWhy) throw new SandboxUnavailableError(`sandbox: refusing workspace "${ws}": it ${wsWhy}`);
-    const childEnv = sanitizeEnv(spec.env, opts.config);
+    const childEnv = { ...sanitizeEnv(spec.env, opts.config), ...spec.operatorEnv };
     const cwd = spec.cwd;
     if (!isInside(ws, cwd) && !(childEnv.HOME !== undefined && isInside(childEnv.HOME, cwd))) {
       throw new SandboxUnavailableError(`sandbox: working directory "${cwd}" is outside the workspace`);
@@ -309,7 +312,7 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
         throw new SandboxUnavailableError(
           `sandbox: a server file must go under ${SANDBOX_RUN}, not "${f.dest}"`,
         );
-      plan.bind('--ro-bind', serverFile(f.content), f.dest);
+      plan.bind('--ro-bind', serverFile(f.content, f.executable === true), f.dest);
     }
 
     // Local repositories (git clone/fetch/push with ALLOW_FILE_REPOS) arrive here as hostPaths too.
@@ -330,12 +333,14 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     const netPrefix: string[] = [];
     let release: (() => void) | undefined;
     if (wantsNet) {
-      const gate = egress.acquire(ws, spec.network === true && spec.egress !== 'tools' ? 'git' : 'tools');
+      const kind = spec.network === true && spec.egress !== 'tools' ? 'git' : 'tools';
+      const gate = egress.acquire(ws, kind);
       release = gate.release;
       plan.bind('--ro-bind', gate.socketPath, `${SANDBOX_RUN}/egress.sock`);
       plan.bind('--ro-bind', fwdFile, `${SANDBOX_RUN}/netfwd.cjs`);
       netPrefix.push(nodeReal, `${SANDBOX_RUN}/netfwd.cjs`, 'serve', `${SANDBOX_RUN}/egress.sock`);
-      if (loopbackPorts.size > 0) netPrefix.push('--mirror', [...loopbackPorts].join(','));
+      const mirrored = loopbackPorts[kind];
+      if (mirrored.size > 0) netPrefix.push('--mirror', [...mirrored].join(','));
     }
 
     const args = plan.args;
@@ -370,9 +375,10 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     info,
     identities,
     wrap,
-    allowLoopbackPort(port: number) {
+    allowLoopbackPort(port: number, kind?: 'git' | 'tools') {
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`bad port ${port}`);
-      loopbackPorts.add(port);
+      if (kind !== 'tools') loopbackPorts.git.add(port);
+      if (kind !== 'git') loopbackPorts.tools.add(port);
     },
     ready: async () => {},
     egressGates: () => egress.snapshot(),

@@ -14,7 +14,8 @@ export interface EgressPoolOptions {
   /** Directory for the sockets (the sandbox runtime dir, private to the server). */
   dir: string;
   policies: Record<'git' | 'tools', NetPolicy>;
-  loopbackPorts: ReadonlySet<number>;
+  /** Host loopback ports each policy's sandboxes may reach (the LLM proxy, the git credential proxy). */
+  loopbackPorts: Record<'git' | 'tools', ReadonlySet<number>>;
   maxTunnels: number;
   idleTimeoutMs: number;
   logger?: Logger;
@@ -52,7 +53,7 @@ export class EgressPool {
         proxy: listenEgressSync({
           socketPath,
           policy: this.o.policies[kind],
-          loopbackPorts: this.o.loopbackPorts,
+          loopbackPorts: this.o.loopbackPorts[kind],
           maxTunnels: this.o.maxTunnels,
           idleTimeoutMs: this.o.idleTimeoutMs,
           ...(this.o.logger ? { logger: this.o.logger } : {}),

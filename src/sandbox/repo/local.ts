@@ -27,7 +27,8 @@ export interface LocalRepoContext {
   origin?: string;
 }
 
-export type LocalRepoConfig = Pick<Config, 'allowFileRepos' | 'fileRepoRoots' | 'dataDir'>;
+export type LocalRepoConfig = Pick<Config, 'allowFileRepos' | 'fileRepoRoots' | 'dataDir'> &
+  Partial<Pick<Config, 'githubGitUrl'>>;
 
 /**
  * The absolute path a local repository URL names (relative paths against `cwd`), `null` for a
@@ -76,7 +77,10 @@ export function createLocalRepoPolicy(config: LocalRepoConfig): LocalRepoPolicy 
   };
 
   const check = (url: string, ctx: LocalRepoContext): LocalRepoCheck => {
-    const c = checkRepoUrl(url, { allowFileRepos: config.allowFileRepos });
+    const c = checkRepoUrl(url, {
+      allowFileRepos: config.allowFileRepos,
+      ...(config.githubGitUrl ? { githubGitUrl: config.githubGitUrl } : {}),
+    });
     if (!c.ok) return { ok: false, reason: c.reason };
     if (c.kind !== 'file') return { ok: true, local: false };
     const lexical = localRepoPath(url, ctx.cwd);

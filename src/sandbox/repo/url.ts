@@ -6,6 +6,19 @@ export type RepoUrlCheck = { ok: true; kind: 'https' | 'ssh' | 'file' } | { ok: 
 
 export interface RepoUrlOptions {
   allowFileRepos: boolean;
+  /**
+   * GITHUB_GIT_URL: repositories under this base (`<base>/<owner>/<repo>`) are accepted even over
+   * plain http or on a loopback host, because the operator configured it (tests, mirrors). Their
+   * git traffic goes through the server's credential proxy.
+   */
+  githubGitUrl?: string;
+}
+
+/** `<base>/<owner>/<repo>(.git)`, nothing else (no credentials, query or extra path). */
+function underGitHubBase(url: string, base: string): boolean {
+  if (!url.toLowerCase().startsWith(`${base.toLowerCase()}/`)) return false;
+  const rest = url.slice(base.length + 1);
+  return /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}\/?$/.test(rest) && !/(^|\/)\.\.?(\/|$)/.test(rest);
 }
 
 const MAX_URL = 2048;
@@ -29,6 +42,7 @@ export function checkRepoUrl(url: string, opts: RepoUrlOptions): RepoUrlCheck {
   if (/^[A-Za-z0-9+.-]*::/.test(url))
     return fail('remote-helper URLs ("<transport>::…", e.g. ext::) are not allowed');
 
+  if (opts.githubGitUrl && underGitHubBase(url, opts.githubGitUrl)) return { ok: true, kind: 'https' };
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
   if (scheme !== undefined) {
     if (scheme === 'file') {

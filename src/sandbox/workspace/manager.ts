@@ -26,6 +26,8 @@ export class WorkspaceManager {
   readonly homesRoot: string;
   /** `<dataDir>/state`: the server's own per-session records; never bound into a sandbox. */
   readonly stateRoot: string;
+  /** `<dataDir>/mcp`: the directories of stdio MCP servers (each its own sandbox uid). */
+  readonly mcpRoot: string;
   private readonly identities: SandboxIdentities | null;
   /** uids owned by existing workspaces (loaded on first allocation). */
   private taken: Set<number> | null = null;
@@ -36,6 +38,7 @@ export class WorkspaceManager {
     this.root = path.join(path.resolve(dataDir), 'workspaces');
     this.homesRoot = path.join(path.resolve(dataDir), 'homes');
     this.stateRoot = path.join(path.resolve(dataDir), 'state');
+    this.mcpRoot = path.join(path.resolve(dataDir), 'mcp');
     this.identities = opts.identities ?? null;
   }
 
@@ -52,6 +55,20 @@ export class WorkspaceManager {
   async ensure(id: string): Promise<string> {
     const dir = this.pathFor(id);
     await fsp.mkdir(this.root, { recursive: true, mode: 0o700 });
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    if (this.identities) await this.adopt(dir);
+    return fsp.realpath(dir);
+  }
+
+  /**
+   * `<dataDir>/mcp/<name>`: the workspace, cwd and HOME of a stdio MCP server, made like a session's
+   * workspace (its own sandbox uid on a root server, never shared with a session) and kept across
+   * restarts (the server's data, e.g. the Memory MCP's knowledge graph).
+   */
+  async ensureMcpDir(name: string): Promise<string> {
+    this.checkId(name);
+    const dir = path.join(this.mcpRoot, name);
+    await fsp.mkdir(this.mcpRoot, { recursive: true, mode: 0o700 });
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     if (this.identities) await this.adopt(dir);
     return fsp.realpath(dir);
@@ -101,6 +118,11 @@ export class WorkspaceManager {
     const taken = new Set<number>();
     for (const name of await this.list()) {
       const st = await fsp.lstat(path.join(this.root, name)).catch(() => null);
+      if (st) taken.add(st.uid);
+    }
+    // MCP servers' directories hold uids too: a session must never get one of theirs.
+    for (const name of await fsp.readdir(this.mcpRoot).catch(() => [] as string[])) {
+      const st = await fsp.lstat(path.join(this.mcpRoot, name)).catch(() => null);
       if (st) taken.add(st.uid);
     }
     this.taken = taken;

@@ -56,36 +56,39 @@ const metrics = createRoute({
 async function runChecks(deps: ServerDeps) {
   const checks: Record<string, Record<string, unknown>> = {};
   let ok = true;
+  let degraded = false;
   for (const hc of deps.healthChecks) {
     try {
-      const { ok: good, ...rest } = await hc.check();
-      checks[hc.name] = { status: good ? 'ok' : 'failing', ...rest };
+      // `degraded`: working but with a part missing (an MCP server down) — reported, still ready.
+      const { ok: good, degraded: partial, ...rest } = await hc.check();
+      checks[hc.name] = { status: good ? (partial === true ? 'degraded' : 'ok') : 'failing', ...rest };
       if (!good) ok = false;
+      if (partial === true) degraded = true;
     } catch (err) {
       checks[hc.name] = { status: 'failing', error: err instanceof Error ? err.message : String(err) };
       ok = false;
     }
   }
-  return { ok, checks };
+  return { ok, degraded, checks };
 }
 
 export function registerHealthRoutes(app: OpenAPIHono, deps: ServerDeps): void {
-  const body = (ok: boolean, checks: Record<string, Record<string, unknown>>) => ({
-    status: ok ? ('ok' as const) : ('unavailable' as const),
+  const body = (ok: boolean, checks: Record<string, Record<string, unknown>>, degraded = false) => ({
+    status: ok ? (degraded ? ('degraded' as const) : ('ok' as const)) : ('unavailable' as const),
     version: deps.version,
     uptimeS: Math.round((Date.now() - deps.startedAt) / 1000),
     checks,
   });
   app.openapi(health, async (c) => {
-    const { ok, checks } = await runChecks(deps);
-    return ok ? c.json(body(true, checks), 200) : c.json(body(false, checks), 503);
+    const { ok, degraded, checks } = await runChecks(deps);
+    return ok ? c.json(body(true, checks, degraded), 200) : c.json(body(false, checks), 503);
   });
   app.openapi(live, (c) => c.json({ status: 'ok' as const }, 200));
   app.openapi(ready, async (c) => {
-    const { ok, checks } = await runChecks(deps);
+    const { ok, degraded, checks } = await runChecks(deps);
     checks.accepting = { status: deps.isAccepting() ? 'ok' : 'failing' };
     const good = ok && deps.isAccepting();
-    return good ? c.json(body(true, checks), 200) : c.json(body(false, checks), 503);
+    return good ? c.json(body(true, checks, degraded), 200) : c.json(body(false, checks), 503);
   });
   app.openapi(metrics, (c) => {
     return c.text(deps.metrics.registry.render(), 200, {
