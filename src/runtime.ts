@@ -10,22 +10,28 @@ import type { Config } from './config.ts';
 import { AuditLog, configSecrets } from './observability/audit.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { ResourceMonitor } from './observability/resources.ts';
+import { type AlertSource, buildStats, StatsRecorder } from './observability/stats.ts';
+import { createTracing, type Tracing } from './observability/tracing.ts';
 import type { EngineName } from './protocol/index.ts';
 import { CallbackDispatcher } from './runs/callbacks.ts';
 import { cleanupWorkspaces } from './runs/cleanup.ts';
 import { EventLog } from './runs/event-log.ts';
 import { RunExecutor } from './runs/executor.ts';
 import { Lifecycle } from './runs/lifecycle.ts';
+import { logLifecycle } from './runs/lifecycle-log.ts';
 import { RedisBroadcaster } from './runs/redis-broadcaster.ts';
 import { recordRunMetrics } from './runs/run-metrics.ts';
+import { RunTelemetry } from './runs/run-telemetry.ts';
 import { Scheduler } from './runs/scheduler.ts';
-import { SessionService } from './runs/sessions.ts';
+import { INTERACTIVE_PRIORITY, SessionService } from './runs/sessions.ts';
 import { WorkflowService } from './runs/workflows.ts';
 import { WorkspacePreparer } from './runs/workspace-preparer.ts';
 import { createEngines } from './runtime-engines.ts';
 import { healthChecks } from './runtime-health.ts';
 import { createSandbox, identitiesOf, SandboxStartupError, unavailableSandbox } from './sandbox/index.ts';
 import type { SandboxWrapper } from './sandbox/types.ts';
+import { diskUsage } from './sandbox/workspace/disk-quota.ts';
 import { WorkspaceManager } from './sandbox/workspace/manager.ts';
 import { LlmProxy } from './security/llm-proxy.ts';
 import { AccessGuard } from './server/access-guard.ts';
@@ -34,10 +40,11 @@ import { API_SECURITY, apiGuard, documentSecurity, storeNonceChecker, upgradeAut
 import type { ServerDeps } from './server/deps.ts';
 import { type Listening, listen } from './server/http.ts';
 import { auditRoutes } from './server/routes/audit.ts';
+import { statsRoutes } from './server/routes/stats.ts';
 import { workflowRoutes } from './server/routes/workflows.ts';
 import { createWsGateway } from './server/ws.ts';
 import { createStore } from './store/index.ts';
-import type { Store } from './store/types.ts';
+import { PRIORITY_RANK, type Store } from './store/types.ts';
 import { auditTools } from './tools/audit.ts';
 import { createTools } from './tools/index.ts';
 import { createMcpToolSource } from './tools/mcp.ts';
@@ -54,6 +61,8 @@ export interface RuntimeOptions {
   callbacks?: ConstructorParameters<typeof CallbackDispatcher>[0]['options'];
   /** The clock of the rate limits and signature windows (tests move it instead of sleeping). */
   rateLimitClock?: () => number;
+  /** Alerts firing, for GET /api/stats (whoever evaluates alert rules). */
+  alerts?: AlertSource;
 }
 
 export interface Runtime {
@@ -61,6 +70,11 @@ export interface Runtime {
   store: Store;
   logger: Logger;
   metrics: Metrics;
+  /** Spans (no-op without an OTLP endpoint). */
+  tracing: Tracing;
+  /** Recent observations behind GET /api/stats. */
+  stats: StatsRecorder;
+  resources: ResourceMonitor;
   /** The run lifecycle bus (what happened to runs, workflows, callbacks; API actions). */
   lifecycle: Lifecycle;
   eventLog: EventLog;
@@ -78,10 +92,28 @@ export interface Runtime {
   shutdown(graceMs?: number): Promise<void>;
 }
 
+/** The server's logger as configured: level, pretty or JSON, redact paths, the secrets it scrubs. */
+export function createServerLogger(config: Config): Logger {
+  return createLogger({
+    level: config.logLevel,
+    base: { service: 'agent-server' },
+    pretty: config.logPretty,
+    redact: config.logRedact,
+    secrets: configSecrets(config),
+  });
+}
+
 export async function createRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const startedAt = Date.now();
-  const logger = opts.logger ?? createLogger({ level: config.logLevel, base: { service: 'agent-server' } });
-  const metrics = createMetrics();
+  const logger = opts.logger ?? createServerLogger(config);
+  const metrics = createMetrics({ startedAt });
+  // The OpenTelemetry SDK is loaded only when an OTLP endpoint is configured.
+  const tracing = await createTracing({
+    ...config.otel,
+    serviceVersion: VERSION,
+    serviceInstanceId: config.instanceId,
+  });
+  const stats = new StatsRecorder({ capacity: config.statsMaxSamples });
   await fs.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
 
   // ---- parts, bottom up -------------------------------------------------------------------
@@ -90,6 +122,17 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const audit = new AuditLog({ store, logger, secrets: configSecrets(config) });
   const sandbox = await sandboxOrUnavailable(config, logger);
   const workspaces = new WorkspaceManager(config.dataDir, { identities: identitiesOf(sandbox) });
+  const resources = new ResourceMonitor({
+    dataDir: config.dataDir,
+    startedAt,
+    workspaceIntervalMs: config.workspaceUsageIntervalMs,
+    ...(config.workspaceUsageIntervalMs > 0
+      ? {
+          workspaceBytes: async () =>
+            (await diskUsage(workspaces.root)).bytes + (await diskUsage(workspaces.homesRoot)).bytes,
+        }
+      : {}),
+  });
   // Live events of other instances arrive through Redis pub/sub (a store of one process has none).
   if (config.redisUrl && !store.shared)
     logger.warn('REDIS_URL is ignored: the embedded SQLite store serves one instance');
@@ -145,6 +188,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     workspaces: new WorkspacePreparer({ config, store, manager: workspaces, sandbox, eventLog }),
     // A workflow's terminal status and callback commit with its run's end.
     workflowEnd: (run, outcome) => workflows.terminalTransition(run, outcome),
+    telemetry: new RunTelemetry({ metrics, stats, tracing }),
+    ...(sandbox.usage ? { sandboxUsage: (dir: string) => sandbox.usage?.take(dir) } : {}),
   });
   const scheduler = new Scheduler({
     store,
@@ -161,6 +206,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     config,
     logger,
     metrics,
+    tracing,
     options: {
       baseDelayMs: config.callbackRetryBaseMs,
       maxDelayMs: config.callbackRetryMaxMs,
@@ -174,7 +220,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     ...scheduler.listen(), // run.queued → claim; run.stop → stop it if it runs here; session.deleting → wait
     ...workflows.listen(), // run.started / run.requeued → the workflow follows its run
     lifecycle.on('outbox.queued', () => callbacks.kick()), // deliver now, not at the next poll
-    ...recordRunMetrics(lifecycle, metrics), // run.started / run.finished / tool.completed
+    // run.started / run.finished / tool.completed / workflow.finished → metrics and /api/stats
+    ...recordRunMetrics(lifecycle, metrics, { stats, getWorkflow: (id) => store.getWorkflow(id) }),
+    ...logLifecycle(lifecycle, logger), // one log line per run and workflow state change
     lifecycle.on('action', (a) => void audit.record(a)), // API actions, HTTP and WebSocket alike
   ];
 
@@ -185,6 +233,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     store,
     logger,
     metrics,
+    tracing,
     eventLog,
     sessions,
     version: VERSION,
@@ -192,9 +241,6 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     healthChecks: healthChecks({ config, store, sandbox, broadcaster }),
     isAccepting: () => accepting,
   };
-  metrics.registry.gauge('agent_uptime_seconds', 'Process uptime', () =>
-    Math.round((Date.now() - startedAt) / 1000),
-  );
   const guard = new AccessGuard({
     config,
     audit,
@@ -209,6 +255,19 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     routes: [
       workflowRoutes(deps, workflows),
       auditRoutes(store),
+      statsRoutes((windowS) =>
+        buildStats(
+          {
+            instanceId: config.instanceId,
+            recorder: stats,
+            resources,
+            queueDepth: () => queueByPriority(store),
+            runsActive: () => scheduler.activeCount,
+            ...(opts.alerts ? { alerts: opts.alerts } : {}),
+          },
+          windowS,
+        ),
+      ),
       (a) => documentSecurity(a, { metricsAuth: config.metricsAuth }),
     ],
     security: API_SECURITY,
@@ -221,6 +280,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     store,
     logger,
     metrics,
+    tracing,
+    stats,
+    resources,
     lifecycle,
     eventLog,
     scheduler,
@@ -239,6 +301,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       await scheduler.start(); // re-queues the runs of dead workers (expired leases)
       await workflows.recover(); // … and their workflows, if a crash came between the two
       callbacks.start();
+      resources.start();
       const sweep = () =>
         cleanupWorkspaces({
           store,
@@ -288,6 +351,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
           () => ('close' in sandbox && typeof sandbox.close === 'function' ? sandbox.close() : undefined),
         ],
         ['audit', () => audit.flush()],
+        ['resources', () => resources.close()],
+        // After the runs and callbacks: their last spans are exported before the exit.
+        ['tracing', () => tracing.shutdown()],
         [
           'subscriptions',
           () => {
@@ -309,6 +375,19 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     },
   };
   return runtime;
+}
+
+/** Queued runs (every instance) by priority, named as /api/stats shows them. */
+async function queueByPriority(store: Store) {
+  const by = await store.countQueuedByPriority();
+  let interactive = 0;
+  for (const [p, n] of by) if (p >= INTERACTIVE_PRIORITY) interactive += n;
+  return {
+    interactive,
+    high: by.get(PRIORITY_RANK.high) ?? 0,
+    medium: by.get(PRIORITY_RANK.medium) ?? 0,
+    low: by.get(PRIORITY_RANK.low) ?? 0,
+  };
 }
 
 /** The configured sandbox, or one that refuses every run with the reason (health says why). */

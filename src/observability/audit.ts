@@ -28,7 +28,8 @@ export const REDACTED = '[redacted]';
 
 /** The secrets of a configuration: never stored in the audit log or echoed anywhere. */
 export function configSecrets(
-  config: Pick<Config, 'apiKeys' | 'signingSecret' | 'anthropicApiKey' | 'mcpAuthToken' | 'githubToken'>,
+  config: Pick<Config, 'apiKeys' | 'signingSecret' | 'anthropicApiKey' | 'mcpAuthToken' | 'githubToken'> &
+    Partial<Pick<Config, 'otel'>>,
 ): string[] {
   return [
     ...config.apiKeys,
@@ -36,6 +37,7 @@ export function configSecrets(
     config.anthropicApiKey,
     config.mcpAuthToken,
     config.githubToken,
+    ...Object.values(config.otel?.headers ?? {}),
   ].filter((s): s is string => typeof s === 'string' && s.length > 0);
 }
 

@@ -8,6 +8,8 @@ import type { ActionRecord, Lifecycle } from './lifecycle.ts';
 export interface Actor {
   id: string;
   via: 'http' | 'ws';
+  /** W3C traceparent of the request (its span): stored with the runs it queues (docs/api.md §11). */
+  traceParent?: string;
 }
 
 /** For services called from inside the server (tests, tools): recorded as `system`. */

@@ -13,6 +13,7 @@ import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type EngineName, emptyUsage, type Usage } from '../protocol/index.ts';
+import type { SandboxUsage } from '../sandbox/usage.ts';
 import { type QuotaExceeded, watchDiskQuota } from '../sandbox/workspace/disk-quota.ts';
 import type { MessageRecord, RunFinish, RunRecord, SessionRecord, Store } from '../store/types.ts';
 import { RunScope } from '../tools/run-scope.ts';
@@ -21,6 +22,7 @@ import type { EventLog } from './event-log.ts';
 import type { Lifecycle, RunOutcome, StopReason } from './lifecycle.ts';
 import { OutputBudget } from './output-budget.ts';
 import { endRun } from './run-end.ts';
+import type { RunTelemetry, RunTrace } from './run-telemetry.ts';
 import type { WorkspacePreparer } from './workspace-preparer.ts';
 
 export interface ExecutorDeps {
@@ -39,6 +41,10 @@ export interface ExecutorDeps {
   workflowEnd?: (run: RunRecord, outcome: RunOutcome) => Promise<RunFinish['workflow']>;
   /** Timestamps of stored messages and the run duration; default the system clock. */
   clock?: Clock;
+  /** Run, model-call and tool spans and the model-call metrics. */
+  telemetry?: RunTelemetry;
+  /** What the run's sandboxed processes used (their workspace's cgroup tally), taken at its end. */
+  sandboxUsage?: (workspace: string) => SandboxUsage | undefined;
 }
 
 export class RunExecutor {
@@ -80,13 +86,16 @@ export class RunExecutor {
     });
     await this.d.lifecycle.emit('run.started', { run, engine: session.engine });
     const started = this.clock.now();
+    const trace = this.d.telemetry?.begin(run, { engine: session.engine, model: session.model });
+    const runLog = trace?.traceId ? log.child({ traceId: trace.traceId }) : log;
 
-    const emit = this.engineEmitter(run, session);
+    const emit = this.engineEmitter(run, session, trace);
     let outcome: RunOutcome;
     let turns: MessageRecord[] = [];
     let engineState: Record<string, unknown> | undefined;
     let stopQuota = () => {};
     let quotaHit: QuotaExceeded | undefined;
+    let workspaceDir: string | undefined;
     // Per-run tool resources (the sandboxed fs helper); closed however the run ends.
     const scope = new RunScope();
     try {
@@ -96,12 +105,18 @@ export class RunExecutor {
           `engine "${session.engine}" is not available on this server`,
         );
       const workspace = await this.d.workspaces.prepare(session, signal);
+      workspaceDir = workspace.dir;
       // The disk quota holds while the run is active: over it, the run's processes are stopped.
       stopQuota = watchDiskQuota(
         workspace.dir,
         config.workspaceQuotaBytes,
         (info) => {
           quotaHit = info;
+          runLog.warn('disk quota exceeded: stopping the run', {
+            usedBytes: info.usedBytes,
+            limitBytes: info.limitBytes,
+            reason: info.reason,
+          });
           stop('quota');
         },
         { intervalMs: config.workspaceQuotaIntervalMs },
@@ -122,6 +137,7 @@ export class RunExecutor {
         emit,
         scope,
         stateDir: workspace.stateDir,
+        ...(trace ? { observer: trace.observer } : {}),
         ...(session.repoUrl ? { origin: session.repoUrl } : {}),
       });
       // The user's message is stored at accept time (`<runId>-u`); keep the engine's record of the
@@ -154,27 +170,40 @@ export class RunExecutor {
       const reason = stopReason();
       const usage: Usage = (err instanceof EngineError && err.usage) || emptyUsage();
       if (reason === 'drain' || reason === 'lease_lost') {
+        trace?.end({ status: 'requeued', reason });
         await this.putBack(run, session, reason);
         return;
       }
       outcome = failureOutcome(reason, err, usage, quotaHit, config.workspaceQuotaBytes);
       if (outcome.status === 'failed' && outcome.error.code === 'internal')
-        log.error('run failed unexpectedly', { err });
+        runLog.error('run failed unexpectedly', { err });
     } finally {
       stopQuota();
       await scope.close();
     }
-    await this.finish(run, session, outcome, { turns, engineState, durationMs: this.clock.now() - started });
+    const sandbox = workspaceDir === undefined ? undefined : this.d.sandboxUsage?.(workspaceDir);
+    trace?.end(outcome);
+    await this.finish(run, session, outcome, {
+      turns,
+      engineState,
+      durationMs: this.clock.now() - started,
+      ...(sandbox ? { sandbox } : {}),
+    });
   }
 
   /** The engine's events, with streamed tool output capped per call and per run (what is stored and sent). */
-  private engineEmitter(run: RunRecord, session: SessionRecord): (ev: EngineEvent) => void {
+  private engineEmitter(
+    run: RunRecord,
+    session: SessionRecord,
+    trace: RunTrace | undefined,
+  ): (ev: EngineEvent) => void {
     const { eventLog, config, lifecycle } = this.d;
     const budget = new OutputBudget({
       perCallBytes: config.toolStreamLimitBytes,
       perRunBytes: config.runStreamLimitBytes,
     });
     return (ev) => {
+      trace?.onEvent(ev);
       if (ev.type === 'tool.output') {
         const chunk = budget.admit(ev.data.toolUseId, ev.data.stream, ev.data.chunk);
         if (chunk === undefined) return;
@@ -235,7 +264,12 @@ export class RunExecutor {
     run: RunRecord,
     session: SessionRecord,
     outcome: RunOutcome,
-    done: { turns?: MessageRecord[]; engineState?: Record<string, unknown>; durationMs?: number } = {},
+    done: {
+      turns?: MessageRecord[];
+      engineState?: Record<string, unknown>;
+      durationMs?: number;
+      sandbox?: SandboxUsage;
+    } = {},
   ): Promise<void> {
     await this.d.eventLog.flush(); // every delta of the run is stored (and published) before its end
     const workflow = run.workflowId ? await this.d.workflowEnd?.(run, outcome) : undefined;

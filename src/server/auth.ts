@@ -31,6 +31,7 @@ import {
 import type { Store } from '../store/types.ts';
 import type { AccessGuard } from './access-guard.ts';
 import { readBody } from './body.ts';
+import { requestTraceparent } from './request-telemetry.ts';
 import type { UpgradeAuth } from './ws.ts';
 
 export function authConfigured(config: Pick<Config, 'apiKeys' | 'signingSecret'>): boolean {
@@ -216,7 +217,8 @@ export function getCredential(c: Context): string | undefined {
 
 /** Who made this HTTP request, for the services' audit records. */
 export function httpActor(c: Context): Actor {
-  return { id: getCredential(c) ?? ANONYMOUS, via: 'http' };
+  const traceParent = requestTraceparent(c);
+  return { id: getCredential(c) ?? ANONYMOUS, via: 'http', ...(traceParent ? { traceParent } : {}) };
 }
 
 /**

@@ -134,6 +134,7 @@ export function toRun(row: Row): RunRecord {
     error: optJson<RunFailure>(row, 'error'),
     usage: usage(row),
     credential: optStr(row, 'credential'),
+    traceParent: optStr(row, 'trace_parent'),
   });
 }
 
@@ -180,6 +181,7 @@ export function toOutbox(row: Row): OutboxRecord {
     lastError: optStr(row, 'last_error'),
     createdAt: str(row, 'created_at'),
     deliveredAt: optStr(row, 'delivered_at'),
+    traceParent: optStr(row, 'trace_parent'),
   });
 }
 
