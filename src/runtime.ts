@@ -93,13 +93,14 @@ export interface Runtime {
 }
 
 /** The server's logger as configured: level, pretty or JSON, redact paths, the secrets it scrubs. */
-export function createServerLogger(config: Config): Logger {
+export function createServerLogger(config: Config, write?: (line: string) => void): Logger {
   return createLogger({
     level: config.logLevel,
     base: { service: 'agent-server' },
     pretty: config.logPretty,
     redact: config.logRedact,
     secrets: configSecrets(config),
+    ...(write ? { write } : {}),
   });
 }
 
@@ -133,6 +134,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
         }
       : {}),
   });
+  metrics.useResources(resources);
   // Live events of other instances arrive through Redis pub/sub (a store of one process has none).
   if (config.redisUrl && !store.shared)
     logger.warn('REDIS_URL is ignored: the embedded SQLite store serves one instance');

@@ -1,7 +1,7 @@
 // Structured JSON logs, one object per line, on pino. The `Logger` interface (message first, then
 // fields) stays the server's own so call sites and tests do not depend on pino's argument order.
 //
-// Every line carries `time` (ISO-8601), `level` (a word), `msg` and the fields of its context
+// Every line carries `ts` (ISO-8601), `level` (a word), `msg` and the fields of its context
 // (`service`, `component`, `requestId`, `sessionId`, `runId`, `workflowId`, `traceId`, …).
 // Secrets never reach the output: pino's `redact` censors known secret-bearing paths (and the ones
 // of LOG_REDACT), and every finished line is scrubbed of the configured secrets' values (API keys,
@@ -80,7 +80,12 @@ function prettyStream(write: (line: string) => void, colorize: boolean): Destina
   const { prettyFactory } = require('pino-pretty') as {
     prettyFactory: (o: Record<string, unknown>) => (line: string) => string;
   };
-  const format = prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+  const format = prettyFactory({
+    colorize,
+    timestampKey: 'ts',
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname',
+  });
   return { write: (line: string) => write(format(line)) };
 }
 
@@ -101,7 +106,8 @@ export function createLogger(opts: LoggerOptions): Logger {
     level: opts.level,
     base: opts.base ?? {},
     messageKey: 'msg',
-    timestamp: pino.stdTimeFunctions.isoTime,
+    // `ts`, as the lines always had (docs/operations.md).
+    timestamp: () => `,"ts":"${new Date().toISOString()}"`,
     serializers: { err: stdSerializers.err, error: errOrValue },
     redact: { paths: [...DEFAULT_REDACT_PATHS, ...(opts.redact ?? [])], censor: LOG_CENSOR },
     // Level words in JSON (`"level":"info"`); pino-pretty reads pino's numbers.

@@ -35,15 +35,21 @@ function processMetrics(): Registry {
   return processRegistry;
 }
 
-/** Values the registry reads when scraped (collectors set by the composition root). */
 export interface MetricSources {
   startedAt?: number;
+}
+
+/** What the disk gauges read when scraped (resources.ts). */
+export interface ResourceReader {
+  disk(): Promise<{ freeBytes: number; usedBytes: number } | undefined>;
+  workspaces(): { bytes: number } | undefined;
 }
 
 /** The server's metrics, created once per runtime and passed to the modules that record them. */
 export function createMetrics(sources: MetricSources = {}) {
   const registry = new Registry();
   const startedAt = sources.startedAt ?? Date.now();
+  let resources: ResourceReader | undefined;
   const r = [registry];
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
     new Counter<L>({ name, help, labelNames, registers: r });
@@ -136,15 +142,33 @@ export function createMetrics(sources: MetricSources = {}) {
     callbacks: counter('agent_callback_deliveries_total', 'Callback delivery attempts by outcome', [
       'outcome',
     ]),
-    dataDiskFree: gauge(
-      'agent_data_disk_free_bytes',
-      'Free bytes on the DATA_DIR file system (for the server)',
-    ),
-    dataDiskUsed: gauge('agent_data_disk_used_bytes', 'Used bytes on the DATA_DIR file system'),
-    workspaceBytes: gauge(
-      'agent_workspace_bytes',
-      'Bytes allocated by all workspaces and homes (a periodic walk; see WORKSPACE_USAGE_INTERVAL_MS)',
-    ),
+    dataDiskFree: new Gauge({
+      name: 'agent_data_disk_free_bytes',
+      help: 'Bytes of the DATA_DIR file system available to the server',
+      registers: r,
+      async collect() {
+        const d = await resources?.disk();
+        if (d) this.set(d.freeBytes);
+      },
+    }),
+    dataDiskUsed: new Gauge({
+      name: 'agent_data_disk_used_bytes',
+      help: 'Used bytes of the DATA_DIR file system',
+      registers: r,
+      async collect() {
+        const d = await resources?.disk();
+        if (d) this.set(d.usedBytes);
+      },
+    }),
+    workspaceBytes: new Gauge({
+      name: 'agent_workspace_bytes',
+      help: 'Bytes allocated by all workspaces and homes, from the last periodic walk (WORKSPACE_USAGE_INTERVAL_MS; 0 before the first)',
+      registers: r,
+      collect() {
+        const w = resources?.workspaces();
+        if (w) this.set(w.bytes);
+      },
+    }),
     uptime: new Gauge({
       name: 'agent_uptime_seconds',
       help: 'Process uptime',
@@ -159,6 +183,10 @@ export function createMetrics(sources: MetricSources = {}) {
       return `${own}\n${proc}`;
     },
     contentType: registry.contentType,
+    /** Where the disk and workspace gauges read their figures (set once the monitor exists). */
+    useResources(source: ResourceReader): void {
+      resources = source;
+    },
   };
   processMetrics();
   return metrics;

@@ -4,8 +4,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.ts';
+import { capturedLogger } from './log-check.ts';
 import { sleep } from './sleep.ts';
 
 export interface TestServer {
@@ -25,7 +25,7 @@ export async function startTestServer(
   opts: RuntimeOptions = {},
 ): Promise<TestServer> {
   const dataDir = env.DATA_DIR ?? (await tempDir());
-  const config = loadConfig({
+  const fullEnv = {
     PORT: '0',
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
@@ -34,8 +34,11 @@ export async function startTestServer(
     AGENT_ENGINE: 'native',
     LOG_LEVEL: 'error',
     ...env,
-  });
-  const runtime = await createRuntime(config, { logger: silentLogger, ...opts });
+  };
+  const config = loadConfig(fullEnv);
+  // Every line is written at debug level and checked for secrets (test/helpers/log-check.ts).
+  const logger = capturedLogger(`server ${dataDir}`, config, fullEnv);
+  const runtime = await createRuntime(config, { logger, ...opts });
   const l = await runtime.start();
   return {
     runtime,
