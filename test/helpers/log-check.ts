@@ -56,6 +56,7 @@ export function capturedLogger(
   label: string,
   config: Config,
   env: Record<string, string | undefined>,
+  onLine?: (line: string) => void,
 ): Logger {
   const secrets = secretsOf(config, env);
   return createLogger({
@@ -64,7 +65,10 @@ export function capturedLogger(
     redact: config.logRedact,
     secrets: configSecrets(config),
     write: (chunk) => {
-      for (const line of chunk.split('\n')) checkLine(label, line, secrets);
+      for (const line of chunk.split('\n')) {
+        checkLine(label, line, secrets);
+        if (line !== '') onLine?.(line);
+      }
     },
   });
 }

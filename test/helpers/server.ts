@@ -23,6 +23,8 @@ export async function tempDir(prefix = 'agent-test-'): Promise<string> {
 export async function startTestServer(
   env: Record<string, string | undefined> = {},
   opts: RuntimeOptions = {},
+  /** Sees every log line the server writes (they are checked for secrets either way). */
+  onLogLine?: (line: string) => void,
 ): Promise<TestServer> {
   const dataDir = env.DATA_DIR ?? (await tempDir());
   const fullEnv = {
@@ -37,7 +39,7 @@ export async function startTestServer(
   };
   const config = loadConfig(fullEnv);
   // Every line is written at debug level and checked for secrets (test/helpers/log-check.ts).
-  const logger = capturedLogger(`server ${dataDir}`, config, fullEnv);
+  const logger = capturedLogger(`server ${dataDir}`, config, fullEnv, onLogLine);
   const runtime = await createRuntime(config, { logger, ...opts });
   const l = await runtime.start();
   return {
