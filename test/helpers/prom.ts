@@ -40,3 +40,13 @@ export function has(s: Samples, name: string): boolean {
   for (const k of s.keys()) if (k === name || k.startsWith(`${name}{`)) return true;
   return false;
 }
+
+/** The sum of a metric's samples whose labels include `match` (other labels free). */
+export function sumWhere(s: Samples, name: string, match: Record<string, string> = {}): number {
+  let total = 0;
+  for (const [k, v] of s) {
+    if (k !== name && !k.startsWith(`${name}{`)) continue;
+    if (Object.entries(match).every(([l, val]) => k.includes(`${l}="${val}"`))) total += v;
+  }
+  return total;
+}
