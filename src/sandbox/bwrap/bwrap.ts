@@ -93,6 +93,8 @@ export interface BwrapSandbox extends SandboxWrapper {
   readonly info: BwrapInfo;
   /** Per-session host uids (a root server); null when a user namespace maps the server's own uid. */
   readonly identities: SandboxIdentities | null;
+  /** What each workspace's process trees used, from their cgroups (absent without one). */
+  readonly usage: SandboxUsageMeter;
   /**
    * Makes a host loopback port (e.g. the LLM proxy) reachable from network-enabled sandboxes at
    * the same 127.0.0.1:<port>. Nothing else on the host's loopback ever is.
