@@ -38,13 +38,7 @@ async function main(): Promise<void> {
   }
   const runtime = await createRuntime(config, { logger });
   const listening = await runtime.start();
-  logger.info('agent server listening', {
-    url: listening.url,
-    engine: config.engine,
-    dataDir: config.dataDir,
-    store: runtime.store.dialect,
-  });
-
+  // Signals are handled before the server says it listens: whoever waits for that line may stop it at once.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -66,6 +60,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  logger.info('agent server listening', {
+    url: listening.url,
+    engine: config.engine,
+    dataDir: config.dataDir,
+    store: runtime.store.dialect,
+  });
 }
 
 main().catch((err) => {
