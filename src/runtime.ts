@@ -109,11 +109,10 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const logger = opts.logger ?? createServerLogger(config);
   const metrics = createMetrics({ startedAt });
   // The OpenTelemetry SDK is loaded only when an OTLP endpoint is configured.
-  const tracing = await createTracing({
-    ...config.otel,
-    serviceVersion: VERSION,
-    serviceInstanceId: config.instanceId,
-  });
+  const tracing = await createTracing(
+    { ...config.otel, serviceVersion: VERSION, serviceInstanceId: config.instanceId },
+    logger,
+  );
   const stats = new StatsRecorder({ capacity: config.statsMaxSamples });
   await fs.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
 

@@ -10,7 +10,7 @@ import {
   type TextMapGetter,
   trace,
 } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { type ExportResult, ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter as HttpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -18,9 +18,50 @@ import {
   AlwaysOnSampler,
   BatchSpanProcessor,
   ParentBasedSampler,
+  type ReadableSpan,
+  type SpanExporter,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
+import type { Logger } from './logger.ts';
 import type { Span, SpanAttributes, SpanOptions, Tracing, TracingConfig } from './tracing.ts';
+
+/** Failed exports are logged (the SDK's own diag logger is process-global), at most once a minute. */
+const FAILURE_LOG_EVERY_MS = 60_000;
+
+class LoggedExporter implements SpanExporter {
+  private readonly inner: SpanExporter;
+  private readonly logger: Logger;
+  private lastLogged = Number.NEGATIVE_INFINITY;
+  private failures = 0;
+  constructor(inner: SpanExporter, logger: Logger) {
+    this.inner = inner;
+    this.logger = logger;
+  }
+  export(spans: ReadableSpan[], done: (r: ExportResult) => void): void {
+    this.inner.export(spans, (r) => {
+      if (r.code !== ExportResultCode.SUCCESS) {
+        this.failures++;
+        const now = Date.now();
+        if (now - this.lastLogged >= FAILURE_LOG_EVERY_MS) {
+          this.lastLogged = now;
+          this.logger.warn('trace export failed', {
+            spans: spans.length,
+            failedExports: this.failures,
+            error: r.error?.message ?? 'unknown',
+          });
+          this.failures = 0;
+        }
+      }
+      done(r);
+    });
+  }
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
 
 const KIND = { server: SpanKind.SERVER, client: SpanKind.CLIENT, internal: SpanKind.INTERNAL } as const;
 
@@ -59,12 +100,14 @@ class OtelSpanHandle implements Span {
   }
 }
 
-export function createOtelTracing(config: TracingConfig & { tracesUrl: string }): Tracing {
+export function createOtelTracing(config: TracingConfig & { tracesUrl: string }, logger: Logger): Tracing {
   const exporterConfig = { url: config.tracesUrl, headers: config.headers, timeoutMillis: 10_000 };
-  const exporter =
+  const exporter = new LoggedExporter(
     config.protocol === 'http/json'
       ? new HttpJsonExporter(exporterConfig)
-      : new ProtobufExporter(exporterConfig);
+      : new ProtobufExporter(exporterConfig),
+    logger.child({ component: 'tracing' }),
+  );
   const provider = new TracerProvider({
     resource: resourceFromAttributes({
       'service.name': config.serviceName,
@@ -101,7 +144,8 @@ export function createOtelTracing(config: TracingConfig & { tracesUrl: string })
       );
       return new OtelSpanHandle(span);
     },
-    flush: () => provider.forceFlush(),
-    shutdown: () => provider.shutdown(),
+    // A failed export is logged by LoggedExporter; flushing never fails the caller (a shutdown step).
+    flush: () => provider.forceFlush().catch(() => {}),
+    shutdown: () => provider.shutdown().catch(() => {}),
   };
 }

@@ -8,6 +8,7 @@
 // Off (no endpoint): the OpenTelemetry SDK is not even loaded (otel.ts is imported on demand);
 // spans are no-ops that only pass an incoming `traceparent` along, so a callback still carries the
 // trace id of the Tier 1 request that started the workflow.
+import { type Logger, silentLogger } from './logger.ts';
 
 export type SpanAttributes = Record<string, string | number | boolean | string[] | undefined>;
 
@@ -97,8 +98,8 @@ export const noopTracing: Tracing = {
 };
 
 /** The configured tracer: the OTLP exporter when an endpoint is set, else the no-op one. */
-export async function createTracing(config: TracingConfig): Promise<Tracing> {
+export async function createTracing(config: TracingConfig, logger: Logger = silentLogger): Promise<Tracing> {
   if (!config.tracesUrl) return noopTracing;
   const { createOtelTracing } = await import('./otel.ts');
-  return createOtelTracing({ ...config, tracesUrl: config.tracesUrl });
+  return createOtelTracing({ ...config, tracesUrl: config.tracesUrl }, logger);
 }
