@@ -73,6 +73,30 @@ export function capturedLogger(
   });
 }
 
+/** Both loggers get every line (a test's own logger, and the checked one). */
+export function teeLogger(a: Logger, b: Logger): Logger {
+  return {
+    debug: (m, f) => {
+      a.debug(m, f);
+      b.debug(m, f);
+    },
+    info: (m, f) => {
+      a.info(m, f);
+      b.info(m, f);
+    },
+    warn: (m, f) => {
+      a.warn(m, f);
+      b.warn(m, f);
+    },
+    error: (m, f) => {
+      a.error(m, f);
+      b.error(m, f);
+    },
+    child: (f) => teeLogger(a.child(f), b.child(f)),
+    enabled: (l) => (a.enabled?.(l) ?? true) || (b.enabled?.(l) ?? true),
+  };
+}
+
 /** A child server's output: its stdout is JSON log lines; anything else is only checked for secrets. */
 export function checkOutput(
   label: string,

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.ts';
-import { capturedLogger } from './log-check.ts';
+import { capturedLogger, teeLogger } from './log-check.ts';
 import { sleep } from './sleep.ts';
 
 export interface TestServer {
@@ -38,9 +38,11 @@ export async function startTestServer(
     ...env,
   };
   const config = loadConfig(fullEnv);
-  // Every line is written at debug level and checked for secrets (test/helpers/log-check.ts).
-  const logger = capturedLogger(`server ${dataDir}`, config, fullEnv, onLogLine);
-  const runtime = await createRuntime(config, { logger, ...opts });
+  // Every line is written at debug level and checked for secrets (test/helpers/log-check.ts), also
+  // when the test brings its own logger.
+  const checked = capturedLogger(`server ${dataDir}`, config, fullEnv, onLogLine);
+  const logger = opts.logger ? teeLogger(opts.logger, checked) : checked;
+  const runtime = await createRuntime(config, { ...opts, logger });
   const l = await runtime.start();
   return {
     runtime,
