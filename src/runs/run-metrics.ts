@@ -34,16 +34,16 @@ export function recordRunMetrics(
     lifecycle.on('run.finished', ({ outcome, engine, durationMs, sandbox }) => {
       metrics.runsFinished.inc({ engine, status: outcome.status });
       const u = outcome.usage;
-      if (durationMs !== undefined) {
-        metrics.runDuration.observe({ engine }, durationMs / 1000);
-        stats?.run({
-          status: outcome.status,
-          durationS: durationMs / 1000,
-          inputTokens: u.inputTokens,
-          outputTokens: u.outputTokens,
-          costUsd: u.costUsd,
-        });
-      }
+      if (durationMs !== undefined) metrics.runDuration.observe({ engine }, durationMs / 1000);
+      // Counted like agent_runs_finished_total; a run that never executed has no duration (NaN is
+      // left out of the percentiles).
+      stats?.run({
+        status: outcome.status,
+        durationS: durationMs === undefined ? Number.NaN : durationMs / 1000,
+        inputTokens: u.inputTokens,
+        outputTokens: u.outputTokens,
+        costUsd: u.costUsd,
+      });
       if (u.inputTokens + u.outputTokens > 0) {
         metrics.llmTokens.inc({ direction: 'input' }, u.inputTokens);
         metrics.llmTokens.inc({ direction: 'output' }, u.outputTokens);

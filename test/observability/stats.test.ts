@@ -74,8 +74,16 @@ describe('StatsRecorder', () => {
     expect(hour.sandbox.cpuS.p50).toBeNull(); // absent, not zero
     expect(hour.sandbox.peakMemoryBytes.p50).toBe(1_000_000);
 
+    // A run cancelled before it executed counts, without a duration.
+    s.run({ status: 'cancelled', durationS: Number.NaN, inputTokens: 0, outputTokens: 0, costUsd: 0 });
+    expect(s.summary(3600).runs).toMatchObject({
+      count: 4,
+      cancelled: 2,
+      durationS: { p50: 2, p95: 10, p99: 10 },
+    });
+
     const five = s.summary(300); // the first run is 10 minutes old
-    expect(five.runs).toMatchObject({ count: 2, completed: 0, failed: 1 });
+    expect(five.runs).toMatchObject({ count: 3, completed: 0, failed: 1 });
     expect(five.tokens.input).toBe(50);
     expect(five.runs.coverage).toEqual({ complete: true, oldestAt: new Date(1_000_000).toISOString() });
   });
