@@ -203,6 +203,7 @@ export class WorkflowService {
       type: rec.type,
       priority,
       credential: actor.id,
+      ...(actor.requestId ? { requestId: actor.requestId } : {}),
       ...(actor.traceParent ? { traceId: traceIdOf(actor.traceParent) } : {}),
     });
     await this.lifecycle.emit('run.queued', { sessionId: id, runId: rec.runId, workflowId: id });

@@ -31,7 +31,7 @@ import {
 import type { Store } from '../store/types.ts';
 import type { AccessGuard } from './access-guard.ts';
 import { readBody } from './body.ts';
-import { requestTraceparent } from './request-telemetry.ts';
+import { requestId, requestTraceparent } from './request-telemetry.ts';
 import type { UpgradeAuth } from './ws.ts';
 
 export function authConfigured(config: Pick<Config, 'apiKeys' | 'signingSecret'>): boolean {
@@ -218,7 +218,13 @@ export function getCredential(c: Context): string | undefined {
 /** Who made this HTTP request, for the services' audit records. */
 export function httpActor(c: Context): Actor {
   const traceParent = requestTraceparent(c);
-  return { id: getCredential(c) ?? ANONYMOUS, via: 'http', ...(traceParent ? { traceParent } : {}) };
+  const reqId = requestId(c);
+  return {
+    id: getCredential(c) ?? ANONYMOUS,
+    via: 'http',
+    ...(traceParent ? { traceParent } : {}),
+    ...(reqId ? { requestId: reqId } : {}),
+  };
 }
 
 /**

@@ -143,9 +143,14 @@ describe('logs', () => {
     expect(typeof finished.runId).toBe('string');
     expect(typeof finished.sessionId).toBe('string');
     expect(mine.find((l) => l.msg === 'run started')).toMatchObject({ traceId, attempt: 1 });
-    expect(mine.find((l) => l.msg === 'workflow created')).toMatchObject({
+    const created = mine.find((l) => l.msg === 'workflow created');
+    expect(created).toMatchObject({ traceId, credential: credentialId(KEY) });
+    // …and names the request that created it, whose own line names the same request id.
+    expect(created?.requestId).toBe(res.headers.get('x-request-id'));
+    expect(lines().find((l) => l.msg === 'request' && l.requestId === created?.requestId)).toMatchObject({
+      route: '/api/workflows',
+      status: 202,
       traceId,
-      credential: credentialId(KEY),
     });
     expect(mine.find((l) => l.msg === 'callback delivered')).toMatchObject({
       traceId,
