@@ -71,6 +71,16 @@ export interface Config {
   callbackAllowHosts: HostAllowList;
   metricsAuth: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** LOG_PRETTY: human-readable lines (pino-pretty) instead of JSON, for a terminal. */
+  logPretty: boolean;
+  /** LOG_REDACT: extra pino redact paths (e.g. `payload.password`), censored in every line. */
+  logRedact: string[];
+  /** STATS_MAX_SAMPLES: observations kept per /api/stats series (runs, workflows, tools, model calls). */
+  statsMaxSamples: number;
+  /** WORKSPACE_USAGE_INTERVAL_MS: how often all workspaces are measured for stats and metrics; 0 = never. */
+  workspaceUsageIntervalMs: number;
+  /** OTEL_*: traces over OTLP/HTTP (docs/api.md §11); off without an endpoint. */
+  otel: OtelConfig;
   sandbox: 'bwrap' | 'none';
   sandboxNetwork: string[];
   /** SANDBOX_SECCOMP (default on): the seccomp filter of sandboxed processes. */
@@ -155,6 +165,18 @@ export interface AlertConfig {
   memoryPercent: number;
   /** An instance (PostgreSQL) whose last heartbeat is older than this, without a clean stop. */
   instanceStaleMs: number;
+}
+
+/** Trace export (src/observability/tracing.ts), from the standard OTEL_* variables. */
+export interface OtelConfig {
+  /** Where spans are POSTed; undefined = tracing off. */
+  tracesUrl?: string;
+  protocol: 'http/protobuf' | 'http/json';
+  serviceName: string;
+  /** OTEL_EXPORTER_OTLP_HEADERS (+ _TRACES_HEADERS): sent with every export (a collector's credentials). */
+  headers: Record<string, string>;
+  /** OTEL_BSP_SCHEDULE_DELAY: ms between two exports. */
+  scheduleDelayMs: number;
 }
 
 /** Resource limits of every sandboxed process (applied by src/sandbox/bwrap/limits.ts). */
@@ -385,6 +407,83 @@ function mcpServers(env: Env): McpServerConfig[] {
   return out;
 }
 
+/** `k1=v1,k2=v2` with URL-encoded values (the OTEL_EXPORTER_OTLP_HEADERS format). */
+function otlpHeaders(env: Env, name: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of list(env, name)) {
+    const i = pair.indexOf('=');
+    const key = i > 0 ? pair.slice(0, i).trim() : '';
+    if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(key))
+      throw new ConfigError(`${name} must be a comma list of key=value pairs`);
+    let value: string;
+    try {
+      value = decodeURIComponent(pair.slice(i + 1).trim());
+    } catch {
+      throw new ConfigError(`${name}: the value of "${key}" is not URL-encoded`);
+    }
+    if (/[\r\n]/.test(value)) throw new ConfigError(`${name}: the value of "${key}" has a line break`);
+    out[key] = value;
+  }
+  return out;
+}
+
+/** pino redact paths: dotted names, `*` wildcards and bracketed keys. */
+function redactPaths(env: Env, name: string): string[] {
+  const paths = list(env, name);
+  const bad = paths.find(
+    (p) =>
+      !/^(?:[A-Za-z_$*][\w$*]*|\[(?:"[^"]+"|'[^']+'|\*)\])(?:\.[A-Za-z_$*][\w$*]*|\[(?:"[^"]+"|'[^']+'|\*)\])*$/.test(
+        p,
+      ),
+  );
+  if (bad !== undefined)
+    throw new ConfigError(
+      `${name}: "${bad}" is not a field path (e.g. payload.password, *.token, headers["x-key"])`,
+    );
+  return paths;
+}
+
+function otlpUrl(env: Env, name: string): string | undefined {
+  const raw = opt(env, name)?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new ConfigError(`${name} must be an http(s) URL (OTLP over HTTP), got "${raw}"`);
+  return u.toString();
+}
+
+/** The standard OTEL_* variables this server honours (traces over OTLP/HTTP only). */
+function otelConfig(env: Env): OtelConfig {
+  const disabled = bool(env, 'OTEL_SDK_DISABLED', false);
+  const tracesEndpoint = otlpUrl(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const base = otlpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  // The generic endpoint gets the signal path appended; the per-signal one is used as is.
+  const tracesUrl = tracesEndpoint ?? (base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined);
+  const protocol =
+    opt(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ??
+    opt(env, 'OTEL_EXPORTER_OTLP_PROTOCOL') ??
+    'http/protobuf';
+  if (protocol !== 'http/protobuf' && protocol !== 'http/json')
+    throw new ConfigError(
+      `OTEL_EXPORTER_OTLP_PROTOCOL must be "http/protobuf" or "http/json" (gRPC is not supported), got "${protocol}"`,
+    );
+  return {
+    ...(tracesUrl && !disabled ? { tracesUrl } : {}),
+    protocol,
+    serviceName: opt(env, 'OTEL_SERVICE_NAME') ?? 'duyetbot-agent-server',
+    headers: {
+      ...otlpHeaders(env, 'OTEL_EXPORTER_OTLP_HEADERS'),
+      ...otlpHeaders(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'),
+    },
+    scheduleDelayMs: int(env, 'OTEL_BSP_SCHEDULE_DELAY', 5_000, 1),
+  };
+}
+
 export const DEFAULT_MODEL = 'claude-sonnet-4-6';
 
 function httpUrl(env: Env, name: string): string | undefined {
@@ -508,6 +607,11 @@ export function loadConfig(env: Env = process.env): Config {
     callbackAllowHosts: allowHosts(env, 'CALLBACK_ALLOW_HOSTS'),
     metricsAuth: bool(env, 'METRICS_AUTH', false),
     logLevel,
+    logPretty: bool(env, 'LOG_PRETTY', false),
+    logRedact: redactPaths(env, 'LOG_REDACT'),
+    statsMaxSamples: int(env, 'STATS_MAX_SAMPLES', 10_000, 100),
+    workspaceUsageIntervalMs: int(env, 'WORKSPACE_USAGE_INTERVAL_MS', 300_000, 0),
+    otel: otelConfig(env),
     sandbox,
     sandboxNetwork: list(env, 'SANDBOX_NETWORK_ALLOW'),
     sandboxSeccomp: bool(env, 'SANDBOX_SECCOMP', true),

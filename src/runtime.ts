@@ -14,6 +14,9 @@ import type { HostLookup } from './net/safe-post.ts';
 import { AuditLog, configSecrets } from './observability/audit.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { ResourceMonitor } from './observability/resources.ts';
+import { type AlertSource, buildStats, StatsRecorder } from './observability/stats.ts';
+import { createTracing, type Tracing } from './observability/tracing.ts';
 import type { EngineName } from './protocol/index.ts';
 import { type AlertManager, createAlerts } from './runs/alerts/index.ts';
 import { ApprovalService } from './runs/approvals.ts';
@@ -23,10 +26,12 @@ import { EventLog } from './runs/event-log.ts';
 import { RunExecutor } from './runs/executor.ts';
 import { InstanceRegistry } from './runs/instances.ts';
 import { Lifecycle } from './runs/lifecycle.ts';
+import { logLifecycle } from './runs/lifecycle-log.ts';
 import { RedisBroadcaster } from './runs/redis-broadcaster.ts';
 import { recordRunMetrics } from './runs/run-metrics.ts';
+import { RunTelemetry } from './runs/run-telemetry.ts';
 import { Scheduler } from './runs/scheduler.ts';
-import { SessionService } from './runs/sessions.ts';
+import { INTERACTIVE_PRIORITY, SessionService } from './runs/sessions.ts';
 import { WorkflowService } from './runs/workflows.ts';
 import { WorkspacePreparer } from './runs/workspace-preparer.ts';
 import { createEngines } from './runtime-engines.ts';
@@ -34,6 +39,7 @@ import { healthChecks } from './runtime-health.ts';
 import { buildChildEnv } from './sandbox/child-env.ts';
 import { createSandbox, identitiesOf, SandboxStartupError, unavailableSandbox } from './sandbox/index.ts';
 import type { SandboxWrapper } from './sandbox/types.ts';
+import { diskUsage } from './sandbox/workspace/disk-quota.ts';
 import { WorkspaceManager } from './sandbox/workspace/manager.ts';
 import { GitCredentialProxy } from './security/git-credential-proxy.ts';
 import { createGitHubCredentials } from './security/github-credentials.ts';
@@ -52,12 +58,13 @@ import type { ServerDeps } from './server/deps.ts';
 import { type Listening, listen } from './server/http.ts';
 import { approvalRoutes } from './server/routes/approvals.ts';
 import { auditRoutes } from './server/routes/audit.ts';
+import { statsRoutes } from './server/routes/stats.ts';
 import { ticketRoutes } from './server/routes/tickets.ts';
 import { workflowRoutes } from './server/routes/workflows.ts';
 import { createDashboard, type Dashboard } from './server/ui.ts';
 import { createWsGateway } from './server/ws.ts';
 import { createStore } from './store/index.ts';
-import type { Store } from './store/types.ts';
+import { PRIORITY_RANK, type Store } from './store/types.ts';
 import { auditTools } from './tools/audit.ts';
 import { createGitCredentialBroker } from './tools/git-credentials.ts';
 import { createTools } from './tools/index.ts';
@@ -84,6 +91,11 @@ export interface Runtime {
   store: Store;
   logger: Logger;
   metrics: Metrics;
+  /** Spans (no-op without an OTLP endpoint). */
+  tracing: Tracing;
+  /** Recent observations behind GET /api/stats. */
+  stats: StatsRecorder;
+  resources: ResourceMonitor;
   /** The run lifecycle bus (what happened to runs, workflows, callbacks; API actions). */
   lifecycle: Lifecycle;
   eventLog: EventLog;
@@ -107,10 +119,28 @@ export interface Runtime {
   shutdown(graceMs?: number): Promise<void>;
 }
 
+/** The server's logger as configured: level, pretty or JSON, redact paths, the secrets it scrubs. */
+export function createServerLogger(config: Config, write?: (line: string) => void): Logger {
+  return createLogger({
+    level: config.logLevel,
+    base: { service: 'agent-server' },
+    pretty: config.logPretty,
+    redact: config.logRedact,
+    secrets: configSecrets(config),
+    ...(write ? { write } : {}),
+  });
+}
+
 export async function createRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const startedAt = Date.now();
-  const logger = opts.logger ?? createLogger({ level: config.logLevel, base: { service: 'agent-server' } });
-  const metrics = createMetrics();
+  const logger = opts.logger ?? createServerLogger(config);
+  const metrics = createMetrics({ startedAt });
+  // The OpenTelemetry SDK is loaded only when an OTLP endpoint is configured.
+  const tracing = await createTracing(
+    { ...config.otel, serviceVersion: VERSION, serviceInstanceId: config.instanceId },
+    logger,
+  );
+  const stats = new StatsRecorder({ capacity: config.statsMaxSamples });
   await fs.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
 
   // ---- parts, bottom up -------------------------------------------------------------------
@@ -119,6 +149,18 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const audit = new AuditLog({ store, logger, secrets: configSecrets(config) });
   const sandbox = await sandboxOrUnavailable(config, logger);
   const workspaces = new WorkspaceManager(config.dataDir, { identities: identitiesOf(sandbox) });
+  const resources = new ResourceMonitor({
+    dataDir: config.dataDir,
+    startedAt,
+    workspaceIntervalMs: config.workspaceUsageIntervalMs,
+    ...(config.workspaceUsageIntervalMs > 0
+      ? {
+          workspaceBytes: async () =>
+            (await diskUsage(workspaces.root)).bytes + (await diskUsage(workspaces.homesRoot)).bytes,
+        }
+      : {}),
+  });
+  metrics.useResources(resources);
   // Live events of other instances arrive through Redis pub/sub (a store of one process has none).
   if (config.redisUrl && !store.shared)
     logger.warn('REDIS_URL is ignored: the embedded SQLite store serves one instance');
@@ -201,6 +243,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     }),
     // A workflow's terminal status and callback commit with its run's end.
     workflowEnd: (run, outcome) => workflows.terminalTransition(run, outcome),
+    telemetry: new RunTelemetry({ metrics, stats, tracing }),
+    ...(sandbox.usage ? { sandboxUsage: (dir: string) => sandbox.usage?.take(dir) } : {}),
   });
   const scheduler = new Scheduler({
     store,
@@ -218,6 +262,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     logger,
     metrics,
     lifecycle,
+    tracing,
     options: {
       baseDelayMs: config.callbackRetryBaseMs,
       maxDelayMs: config.callbackRetryMaxMs,
@@ -241,7 +286,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     store,
     instances,
     logger,
-    registry: metrics.registry,
+    registry: metrics,
     clock: alertClock,
     ...(opts.alerts?.lookup ? { lookup: opts.alerts.lookup } : {}),
   });
@@ -251,7 +296,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     ...scheduler.listen(), // run.queued → claim; run.stop → stop it if it runs here; session.deleting → wait
     ...workflows.listen(), // run.started / run.requeued → the workflow follows its run
     lifecycle.on('outbox.queued', () => callbacks.kick()), // deliver now, not at the next poll
-    ...recordRunMetrics(lifecycle, metrics), // run.started / run.finished / tool.completed
+    // run.started / run.finished / tool.completed / workflow.finished → metrics and /api/stats
+    ...recordRunMetrics(lifecycle, metrics, { stats, getWorkflow: (id) => store.getWorkflow(id) }),
+    ...logLifecycle(lifecycle, logger), // one log line per run and workflow state change
     lifecycle.on('action', (a) => void audit.record(a)), // API actions, HTTP and WebSocket alike
     // run and callback outcomes → the counting alert rules (run, LLM, callback failures)
     lifecycle.on('run.finished', ({ outcome }) =>
@@ -279,6 +326,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     store,
     logger,
     metrics,
+    tracing,
     eventLog,
     sessions,
     approvals,
@@ -287,13 +335,10 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     healthChecks: healthChecks({ config, store, sandbox, broadcaster, ...(mcp ? { mcp } : {}) }),
     isAccepting: () => accepting,
   };
-  metrics.registry.gauge(
+  metrics.observe(
     'agent_runs_waiting_approval',
     'Runs on this instance stopped at a tool call until an approval is decided (they hold no run slot)',
     () => scheduler.parkedCount,
-  );
-  metrics.registry.gauge('agent_uptime_seconds', 'Process uptime', () =>
-    Math.round((Date.now() - startedAt) / 1000),
   );
   const guard = new AccessGuard({
     config,
@@ -313,6 +358,19 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       auditRoutes(store),
       ticketRoutes(guard.authenticator.tickets),
       ...(dashboard ? [dashboard.routes] : []),
+      statsRoutes((windowS) =>
+        buildStats(
+          {
+            instanceId: config.instanceId,
+            recorder: stats,
+            resources,
+            queueDepth: () => queueByPriority(store),
+            runsActive: () => scheduler.activeCount,
+            alerts,
+          },
+          windowS,
+        ),
+      ),
       (a) => documentSecurity(a, { metricsAuth: config.metricsAuth }),
     ],
     security: API_SECURITY,
@@ -325,6 +383,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     store,
     logger,
     metrics,
+    tracing,
+    stats,
+    resources,
     lifecycle,
     eventLog,
     scheduler,
@@ -348,6 +409,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       await workflows.recover(); // … and their workflows, if a crash came between the two
       callbacks.start();
       alerts.start();
+      resources.start();
       const sweep = () =>
         cleanupWorkspaces({
           store,
@@ -403,6 +465,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
           () => ('close' in sandbox && typeof sandbox.close === 'function' ? sandbox.close() : undefined),
         ],
         ['audit', () => audit.flush()],
+        ['resources', () => resources.close()],
+        // After the runs and callbacks: their last spans are exported before the exit.
+        ['tracing', () => tracing.shutdown()],
         [
           'subscriptions',
           () => {
@@ -436,6 +501,19 @@ function createDashboardOf(config: Config, logger: Logger): Dashboard {
     logger,
     serverInfo: { authRequired: authConfigured(config), version: VERSION },
   });
+}
+
+/** Queued runs (every instance) by priority, named as /api/stats shows them. */
+async function queueByPriority(store: Store) {
+  const by = await store.countQueuedByPriority();
+  let interactive = 0;
+  for (const [p, n] of by) if (p >= INTERACTIVE_PRIORITY) interactive += n;
+  return {
+    interactive,
+    high: by.get(PRIORITY_RANK.high) ?? 0,
+    medium: by.get(PRIORITY_RANK.medium) ?? 0,
+    low: by.get(PRIORITY_RANK.low) ?? 0,
+  };
 }
 
 /** The configured sandbox, or one that refuses every run with the reason (health says why). */

@@ -1,8 +1,7 @@
 // The server process: reads the environment, refuses unsafe exposure, starts the server,
 // and drains on SIGTERM/SIGINT (docs/api.md §1).
 import { ConfigError, loadConfig } from './config.ts';
-import { createLogger } from './observability/logger.ts';
-import { createRuntime } from './runtime.ts';
+import { createRuntime, createServerLogger } from './runtime.ts';
 import { authConfigured } from './server/auth.ts';
 
 function isLoopback(host: string): boolean {
@@ -20,7 +19,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger({ level: config.logLevel, base: { service: 'agent-server' } });
+  const logger = createServerLogger(config);
   if (!authConfigured(config)) {
     if (!isLoopback(config.host)) {
       process.stderr.write(
@@ -44,13 +43,7 @@ async function main(): Promise<void> {
   }
   const runtime = await createRuntime(config, { logger });
   const listening = await runtime.start();
-  logger.info('agent server listening', {
-    url: listening.url,
-    engine: config.engine,
-    dataDir: config.dataDir,
-    store: runtime.store.dialect,
-  });
-
+  // Signals are handled before the server says it listens: whoever waits for that line may stop it at once.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -72,6 +65,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  logger.info('agent server listening', {
+    url: listening.url,
+    engine: config.engine,
+    dataDir: config.dataDir,
+    store: runtime.store.dialect,
+  });
 }
 
 main().catch((err) => {

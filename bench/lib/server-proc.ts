@@ -50,6 +50,8 @@ export function benchEnv(
     MAX_CONCURRENT_RUNS: '2000',
     RATE_LIMIT_PER_MINUTE: '10000000',
     MAX_WS_PER_CREDENTIAL: '10000',
+    // A/B runs (bench/observability-overhead.ts) vary settings of the server under test.
+    ...(JSON.parse(process.env.BENCH_SERVER_ENV ?? '{}') as Record<string, string>),
     ...extra,
   };
 }

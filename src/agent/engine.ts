@@ -52,6 +52,41 @@ export interface ApprovalGate {
   readonly timeoutMs: number;
 }
 
+/** Tokens of one model request, as the API reported them. */
+export interface ModelCallUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadInputTokens?: number;
+  cacheCreationInputTokens?: number;
+}
+
+/** How one model request ended (for metrics and the GenAI span). */
+export interface ModelCallEnd {
+  usage?: ModelCallUsage;
+  /** The API's stop reason (`end_turn`, `tool_use`, `max_tokens`, …). */
+  finishReason?: string;
+  responseModel?: string;
+  responseId?: string;
+  /** Set when the request failed (an error class or code, never a secret). */
+  error?: string;
+}
+
+/** One model request in flight. */
+export interface ModelCall {
+  /** The first streamed token (any content delta) arrived. */
+  firstToken(): void;
+  end(result: ModelCallEnd): void;
+}
+
+/**
+ * What an engine tells about its model requests: metrics (latency, time to first token) and trace
+ * spans (GenAI conventions). Optional; engines call it when present and never depend on it.
+ */
+export interface ModelCallObserver {
+  /** A request is sent now, or was at `startedAt` (epoch ms) when the engine learns of it late. */
+  start(info: { model: string; startedAt?: number }): ModelCall;
+}
+
 export interface EngineRunContext {
   runId: string;
   sessionId: string;
@@ -79,6 +114,8 @@ export interface EngineRunContext {
    * about the session. Anything kept under the workspace or HOME is the agent's to replace.
    */
   stateDir?: string;
+  /** Told of every model request (metrics, traces). */
+  observer?: ModelCallObserver;
 }
 
 export interface EngineResult {

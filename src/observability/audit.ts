@@ -29,7 +29,7 @@ export const REDACTED = '[redacted]';
 /** The secrets of a configuration: never stored in the audit log or echoed anywhere. */
 export function configSecrets(
   config: Pick<Config, 'apiKeys' | 'signingSecret' | 'anthropicApiKey' | 'mcpAuthToken' | 'githubToken'> &
-    Partial<Pick<Config, 'githubApp' | 'mcpServers'>>,
+    Partial<Pick<Config, 'githubApp' | 'mcpServers' | 'otel'>>,
 ): string[] {
   // Header values of MCP servers (bearer tokens) and the App's key are secrets too.
   const mcpHeaders = (config.mcpServers ?? []).flatMap((s) =>
@@ -43,6 +43,7 @@ export function configSecrets(
     config.githubToken,
     config.githubApp?.privateKey,
     ...mcpHeaders,
+    ...Object.values(config.otel?.headers ?? {}),
   ].filter((s): s is string => typeof s === 'string' && s.length > 0);
 }
 

@@ -4,6 +4,7 @@ export * from './events.ts';
 export * from './failure-codes.ts';
 export * from './policy.ts';
 export * from './sessions.ts';
+export * from './stats.ts';
 export * from './workflows.ts';
 export * from './ws.ts';
 export * from './ws-ticket.ts';

@@ -8,6 +8,10 @@ import type { ActionRecord, Lifecycle } from './lifecycle.ts';
 export interface Actor {
   id: string;
   via: 'http' | 'ws';
+  /** W3C traceparent of the request (its span): stored with the runs it queues (docs/api.md §11). */
+  traceParent?: string;
+  /** The HTTP request's id (X-Request-Id), for the log lines of what it did. */
+  requestId?: string;
 }
 
 /** For services called from inside the server (tests, tools): recorded as `system`. */

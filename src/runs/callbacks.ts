@@ -12,6 +12,7 @@ import type { Config } from '../config.ts';
 import { type HostLookup, safePost } from '../net/safe-post.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { noopTracing, type Tracing } from '../observability/tracing.ts';
 import { callbackSignedHeaders } from '../security/signing.ts';
 import type { OutboxRecord, Store } from '../store/types.ts';
 import type { Lifecycle } from './lifecycle.ts';
@@ -49,6 +50,7 @@ export class CallbackDispatcher {
   private logger: Logger;
   private metrics: Metrics;
   private lifecycle?: Lifecycle;
+  private tracing: Tracing;
   private opts: CallbackOptions;
   private clock: Clock;
   private timer?: Timer;
@@ -66,6 +68,8 @@ export class CallbackDispatcher {
     metrics: Metrics;
     /** Told each attempt's stored outcome (`callback.attempted`). */
     lifecycle?: Lifecycle;
+    /** A span per delivery attempt, whose traceparent the POST carries. */
+    tracing?: Tracing;
     options?: Partial<CallbackOptions>;
   }) {
     this.lifecycle = o.lifecycle;
@@ -73,6 +77,7 @@ export class CallbackDispatcher {
     this.config = o.config;
     this.logger = o.logger.child({ component: 'callbacks' });
     this.metrics = o.metrics;
+    this.tracing = o.tracing ?? noopTracing;
     this.opts = {
       baseDelayMs: 1_000,
       maxDelayMs: 3_600_000,
@@ -140,6 +145,23 @@ export class CallbackDispatcher {
   private async deliver(o: OutboxRecord): Promise<void> {
     this.inflight.add(o.id);
     const attempts = o.attempts + 1;
+    // The POST carries the trace of the request that started the workflow (a delivery span in it
+    // when tracing is on; that request's traceparent as it was when it is off).
+    const span = this.tracing.startSpan('POST callback', {
+      kind: 'client',
+      ...(o.traceParent ? { parent: o.traceParent } : {}),
+      ...(this.tracing.enabled
+        ? {
+            attributes: {
+              'http.request.method': 'POST',
+              'server.address': hostOf(o.url),
+              'duyetbot.workflow.id': o.workflowId,
+              'duyetbot.delivery.attempt': attempts,
+            },
+          }
+        : {}),
+    });
+    const log = span.traceId ? this.logger.child({ traceId: span.traceId }) : this.logger;
     try {
       if (this.store.shared) {
         // Several instances poll the same outbox: push the row out of the others' "due" window for
@@ -157,6 +179,7 @@ export class CallbackDispatcher {
       headers['X-Delivery-Attempt'] = String(attempts);
       // `result`: the terminal Workflow; `event`: {kind: "event", workflowId, event} (docs/api.md §10).
       headers['X-Callback-Kind'] = o.kind ?? 'result';
+      if (span.traceparent) headers.traceparent = span.traceparent;
       if (this.config.signingSecret)
         Object.assign(
           headers,
@@ -184,7 +207,13 @@ export class CallbackDispatcher {
           ok: true,
           gaveUp: false,
         });
-        this.logger.info('callback delivered', { workflowId: o.workflowId, attempts });
+        span.setAttributes({ 'http.response.status_code': res.status });
+        log.info('callback delivered', {
+          workflowId: o.workflowId,
+          deliveryId: o.id,
+          attempts,
+          status: res.status,
+        });
         return;
       }
       // A refused destination (or a URL that cannot be sent to) fails at once: retrying cannot help.
@@ -205,16 +234,28 @@ export class CallbackDispatcher {
         ok: false,
         gaveUp: expired,
       });
+      span.setError(res.error);
       // The detail (which may name an internal address) goes to the operator's log only.
-      this.logger.warn('callback delivery failed', {
+      log.warn('callback delivery failed', {
         workflowId: o.workflowId,
+        deliveryId: o.id,
         attempts,
         error: res.error,
         ...(res.detail ? { detail: res.detail } : {}),
         gaveUp: expired,
       });
     } finally {
+      span.end();
       this.inflight.delete(o.id);
     }
+  }
+}
+
+/** The callback URL's host (never its path or query, which may hold a token) for the span. */
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return undefined;
   }
 }

@@ -13,6 +13,7 @@ import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import { DEFAULT_APPROVAL_TIMEOUT_MS, type EngineName, emptyUsage, type Usage } from '../protocol/index.ts';
+import type { SandboxUsage } from '../sandbox/usage.ts';
 import { type QuotaExceeded, watchDiskQuota } from '../sandbox/workspace/disk-quota.ts';
 import type { MessageRecord, RunFinish, RunRecord, SessionRecord, Store } from '../store/types.ts';
 import { RunScope } from '../tools/run-scope.ts';
@@ -23,6 +24,7 @@ import type { Lifecycle, RunOutcome, StopReason } from './lifecycle.ts';
 import { OutputBudget } from './output-budget.ts';
 import { endRun } from './run-end.ts';
 import { RunQuota } from './run-quota.ts';
+import type { RunTelemetry, RunTrace } from './run-telemetry.ts';
 import type { WorkspacePreparer } from './workspace-preparer.ts';
 
 export interface ExecutorDeps {
@@ -41,6 +43,10 @@ export interface ExecutorDeps {
   workflowEnd?: (run: RunRecord, outcome: RunOutcome) => Promise<RunFinish['workflow']>;
   /** Timestamps of stored messages and the run duration; default the system clock. */
   clock?: Clock;
+  /** Run, model-call and tool spans and the model-call metrics. */
+  telemetry?: RunTelemetry;
+  /** What the run's sandboxed processes used (their workspace's cgroup tally), taken at its end. */
+  sandboxUsage?: (workspace: string) => SandboxUsage | undefined;
 }
 
 export class RunExecutor {
@@ -83,13 +89,16 @@ export class RunExecutor {
     });
     await this.d.lifecycle.emit('run.started', { run, engine: session.engine });
     const started = this.clock.now();
+    const trace = this.d.telemetry?.begin(run, { engine: session.engine, model: session.model });
+    const runLog = trace?.traceId ? log.child({ traceId: trace.traceId }) : log;
 
-    const emit = this.engineEmitter(run, session);
+    const emit = this.engineEmitter(run, session, trace);
     let outcome: RunOutcome;
     let turns: MessageRecord[] = [];
     let engineState: Record<string, unknown> | undefined;
     let stopQuota = () => {};
     let quotaHit: QuotaExceeded | undefined;
+    let workspaceDir: string | undefined;
     // Per-run tool resources (the sandboxed fs helper); closed however the run ends.
     const scope = new RunScope();
     try {
@@ -99,6 +108,7 @@ export class RunExecutor {
           `engine "${session.engine}" is not available on this server`,
         );
       const workspace = await this.d.workspaces.prepare(session, signal);
+      workspaceDir = workspace.dir;
       // The disk quota holds while the run is active: over it, the run's processes are stopped.
       // (Paused while a native run waits for people with no tool executing: see run-quota.ts.)
       const quota = new RunQuota(
@@ -108,6 +118,11 @@ export class RunExecutor {
             config.workspaceQuotaBytes,
             (info) => {
               quotaHit = info;
+              runLog.warn('disk quota exceeded: stopping the run', {
+                usedBytes: info.usedBytes,
+                limitBytes: info.limitBytes,
+                reason: info.reason,
+              });
               stop('quota');
             },
             { intervalMs: config.workspaceQuotaIntervalMs },
@@ -135,6 +150,7 @@ export class RunExecutor {
           emit,
           scope,
           stateDir: workspace.stateDir,
+          ...(trace ? { observer: trace.observer } : {}),
           ...(session.repoUrl ? { origin: session.repoUrl } : {}),
           ...(approvals ? { approvals } : {}),
         })
@@ -170,17 +186,25 @@ export class RunExecutor {
       const reason = stopReason();
       const usage: Usage = (err instanceof EngineError && err.usage) || emptyUsage();
       if (reason === 'drain' || reason === 'lease_lost') {
+        trace?.end({ status: 'requeued', reason });
         await this.putBack(run, session, reason);
         return;
       }
       outcome = failureOutcome(reason, err, usage, quotaHit, config.workspaceQuotaBytes);
       if (outcome.status === 'failed' && outcome.error.code === 'internal')
-        log.error('run failed unexpectedly', { err });
+        runLog.error('run failed unexpectedly', { err });
     } finally {
       stopQuota();
       await scope.close();
     }
-    await this.finish(run, session, outcome, { turns, engineState, durationMs: this.clock.now() - started });
+    const sandbox = workspaceDir === undefined ? undefined : this.d.sandboxUsage?.(workspaceDir);
+    trace?.end(outcome);
+    await this.finish(run, session, outcome, {
+      turns,
+      engineState,
+      durationMs: this.clock.now() - started,
+      ...(sandbox ? { sandbox } : {}),
+    });
   }
 
   /** The run's approval gate, when the session's policy names tool calls that need a decision. */
@@ -209,13 +233,18 @@ export class RunExecutor {
   }
 
   /** The engine's events, with streamed tool output capped per call and per run (what is stored and sent). */
-  private engineEmitter(run: RunRecord, session: SessionRecord): (ev: EngineEvent) => void {
+  private engineEmitter(
+    run: RunRecord,
+    session: SessionRecord,
+    trace: RunTrace | undefined,
+  ): (ev: EngineEvent) => void {
     const { eventLog, config, lifecycle } = this.d;
     const budget = new OutputBudget({
       perCallBytes: config.toolStreamLimitBytes,
       perRunBytes: config.runStreamLimitBytes,
     });
     return (ev) => {
+      trace?.onEvent(ev);
       if (ev.type === 'tool.output') {
         const chunk = budget.admit(ev.data.toolUseId, ev.data.stream, ev.data.chunk);
         if (chunk === undefined) return;
@@ -276,7 +305,12 @@ export class RunExecutor {
     run: RunRecord,
     session: SessionRecord,
     outcome: RunOutcome,
-    done: { turns?: MessageRecord[]; engineState?: Record<string, unknown>; durationMs?: number } = {},
+    done: {
+      turns?: MessageRecord[];
+      engineState?: Record<string, unknown>;
+      durationMs?: number;
+      sandbox?: SandboxUsage;
+    } = {},
   ): Promise<void> {
     await this.d.eventLog.flush(); // every delta of the run is stored (and published) before its end
     const workflow = run.workflowId ? await this.d.workflowEnd?.(run, outcome) : undefined;

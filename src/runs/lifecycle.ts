@@ -10,6 +10,7 @@
 // store, so a listener that misses an event (a crash) finds the state there on restart.
 import type { Logger } from '../observability/logger.ts';
 import type { RunFailure, Usage } from '../protocol/index.ts';
+import type { SandboxUsage } from '../sandbox/usage.ts';
 import type { RunRecord } from '../store/types.ts';
 
 /** How a run ended, as the executor saw it (before it is stored). */
@@ -48,7 +49,14 @@ export interface LifecycleEvents {
    * A run ended; its terminal event (and, for a workflow, the workflow's) is stored.
    * `durationMs` is absent when the run ended without executing (cancelled or over its attempts).
    */
-  'run.finished': { run: RunRecord; outcome: RunOutcome; engine: string; durationMs?: number };
+  'run.finished': {
+    run: RunRecord;
+    outcome: RunOutcome;
+    engine: string;
+    durationMs?: number;
+    /** What the run's sandboxed processes used, when their cgroups told (sandbox/usage.ts). */
+    sandbox?: SandboxUsage;
+  };
   /** A tool call ended (its `tool.completed` event is on its way to the store). */
   'tool.completed': { runId: string; tool: string; isError: boolean; durationMs: number };
   /** A session is about to be deleted: whoever runs its runs lets them end first (bounded). */

@@ -2,6 +2,7 @@
 // the run's turns, a workflow's terminal status and callback), then its events published and its
 // consequences announced on the lifecycle bus. Used by the executor (a run that ran) and by
 // workflow cancellation (a run that never started).
+import type { SandboxUsage } from '../sandbox/usage.ts';
 import type { MessageRecord, NewEvent, RunFinish, RunRecord, Store } from '../store/types.ts';
 import type { EventLog } from './event-log.ts';
 import type { Lifecycle, RunOutcome } from './lifecycle.ts';
@@ -19,6 +20,8 @@ export interface RunEnd {
   from?: RunFinish['from'];
   /** `run.cancelled`'s reason, when there is one worth telling. */
   cancelReason?: string;
+  /** What its sandboxed processes used (absent when no cgroup measured them). */
+  sandbox?: SandboxUsage;
 }
 
 /** Stores the end and announces it; false when the run was not in a state `from` allows. */
@@ -48,6 +51,7 @@ export async function endRun(
     outcome,
     engine: e.engine,
     ...(e.durationMs !== undefined ? { durationMs: e.durationMs } : {}),
+    ...(e.sandbox ? { sandbox: e.sandbox } : {}),
   });
   const wf = e.workflow;
   if (wf && result.events.some((ev) => ev.type === 'workflow.status')) {

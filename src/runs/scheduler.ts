@@ -11,11 +11,17 @@ import { type Clock, systemClock, type Timer } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { RunRecord, Store } from '../store/types.ts';
+import { PRIORITY_RANK, type RunRecord, type Store } from '../store/types.ts';
 import type { RunSlot } from './approval-gate.ts';
 import type { EventLog } from './event-log.ts';
 import type { RunExecutor } from './executor.ts';
 import type { Lifecycle, StopReason } from './lifecycle.ts';
+
+/** The label of a run priority: workflows' low/medium/high, and interactive messages above them. */
+function priorityName(p: number): string {
+  for (const [name, rank] of Object.entries(PRIORITY_RANK)) if (rank === p) return name;
+  return p > PRIORITY_RANK.high ? 'interactive' : String(p);
+}
 
 interface Active {
   run: RunRecord;
@@ -279,7 +285,14 @@ export class Scheduler {
   private async sweep(): Promise<void> {
     await this.recover(new Date(this.clock.now()).toISOString());
     try {
-      this.metrics.queueDepth.set(await this.store.countRuns('queued'));
+      const by = await this.store.countQueuedByPriority();
+      let total = 0;
+      this.metrics.queueDepthByPriority.reset();
+      for (const [priority, n] of by) {
+        total += n;
+        this.metrics.queueDepthByPriority.set({ priority: priorityName(priority) }, n);
+      }
+      this.metrics.queueDepth.set(total);
     } catch (err) {
       this.logger.warn('queue depth probe failed', { err });
     }

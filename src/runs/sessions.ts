@@ -150,6 +150,7 @@ export class SessionService {
         idempotencyKey,
         priority: INTERACTIVE_PRIORITY,
         credential: actor.id,
+        ...(actor.traceParent ? { traceParent: actor.traceParent } : {}),
       });
     } catch (err) {
       // Two requests with the same key raced: the other one created the run.

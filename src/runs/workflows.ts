@@ -11,6 +11,7 @@ import type { Config } from '../config.ts';
 import { AppError, notFound } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../observability/logger.ts';
+import { traceIdOf } from '../observability/tracing.ts';
 import {
   type CreateWorkflowRequest,
   emptyUsage,
@@ -104,7 +105,14 @@ export class WorkflowService {
       patch: p,
       event: { runId: run.id, type: 'workflow.status', data: { status: p.status, workflowId: w.id } },
     });
-    if (event) this.eventLog.publish([event]);
+    if (!event) return;
+    this.eventLog.publish([event]);
+    this.logger.info('workflow status', {
+      workflowId: w.id,
+      runId: run.id,
+      status: p.status,
+      from: w.status,
+    });
   }
 
   create(req: CreateWorkflowRequest, actor: Actor): Promise<{ workflow: Workflow; created: boolean }> {
@@ -181,6 +189,7 @@ export class WorkflowService {
         workflowId: id,
         input: req.instructions,
         priority: PRIORITY_RANK[priority],
+        ...(actor.traceParent ? { traceParent: actor.traceParent } : {}),
       },
       first,
     );
@@ -189,6 +198,15 @@ export class WorkflowService {
       return { workflow: toWorkflow(workflow, await this.store.getOutboxForWorkflow(workflow.id)), created };
     }
     this.eventLog.publish(events);
+    this.logger.info('workflow created', {
+      workflowId: id,
+      runId: rec.runId,
+      type: rec.type,
+      priority,
+      credential: actor.id,
+      ...(actor.requestId ? { requestId: actor.requestId } : {}),
+      ...(actor.traceParent ? { traceId: traceIdOf(actor.traceParent) } : {}),
+    });
     await this.lifecycle.emit('run.queued', { sessionId: id, runId: rec.runId, workflowId: id });
     return { workflow: toWorkflow(workflow), created }; // a new workflow has no callback state yet
   }
@@ -306,6 +324,8 @@ export class WorkflowService {
         attempts: 0,
         nextAttemptAt: completedAt,
         createdAt: completedAt,
+        // The callback continues the trace of the request that started the workflow.
+        ...(run.traceParent ? { traceParent: run.traceParent } : {}),
       },
     };
   }

@@ -1,5 +1,6 @@
 // How a child process is started. The process runner spawns what a `SandboxWrapper` returns, so
 // the bubblewrap sandbox (or none, when explicitly configured) plugs in without touching tools.
+import type { SandboxUsage } from './usage.ts';
 
 export interface ProcessSpec {
   command: string;
@@ -55,6 +56,8 @@ export interface WrappedCommand {
 export interface SandboxWrapper {
   readonly kind: 'bwrap' | 'none';
   wrap(spec: ProcessSpec): WrappedCommand;
+  /** Resource use of the process trees of each workspace, from their cgroups (when there are any). */
+  readonly usage?: { take(workspace: string): SandboxUsage | undefined };
 }
 
 /** No confinement beyond the path guard and process-group kill: only when explicitly configured. */

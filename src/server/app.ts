@@ -1,9 +1,11 @@
 // The HTTP application: middleware, routes and the OpenAPI document, all from the same schemas.
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
+import { noopTracing } from '../observability/tracing.ts';
 import { bufferBody, closeIfBodyUnread, requestFraming } from './body.ts';
 import type { ServerDeps } from './deps.ts';
 import { handleError, notFoundHandler } from './errors.ts';
+import { requestTelemetry } from './request-telemetry.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerSessionRoutes } from './routes/sessions.ts';
 import { validationHook } from './validation.ts';
@@ -24,13 +26,8 @@ export function createApp(deps: ServerDeps, ext: AppExtensions = {}): OpenAPIHon
 
   // First, so it sees every answer: one sent before the body was read closes the connection.
   app.use('*', closeIfBodyUnread());
-  app.use('*', async (c, next) => {
-    const start = performance.now();
-    await next();
-    const route = c.req.routePath || 'unmatched';
-    deps.metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
-    deps.metrics.httpDuration.observe((performance.now() - start) / 1000, { method: c.req.method, route });
-  });
+  // Request id, span, metrics and the request's log line.
+  app.use('*', requestTelemetry({ ...deps, tracing: deps.tracing ?? noopTracing }));
   // Headers-only checks (declared size, JSON content type), then auth, then the bounded body read:
   // no body is read before its request is authenticated (a signed one's is read by the check).
   app.use('/api/*', requestFraming(deps.config.maxBodyBytes));

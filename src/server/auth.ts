@@ -31,6 +31,7 @@ import {
 import type { Store } from '../store/types.ts';
 import type { AccessGuard } from './access-guard.ts';
 import { readBody } from './body.ts';
+import { requestId, requestTraceparent } from './request-telemetry.ts';
 import type { UpgradeAuth } from './ws.ts';
 import { ticketFromProtocols, ticketNonce, WsTickets } from './ws-ticket.ts';
 
@@ -246,7 +247,14 @@ export function getCredential(c: Context): string | undefined {
 
 /** Who made this HTTP request, for the services' audit records. */
 export function httpActor(c: Context): Actor {
-  return { id: getCredential(c) ?? ANONYMOUS, via: 'http' };
+  const traceParent = requestTraceparent(c);
+  const reqId = requestId(c);
+  return {
+    id: getCredential(c) ?? ANONYMOUS,
+    via: 'http',
+    ...(traceParent ? { traceParent } : {}),
+    ...(reqId ? { requestId: reqId } : {}),
+  };
 }
 
 /**

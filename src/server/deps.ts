@@ -2,6 +2,7 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { Tracing } from '../observability/tracing.ts';
 import type { ApprovalService } from '../runs/approvals.ts';
 import type { EventLog } from '../runs/event-log.ts';
 import type { SessionService } from '../runs/sessions.ts';
@@ -17,6 +18,8 @@ export interface ServerDeps {
   store: Store;
   logger: Logger;
   metrics: Metrics;
+  /** Request spans (the no-op tracer when no OTLP endpoint is configured). */
+  tracing?: Tracing;
   eventLog: EventLog;
   sessions: SessionService;
   /** Decisions on tool calls waiting for approval (docs/api.md §10). */

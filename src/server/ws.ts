@@ -12,6 +12,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { AppError } from '../errors.ts';
+import { newId } from '../ids.ts';
 import { WsClientMessage, type WsServerMessage } from '../protocol/index.ts';
 import type { Actor } from '../runs/actions.ts';
 import { type EventFollower, followEvents } from '../runs/event-stream.ts';
@@ -100,6 +101,9 @@ export function createWsGateway(
 
   function onConnection(ws: WebSocket, credential: string): void {
     const actor: Actor = { id: credential, via: 'ws' };
+    const opened = performance.now();
+    const connectionId = newId('ws');
+    deps.logger.info('websocket opened', { component: 'ws', connectionId, credential });
     deps.metrics.wsConnections.inc();
     alive.add(ws);
     ws.on('pong', () => alive.add(ws));
@@ -257,10 +261,17 @@ export function createWsGateway(
 
     ws.on('message', (raw, isBinary) => void onMessage(raw, isBinary));
     ws.on('error', () => ws.terminate());
-    ws.on('close', () => {
+    ws.on('close', (code) => {
       for (const f of subs.values()) f.close();
       subs.clear();
       deps.metrics.wsConnections.dec();
+      deps.logger.info('websocket closed', {
+        component: 'ws',
+        connectionId,
+        credential,
+        code,
+        durationMs: Math.round(performance.now() - opened),
+      });
       auth.release?.(credential);
     });
   }

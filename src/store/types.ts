@@ -86,6 +86,8 @@ export interface RunRecord {
   usage: Usage;
   /** The credential (tenant) that asked for it: fair queueing and per-key caps count by it. */
   credential?: string;
+  /** W3C traceparent of the request that queued it: the parent of the run's span. */
+  traceParent?: string;
 }
 
 export interface NewRun {
@@ -97,6 +99,7 @@ export interface NewRun {
   priority: number;
   deadlineAt?: string;
   credential?: string;
+  traceParent?: string;
 }
 
 export interface WorkflowRecord {
@@ -146,6 +149,8 @@ export interface OutboxRecord {
   lastError?: string;
   createdAt: string;
   deliveredAt?: string;
+  /** W3C traceparent the delivery continues (the run's request): sent as the `traceparent` header's parent. */
+  traceParent?: string;
 }
 
 /** A tool call a policy rule stopped until someone decides (docs/api.md §10). */
@@ -337,6 +342,8 @@ export interface Store {
   /** Cancels a run only if it is still `queued` (atomic check-and-set); true when it did. */
   cancelQueuedRun(id: string): Promise<boolean>;
   countRuns(status: RunStatus): Promise<number>;
+  /** Queued runs per priority value (only priorities with at least one), for stats and metrics. */
+  countQueuedByPriority(): Promise<Map<number, number>>;
 
   // workflows
   /**

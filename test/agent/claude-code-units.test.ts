@@ -34,7 +34,7 @@ import {
   transcriptExists,
   writeStoredSessionId,
 } from '../../src/agent/claude-code/session-store.ts';
-import type { EngineEvent } from '../../src/agent/engine.ts';
+import type { EngineEvent, ModelCallEnd, ModelCallObserver } from '../../src/agent/engine.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { ProcessSpec, SandboxWrapper } from '../../src/sandbox/types.ts';
 import { type Tool, ToolError } from '../../src/tools/types.ts';
@@ -272,6 +272,80 @@ describe('RunMapper', () => {
     expect(m.messages[4]?.content).toEqual([
       { type: 'tool_result', tool_use_id: 'tu2', content: 'Exit code 1', is_error: true },
     ]);
+  });
+
+  it('reports each main-loop model call to the observer: start, first token, usage, finish reason', () => {
+    const calls: Array<{ model: string; startedAt?: number; first: number; end?: ModelCallEnd }> = [];
+    const observer: ModelCallObserver = {
+      start(info) {
+        const c: (typeof calls)[number] = { ...info, first: 0 };
+        calls.push(c);
+        return {
+          firstToken: () => {
+            c.first++;
+          },
+          end: (r) => {
+            c.end = r;
+          },
+        };
+      },
+    };
+    const raw = (event: Record<string, unknown>, parent: string | null = null) =>
+      ({
+        type: 'stream_event',
+        event,
+        parent_tool_use_id: parent,
+        session_id: 'sid',
+      }) as unknown as SDKMessage;
+    const start = (id: string) =>
+      raw({
+        type: 'message_start',
+        message: {
+          id,
+          model: 'claude-test-1',
+          usage: {
+            input_tokens: 10,
+            output_tokens: 1,
+            cache_read_input_tokens: 5,
+            cache_creation_input_tokens: 0,
+          },
+        },
+      });
+    const stop = (reason: string, out: number) => [
+      raw({ type: 'message_delta', delta: { stop_reason: reason }, usage: { output_tokens: out } }),
+      raw({ type: 'message_stop' }),
+    ];
+    const before = Date.now();
+    const m = new RunMapper({ emit: () => {}, outputLimit: 100, observer });
+    m.handle(start('msg1'));
+    m.handle(delta('a'));
+    m.handle(delta('b'));
+    for (const x of stop('tool_use', 7)) m.handle(x);
+    // A subagent's stream is not a main-loop call.
+    m.handle(raw({ type: 'message_start', message: { id: 'sub', model: 'x', usage: {} } }, 'toolu_parent'));
+    m.handle(user([{ type: 'tool_result', tool_use_id: 'tu1', content: 'ok' }]));
+    const afterTool = Date.now();
+    m.handle(start('msg2'));
+    m.endCall('incomplete'); // the CLI ended mid-answer
+    expect(calls).toHaveLength(2);
+    expect(calls[0]).toMatchObject({
+      model: 'claude-test-1',
+      first: 1,
+      end: {
+        usage: { inputTokens: 10, outputTokens: 7, cacheReadInputTokens: 5, cacheCreationInputTokens: 0 },
+        finishReason: 'tool_use',
+        responseId: 'msg1',
+        responseModel: 'claude-test-1',
+      },
+    });
+    expect(calls[0]!.end!.error).toBeUndefined();
+    expect(calls[0]!.startedAt).toBeGreaterThanOrEqual(before);
+    // The second request went out after the tool result came back.
+    expect(calls[1]!.startedAt).toBeGreaterThanOrEqual(calls[0]!.startedAt!);
+    expect(calls[1]!.startedAt).toBeLessThanOrEqual(afterTool);
+    expect(calls[1]).toMatchObject({ first: 0, end: { error: 'incomplete', responseId: 'msg2' } });
+    m.endCall('again'); // nothing open: nothing reported twice
+    expect(calls).toHaveLength(2);
   });
 
   it('turns API errors and auth retries into state, not assistant text', () => {

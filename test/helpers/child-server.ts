@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkOutput } from './log-check.ts';
 import { freePort, pollUntil } from './net.ts';
 import { tempDir } from './server.ts';
 
@@ -71,18 +72,26 @@ export async function startChildServer(opts: ChildServerOptions = {}): Promise<C
     });
     child = c;
     let alive = true;
+    // Its log lines (stdout) and anything else it wrote are checked when it is gone (log-check.ts).
+    let stdout = '';
+    let stderr = '';
+    const label = `child server ${dataDir} (pid ${c.pid})`;
     exited = new Promise((resolve) => {
       c.on('exit', (code) => {
         alive = false;
         out += `\n--- exit code=${code} ---\n`;
+        checkOutput(label, stdout, { ...env, ...extra });
+        checkOutput(label, stderr, { ...env, ...extra }, false);
         resolve(code);
       });
     });
     c.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
+      stdout += d.toString();
     });
     c.stderr?.on('data', (d: Buffer) => {
       out += d.toString();
+      stderr += d.toString();
     });
     await pollUntil(
       async () => {

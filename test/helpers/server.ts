@@ -4,8 +4,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.ts';
+import { capturedLogger, teeLogger } from './log-check.ts';
 import { sleep } from './sleep.ts';
 
 export interface TestServer {
@@ -23,9 +23,11 @@ export async function tempDir(prefix = 'agent-test-'): Promise<string> {
 export async function startTestServer(
   env: Record<string, string | undefined> = {},
   opts: RuntimeOptions = {},
+  /** Sees every log line the server writes (they are checked for secrets either way). */
+  onLogLine?: (line: string) => void,
 ): Promise<TestServer> {
   const dataDir = env.DATA_DIR ?? (await tempDir());
-  const config = loadConfig({
+  const fullEnv = {
     PORT: '0',
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
@@ -34,8 +36,13 @@ export async function startTestServer(
     AGENT_ENGINE: 'native',
     LOG_LEVEL: 'error',
     ...env,
-  });
-  const runtime = await createRuntime(config, { logger: silentLogger, ...opts });
+  };
+  const config = loadConfig(fullEnv);
+  // Every line is written at debug level and checked for secrets (test/helpers/log-check.ts), also
+  // when the test brings its own logger.
+  const checked = capturedLogger(`server ${dataDir}`, config, fullEnv, onLogLine);
+  const logger = opts.logger ? teeLogger(opts.logger, checked) : checked;
+  const runtime = await createRuntime(config, { ...opts, logger });
   const l = await runtime.start();
   return {
     runtime,

@@ -15,6 +15,7 @@ import {
 } from '../../src/mock-llm/index.ts';
 import { allEvents, type TestEvent, waitForRunEnd } from '../helpers/events.ts';
 import { closeMockedServer, startMockedServer } from '../helpers/mock-server.ts';
+import { parseProm, sumWhere } from '../helpers/prom.ts';
 import { api, json, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
 import { WsClient } from '../helpers/ws-client.ts';
 
@@ -91,6 +92,18 @@ describe('session end to end (claude-code engine)', () => {
       role: 'assistant',
       text: 'Fixed the bug in add(), tests pass, and the fix is pushed.',
     });
+
+    // every main-loop model request (the ones with tools; not Claude Code's side requests) was
+    // reported by the engine: counted, timed, with its time to first token
+    const prom = parseProm(await (await fetch(`${server.url}/metrics`)).text());
+    const mainLoop = mock.requests.filter((r) => {
+      const tools = (r.body as { tools?: unknown[] }).tools;
+      return Array.isArray(tools) && tools.length > 0;
+    }).length;
+    expect(mainLoop).toBeGreaterThanOrEqual(6);
+    const cc = { engine: 'claude-code' };
+    expect(sumWhere(prom, 'agent_llm_requests_total', { ...cc, outcome: 'ok' })).toBe(mainLoop);
+    expect(sumWhere(prom, 'agent_llm_time_to_first_token_seconds_count', cc)).toBe(mainLoop);
 
     // a second message resumes the same Claude Code conversation: the mock sees the earlier turns
     const before = mock.requests.length;

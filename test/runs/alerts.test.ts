@@ -72,7 +72,7 @@ function setup(env: Record<string, string> = {}, sinks = [recordingSink()]) {
     probes: probes(values),
     logger: silentLogger,
     clock,
-    registry: metrics.registry,
+    registry: metrics,
   });
   managers.push(m);
   return { m, clock, values, sinks, rec: sinks[0]!, metrics };
@@ -300,9 +300,9 @@ describe('alert rules and their state machine', () => {
     await clock.advance(10_000);
     expect(states(a.sent)).toEqual(['llm_failures firing', 'llm_failures resolved']);
     expect(a.attempts).toHaveLength(4);
-    const text = metrics.registry.render();
-    expect(text).toContain('agent_alert_notifications_total{outcome="retry",sink="a"} 2');
-    expect(text).toContain('agent_alert_notifications_total{outcome="failed",sink="b"} 1');
+    const text = await metrics.render();
+    expect(text).toContain('agent_alert_notifications_total{sink="a",outcome="retry"} 2');
+    expect(text).toContain('agent_alert_notifications_total{sink="b",outcome="failed"} 1');
     expect(text).toContain('agent_alerts_firing 0');
   });
 

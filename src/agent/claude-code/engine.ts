@@ -156,7 +156,11 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
   ): Promise<{ kind: 'done'; result: EngineResult } | { kind: 'resume_missing' }> {
     const { ctx, workspace, log } = a;
     if (ctx.signal.aborted) throw abortedError();
-    const mapper = new RunMapper({ emit: ctx.emit, outputLimit: config.toolOutputLimit });
+    const mapper = new RunMapper({
+      emit: ctx.emit,
+      outputLimit: config.toolOutputLimit,
+      ...(ctx.observer ? { observer: ctx.observer } : {}),
+    });
     mapper.addUserInput(ctx.input);
     const toolMeta: Array<Record<string, unknown>> = [];
 
@@ -280,6 +284,8 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
       active.delete(entry);
     }
 
+    // An answer still streaming when the CLI ended was cut off (interrupt, crash).
+    mapper.endCall('incomplete');
     const sessionId = mapper.claudeSessionId ?? claudeSessionId;
     if (sessionId !== claudeSessionId) await writeStoredSessionId(a.stateDir, sessionId).catch(() => {});
 

@@ -7,7 +7,7 @@ import type {
   SDKResultMessage,
 } from '@anthropic-ai/claude-agent-sdk';
 import type { Usage } from '../../protocol/index.ts';
-import type { ConversationTurn } from '../engine.ts';
+import type { ConversationTurn, ModelCall, ModelCallObserver, ModelCallUsage } from '../engine.ts';
 import { EngineError, type EngineEvent, type EngineResult } from '../engine.ts';
 import { contentText } from '../history.ts';
 import { capOutput } from '../native/tools.ts';
@@ -45,6 +45,8 @@ export interface MapperOptions {
   /** Cap of tool outputs in events and persisted results (config.toolOutputLimit). */
   outputLimit: number;
   now?: () => number;
+  /** Told of each model request of the main loop (metrics, traces). */
+  observer?: ModelCallObserver;
 }
 
 /** Consumes the SDK message stream of one run. */
@@ -65,6 +67,16 @@ export class RunMapper {
   private readonly now: () => number;
   private readonly tools = new Map<string, { name: string; startedAt: number; done: boolean }>();
   private assistantId: string | undefined;
+  /**
+   * Claude Code does not say when it sends a request; the stream shows its answer (message_start).
+   * The request went out after the previous answer ended or the last tool result came back (or the
+   * run began): that moment is the call's start, so durations and time to first token include the
+   * API's wait, as they do for the native engine.
+   */
+  private requestSince = Date.now();
+  private call:
+    | { handle: ModelCall; usage: ModelCallUsage; id?: string; model?: string; stop?: string; first: boolean }
+    | undefined;
 
   constructor(opts: MapperOptions) {
     this.opts = opts;
@@ -88,6 +100,7 @@ export class RunMapper {
         return;
       case 'stream_event':
         if (m.parent_tool_use_id !== null) return; // a subagent's stream
+        this.observeStream(m.event);
         if (
           m.event.type === 'content_block_delta' &&
           m.event.delta.type === 'text_delta' &&
@@ -110,6 +123,63 @@ export class RunMapper {
       default:
         return;
     }
+  }
+
+  /** Model-call bookkeeping from the raw stream of the main loop (see `requestSince`). */
+  private observeStream(ev: Extract<SDKMessage, { type: 'stream_event' }>['event']): void {
+    const observer = this.opts.observer;
+    if (!observer) return;
+    switch (ev.type) {
+      case 'message_start': {
+        this.endCall('superseded');
+        const u = ev.message.usage;
+        this.call = {
+          handle: observer.start({ model: ev.message.model, startedAt: this.requestSince }),
+          usage: {
+            inputTokens: u.input_tokens ?? 0,
+            outputTokens: u.output_tokens ?? 0,
+            cacheReadInputTokens: u.cache_read_input_tokens ?? 0,
+            cacheCreationInputTokens: u.cache_creation_input_tokens ?? 0,
+          },
+          id: ev.message.id,
+          model: ev.message.model,
+          first: false,
+        };
+        return;
+      }
+      case 'content_block_delta':
+        if (this.call && !this.call.first) {
+          this.call.first = true;
+          this.call.handle.firstToken();
+        }
+        return;
+      case 'message_delta':
+        if (!this.call) return;
+        if (ev.delta.stop_reason) this.call.stop = ev.delta.stop_reason;
+        if (typeof ev.usage.output_tokens === 'number') this.call.usage.outputTokens = ev.usage.output_tokens;
+        if (typeof ev.usage.input_tokens === 'number') this.call.usage.inputTokens = ev.usage.input_tokens;
+        return;
+      case 'message_stop':
+        this.endCall();
+        this.requestSince = Date.now();
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Ends the open model call (at the run's end, with `error` when its answer never finished). */
+  endCall(error?: string): void {
+    const c = this.call;
+    if (!c) return;
+    this.call = undefined;
+    c.handle.end({
+      usage: c.usage,
+      ...(c.stop ? { finishReason: c.stop } : {}),
+      ...(c.model ? { responseModel: c.model } : {}),
+      ...(c.id ? { responseId: c.id } : {}),
+      ...(error ? { error } : {}),
+    });
   }
 
   private onSystem(m: Extract<SDKMessage, { type: 'system' }>): void {
@@ -217,6 +287,7 @@ export class RunMapper {
       results.push(block);
     }
     if (results.length === 0) return;
+    this.requestSince = Date.now();
     this.assistantId = undefined;
     const last = this.messages.at(-1);
     if (

@@ -105,11 +105,26 @@ async function requestTurn(
 ): Promise<Turn> {
   for (let attempt = 0; ; attempt++) {
     const progress: StreamProgress = { emittedText: false };
+    const call = ctx.observer?.start({ model: params.model });
     try {
       const stream = await deps.client.messages.create(params, { signal: ctx.signal, maxRetries: 0 });
-      return await consumeTurn(stream, ctx.emit, ctx.signal, progress);
+      const turn = await consumeTurn(
+        stream,
+        ctx.emit,
+        ctx.signal,
+        progress,
+        call && (() => call.firstToken()),
+      );
+      call?.end({
+        usage: turn.usage,
+        finishReason: turn.stopReason,
+        ...(turn.responseModel ? { responseModel: turn.responseModel } : {}),
+        ...(turn.responseId ? { responseId: turn.responseId } : {}),
+      });
+      return turn;
     } catch (err) {
       const c = classifyError(err, ctx.signal);
+      call?.end({ error: c.kind === 'aborted' ? 'aborted' : errorType(err) });
       if (c.kind === 'aborted') throw abortedError();
       if (c.kind === 'fatal') throw c.error;
       if (attempt >= deps.retry.maxRetries) {
@@ -175,6 +190,14 @@ function addUsage(into: Required<TokenUsage>, u: TokenUsage): void {
   into.outputTokens += u.outputTokens;
   into.cacheCreationInputTokens += u.cacheCreationInputTokens ?? 0;
   into.cacheReadInputTokens += u.cacheReadInputTokens ?? 0;
+}
+
+/** A short, secret-free name of a failure for the model-call span (`error.type`). */
+function errorType(err: unknown): string {
+  if (err instanceof EngineError) return err.code;
+  const status = (err as { status?: unknown } | null)?.status;
+  if (typeof status === 'number') return String(status);
+  return err instanceof Error ? err.name : 'error';
 }
 
 function formatDelay(ms: number): string {

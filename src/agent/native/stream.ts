@@ -26,6 +26,9 @@ export interface Turn {
   toolCalls: ToolCall[];
   stopReason: string;
   usage: TokenUsage;
+  /** The API's message id and the model that answered (message_start). */
+  responseId?: string;
+  responseModel?: string;
 }
 
 /** Shared with the caller so that it knows, when the stream fails, whether output was emitted. */
@@ -43,6 +46,8 @@ export async function consumeTurn(
   emit: (e: EngineEvent) => void,
   signal: AbortSignal,
   progress: StreamProgress,
+  /** Called once, when the first content delta arrives (time to first token). */
+  onFirstToken?: () => void,
 ): Promise<Turn> {
   const blocks = new Map<number, BlockState>();
   const usage: TokenUsage = {
@@ -54,6 +59,9 @@ export async function consumeTurn(
   let stopReason = '';
   let stopped = false;
   let text = '';
+  let firstToken = onFirstToken;
+  let responseId: string | undefined;
+  let responseModel: string | undefined;
 
   const emitText = (block: { text: string }, delta: string) => {
     if (delta === '') return;
@@ -69,6 +77,8 @@ export async function consumeTurn(
     switch (ev.type) {
       case 'message_start':
         applyUsage(usage, ev.message.usage);
+        responseId = ev.message.id;
+        responseModel = ev.message.model;
         break;
       case 'content_block_start': {
         const cb = ev.content_block;
@@ -84,6 +94,10 @@ export async function consumeTurn(
         break;
       }
       case 'content_block_delta': {
+        if (firstToken) {
+          firstToken();
+          firstToken = undefined;
+        }
         const state = blocks.get(ev.index);
         if (ev.delta.type === 'text_delta' && state?.kind === 'text') emitText(state, ev.delta.text);
         else if (ev.delta.type === 'input_json_delta' && state?.kind === 'tool_use')
@@ -118,7 +132,15 @@ export async function consumeTurn(
       content.push({ type: 'tool_use', id: b.id, name: b.name, input });
     }
   }
-  return { content, text, toolCalls, stopReason: stopReason || 'end_turn', usage };
+  return {
+    content,
+    text,
+    toolCalls,
+    stopReason: stopReason || 'end_turn',
+    usage,
+    ...(responseId ? { responseId } : {}),
+    ...(responseModel ? { responseModel } : {}),
+  };
 }
 
 function parseToolInput(b: { id: string; name: string; json: string; initial: unknown }): ToolCall {

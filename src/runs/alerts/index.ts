@@ -3,7 +3,7 @@ import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { HostLookup } from '../../net/safe-post.ts';
 import type { Logger } from '../../observability/logger.ts';
-import type { Registry } from '../../observability/metrics.ts';
+import type { MetricsRegistrar } from '../../observability/metrics.ts';
 import type { Store } from '../../store/types.ts';
 import type { InstanceRegistry } from '../instances.ts';
 import { AlertManager } from './manager.ts';
@@ -19,7 +19,7 @@ export function createAlerts(o: {
   store: Store;
   instances: InstanceRegistry;
   logger: Logger;
-  registry?: Registry;
+  registry?: MetricsRegistrar;
   clock: Clock;
   /** Host resolution of the sinks (tests map names to loopback). */
   lookup?: HostLookup;

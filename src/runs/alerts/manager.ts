@@ -12,10 +12,12 @@
 // Cluster-wide rules (queue depth, instances) are evaluated by one instance, the leader; the
 // others keep them frozen. Notices go to every sink in order, one at a time per sink, with a few
 // retries; a sink that keeps failing is logged, never blocks the server.
+
+import type { Counter } from 'prom-client';
 import { type Clock, systemClock, type Timer } from '../../clock.ts';
 import type { AlertConfig } from '../../config.ts';
 import type { Logger } from '../../observability/logger.ts';
-import type { Counter, Registry } from '../../observability/metrics.ts';
+import type { MetricsRegistrar } from '../../observability/metrics.ts';
 import type { RunFailureCode } from '../../protocol/index.ts';
 import { type AlertRule, createRules, type Readings } from './rules.ts';
 import type { AlertName, AlertNotice, AlertProbes, AlertSink, AlertState } from './types.ts';
@@ -42,7 +44,7 @@ export interface AlertManagerOptions {
   logger: Logger;
   clock?: Clock;
   /** Adds agent_alerts_firing and agent_alert_notifications_total. */
-  registry?: Registry;
+  registry?: MetricsRegistrar;
 }
 
 export class AlertManager {
@@ -58,7 +60,7 @@ export class AlertManager {
   private stopped = false;
   /** Retry waits in progress; stop() ends them at once. */
   private readonly waits = new Set<() => void>();
-  private readonly sent?: Counter;
+  private readonly sent?: Counter<'sink' | 'outcome'>;
 
   private readonly o: AlertManagerOptions;
 
@@ -68,10 +70,11 @@ export class AlertManager {
     this.clock = o.clock ?? systemClock;
     this.logger = o.logger.child({ component: 'alerts' });
     if (o.registry) {
-      o.registry.gauge('agent_alerts_firing', 'Alerts firing on this instance', () => this.tracked.size);
-      this.sent = o.registry.counter(
+      o.registry.observe('agent_alerts_firing', 'Alerts firing on this instance', () => this.tracked.size);
+      this.sent = o.registry.counterOf(
         'agent_alert_notifications_total',
         'Alert notifications by sink and outcome (sent, retry, failed)',
+        ['sink', 'outcome'],
       );
     }
   }

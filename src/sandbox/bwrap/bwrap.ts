@@ -25,7 +25,9 @@ import type { Logger } from '../../observability/logger.ts';
 import { EgressPool } from '../net/egress-pool.ts';
 import { FORWARDER_SOURCE, type LookupFn, parseAllowList, policyFor } from '../net/policy.ts';
 import type { ProcessSpec, SandboxWrapper, WrappedCommand } from '../types.ts';
+import { SandboxUsageMeter } from '../usage.ts';
 import { buildStaticArgs, type IdentityMode } from './args.ts';
+import { readCgroupUsage } from './cgroup-usage.ts';
 import { sanitizeEnv } from './env.ts';
 import { buildEtc, makeRuntimeDir, passwdWriter } from './etc.ts';
 import {
@@ -91,6 +93,8 @@ export interface BwrapSandbox extends SandboxWrapper {
   readonly info: BwrapInfo;
   /** Per-session host uids (a root server); null when a user namespace maps the server's own uid. */
   readonly identities: SandboxIdentities | null;
+  /** What each workspace's process trees used, from their cgroups (absent without one). */
+  readonly usage: SandboxUsageMeter;
   /**
    * Makes a host loopback port (e.g. the LLM proxy) reachable from network-enabled sandboxes at
    * the same 127.0.0.1:<port>. Nothing else on the host's loopback ever is. `kind` limits it to the
@@ -210,6 +214,7 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     return identities.userFor(uid);
   };
 
+  const usage = new SandboxUsageMeter();
   const allowList = opts.config.sandboxNetwork;
   const fwdFile = path.join(runtimeDir, 'netfwd.cjs');
   writeFileSync(fwdFile, FORWARDER_SOURCE, { mode: 0o644 });
@@ -353,7 +358,15 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     // bwrap reads it to the end) and joins the process tree's cgroups before exec'ing bwrap.
     const slot = cgroups?.create() ?? null;
     const procs = slot?.procsFiles ?? [];
-    const done = release ? { release } : {};
+    // Once the tree has exited, its cgroup's figures join the workspace's tally (the run's).
+    const gateRelease = release;
+    const tally = slot
+      ? () => {
+          gateRelease?.();
+          usage.record(ws, readCgroupUsage(slot.accounting));
+        }
+      : gateRelease;
+    const done = tally ? { release: tally } : {};
     if (!seccompFile && procs.length === 0 && !shLimitPrefix)
       return { command: bwrapPath, args, env: childEnv, cwd: '/', ...done };
     const script =
@@ -375,6 +388,7 @@ export function createBwrapSandbox(opts: BwrapOptions): BwrapSandbox {
     info,
     identities,
     wrap,
+    usage,
     allowLoopbackPort(port: number, kind?: 'git' | 'tools') {
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`bad port ${port}`);
       if (kind !== 'tools') loopbackPorts.git.add(port);

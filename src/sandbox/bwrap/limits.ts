@@ -75,6 +75,14 @@ interface Hierarchy {
 export interface CgroupSlot {
   /** `cgroup.procs` files the wrapper writes its pid to before exec'ing bwrap. */
   procsFiles: string[];
+  /** The slot's directories with what they account (read for usage once the process has exited). */
+  accounting: CgroupDir[];
+}
+
+export interface CgroupDir {
+  dir: string;
+  controller: 'pids' | 'memory';
+  version: 1 | 2;
 }
 
 export interface CgroupInfo {
@@ -123,7 +131,7 @@ export class CgroupManager {
   /** Handed-out cgroup directories and when; removed by the sweep once empty. */
   private readonly created = new Map<string, number>();
   /** Pre-made slots, so that making directories is off the critical path of a spawn. */
-  private readonly pool: Array<{ dirs: string[]; procsFiles: string[] }> = [];
+  private readonly pool: Array<{ dirs: string[]; procsFiles: string[]; accounting: CgroupDir[] }> = [];
   private refillScheduled = false;
   private closed = false;
   private seq = 0;
@@ -170,13 +178,15 @@ export class CgroupManager {
     };
   }
 
-  private make(): { dirs: string[]; procsFiles: string[] } | null {
+  private make(): { dirs: string[]; procsFiles: string[]; accounting: CgroupDir[] } | null {
     const limits = this.limits;
     const name = `p${++this.seq}-${Date.now().toString(36)}`;
     const dirs: string[] = [];
     const procsFiles: string[] = [];
+    const accounting: CgroupDir[] = [];
     for (const h of this.hierarchies) {
       const dir = path.join(h.parent, name);
+      accounting.push({ dir, controller: h.controller, version: h.version });
       try {
         if (!dirs.includes(dir)) {
           mkdirSync(dir);
@@ -211,7 +221,7 @@ export class CgroupManager {
         return null;
       }
     }
-    return { dirs, procsFiles };
+    return { dirs, procsFiles, accounting };
   }
 
   /** The cgroup(s) for one process tree; null when none is usable. */
@@ -226,7 +236,7 @@ export class CgroupManager {
       this.timer = setInterval(() => this.sweep(30_000), 10_000);
       this.timer.unref();
     }
-    return { procsFiles: slot.procsFiles };
+    return { procsFiles: slot.procsFiles, accounting: slot.accounting };
   }
 
   private scheduleRefill(): void {

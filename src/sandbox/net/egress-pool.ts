@@ -56,7 +56,16 @@ export class EgressPool {
           loopbackPorts: this.o.loopbackPorts[kind],
           maxTunnels: this.o.maxTunnels,
           idleTimeoutMs: this.o.idleTimeoutMs,
-          ...(this.o.logger ? { logger: this.o.logger } : {}),
+          // Its refusals name the session (a workspace is DATA_DIR/workspaces/<session id>).
+          ...(this.o.logger
+            ? {
+                logger: this.o.logger.child({
+                  component: 'egress',
+                  sessionId: path.basename(workspace),
+                  egress: kind,
+                }),
+              }
+            : {}),
           ...(this.o.lookup ? { lookup: this.o.lookup } : {}),
         }),
         refs: 0,

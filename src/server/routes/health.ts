@@ -90,9 +90,7 @@ export function registerHealthRoutes(app: OpenAPIHono, deps: ServerDeps): void {
     const good = ok && deps.isAccepting();
     return good ? c.json(body(true, checks, degraded), 200) : c.json(body(false, checks), 503);
   });
-  app.openapi(metrics, (c) => {
-    return c.text(deps.metrics.registry.render(), 200, {
-      'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
-    });
+  app.openapi(metrics, async (c) => {
+    return c.text(await deps.metrics.render(), 200, { 'Content-Type': deps.metrics.contentType });
   });
 }

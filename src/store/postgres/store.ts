@@ -256,6 +256,15 @@ export class PostgresStore implements Store {
     );
   }
 
+  async countQueuedByPriority(): Promise<Map<number, number>> {
+    const rows = await query(
+      this.pool,
+      "SELECT priority, count(*) AS n FROM runs WHERE status = 'queued' GROUP BY priority",
+      [],
+    );
+    return new Map(rows.map((r) => [Number(r.priority), Number(r.n)]));
+  }
+
   // ---- workflows
 
   createWorkflow(

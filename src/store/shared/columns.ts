@@ -120,6 +120,7 @@ const OUTBOX: Record<string, Spec> = {
   lastError: c('last_error', 'text', true),
   createdAt: c('created_at', 'ts'),
   deliveredAt: c('delivered_at', 'ts', true),
+  traceParent: c('trace_parent', 'text', true),
 };
 const OUTBOX_PATCH: Record<string, Spec> = {
   status: OUTBOX.status!,
@@ -159,6 +160,7 @@ export function runInsert(r: NewRun, now: string): Assignments {
     ['priority', r.priority],
     ['deadline_at', r.deadlineAt === undefined ? null : toIso(r.deadlineAt)],
     ['credential', r.credential ?? null],
+    ['trace_parent', r.traceParent ?? null],
     ['created_at', now],
   ];
 }

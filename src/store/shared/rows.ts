@@ -135,6 +135,7 @@ export function toRun(row: Row): RunRecord {
     error: optJson<RunFailure>(row, 'error'),
     usage: usage(row),
     credential: optStr(row, 'credential'),
+    traceParent: optStr(row, 'trace_parent'),
   });
 }
 
@@ -182,6 +183,7 @@ export function toOutbox(row: Row): OutboxRecord {
     lastError: optStr(row, 'last_error'),
     createdAt: str(row, 'created_at'),
     deliveredAt: optStr(row, 'delivered_at'),
+    traceParent: optStr(row, 'trace_parent'),
   });
 }
 

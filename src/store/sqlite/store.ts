@@ -285,6 +285,13 @@ export class SqliteStore implements Store {
     return Number(this.db.get('SELECT count(*) AS n FROM runs WHERE status = ?', status)?.n ?? 0);
   }
 
+  async countQueuedByPriority(): Promise<Map<number, number>> {
+    const rows = this.db.all(
+      "SELECT priority, count(*) AS n FROM runs WHERE status = 'queued' GROUP BY priority",
+    );
+    return new Map(rows.map((r) => [Number(r.priority), Number(r.n)]));
+  }
+
   // ---- workflows
 
   createWorkflow(

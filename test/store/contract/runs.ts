@@ -43,6 +43,17 @@ export function runsContract(ctx: Ctx): void {
       expect(await store.countRuns('queued')).toBe(3);
     });
 
+    it('keeps the traceparent of the request that queued a run, through the claim', async () => {
+      const store = ctx.store;
+      const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+      await store.createSession(newSession('s1'));
+      await store.createRun(newRun('r1', 's1', { traceParent: tp }));
+      await store.createRun(newRun('r2', 's1'));
+      expect((await store.getRun('r1'))?.traceParent).toBe(tp);
+      expect('traceParent' in (await store.getRun('r2'))!).toBe(false);
+      expect((await store.claimNextRun('w1', 30_000))?.traceParent).toBe(tp);
+    });
+
     it('claims by priority, then FIFO, and sets the lease', async () => {
       const store = ctx.store;
       const order = [
@@ -56,6 +67,13 @@ export function runsContract(ctx: Ctx): void {
         await store.createSession(newSession(`s_${id}`));
         await store.createRun(newRun(id, `s_${id}`, { priority }));
       }
+      expect(await store.countQueuedByPriority()).toEqual(
+        new Map([
+          [0, 1],
+          [1, 2],
+          [2, 2],
+        ]),
+      );
       const before = Date.now();
       const first = (await store.claimNextRun('w1', 30_000))!;
       expect(first).toMatchObject({ id: 'b', status: 'running', workerId: 'w1', attempts: 1 });
@@ -72,6 +90,7 @@ export function runsContract(ctx: Ctx): void {
       expect(rest).toEqual(['d', 'a', 'c', 'e']);
       expect(await store.countRuns('running')).toBe(5);
       expect(await store.countRuns('queued')).toBe(0);
+      expect(await store.countQueuedByPriority()).toEqual(new Map());
     });
 
     it('never runs two runs of one session at once', async () => {

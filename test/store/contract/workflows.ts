@@ -187,6 +187,16 @@ export function workflowsContract(ctx: Ctx): void {
       expect(await store.getOutboxForWorkflow('nope')).toBeUndefined();
       expect((await store.dueOutbox(at(120_000), 10)).map((o) => o.id)).toEqual(['o2', 'o3']);
     });
+
+    it('keeps the traceparent a delivery continues', async () => {
+      const store = ctx.store;
+      const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+      const now = new Date().toISOString();
+      const row = { url: 'https://cb', body: '{}', status: 'pending' as const, attempts: 0, createdAt: now };
+      await store.enqueueOutbox({ ...row, id: 'ot', workflowId: 'wt', nextAttemptAt: now, traceParent: tp });
+      expect(await store.getOutboxForWorkflow('wt')).toMatchObject({ traceParent: tp });
+      expect((await store.dueOutbox(now, 10)).find((o) => o.id === 'ot')?.traceParent).toBe(tp);
+    });
   });
 
   describe('audit', () => {
