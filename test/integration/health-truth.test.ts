@@ -5,8 +5,10 @@
 import { copyFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../../src/agent/engine.ts';
 import { loadConfig } from '../../src/config.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
+import { SYSTEM_ACTOR } from '../../src/runs/actions.ts';
 import { SANDBOX_RECHECK_MS, sandboxProbe } from '../../src/runtime-health.ts';
 import { createSandbox } from '../../src/sandbox/index.ts';
 import type { SandboxWrapper } from '../../src/sandbox/types.ts';
@@ -46,8 +48,22 @@ describe.skipIf(!HAS_BWRAP)('the sandbox check', () => {
 
 describe('readiness while draining', () => {
   it('live stays 200, ready turns 503 with accepting: failing', async () => {
-    const server = await startTestServer();
+    // A run that only ends when it is stopped keeps the drain (and the listener) open meanwhile.
+    const blocking: Engine = {
+      name: 'native',
+      run: (ctx) =>
+        new Promise((_resolve, reject) =>
+          ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }),
+        ),
+    };
+    const server = await startTestServer({}, { engines: { native: blocking } });
     closers.push(() => server.close());
+    const session = await server.runtime.sessions.create({}, SYSTEM_ACTOR);
+    await server.runtime.sessions.send(session.id, 'wait', undefined, SYSTEM_ACTOR);
+    await until(
+      async () => (await server.runtime.store.getSession(session.id))?.status === 'running',
+      'the run',
+    );
     expect((await fetch(`${server.url}/health/ready`)).status).toBe(200);
     const drain = server.runtime.shutdown(1_000); // stops accepting first, then drains
     const [ready, live] = await Promise.all([

@@ -170,14 +170,14 @@ describe('logs', () => {
 
   it('the suite-wide check catches a secret the scrubber does not know', async () => {
     // A setting named like a secret but not (yet) in configSecrets: the check finds it by its name.
-    const env = { TELEGRAM_BOT_TOKEN: 'tg-bot-token-not-scrubbed' };
+    const env = { EXAMPLE_SERVICE_TOKEN: 'example-token-not-scrubbed' };
     const leaky = capturedLogger('leak test', loadConfig(env), env);
-    leaky.info('sending with tg-bot-token-not-scrubbed');
+    leaky.info('sending with example-token-not-scrubbed');
     leaky.info('nothing here');
     const { problems, linesChecked } = takeLogProblems();
     expect(linesChecked).toBeGreaterThan(2);
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain('leak test');
-    expect(problems[0]).not.toContain('tg-bot-token-not-scrubbed');
+    expect(problems[0]).not.toContain('example-token-not-scrubbed');
   });
 });

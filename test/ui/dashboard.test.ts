@@ -288,26 +288,26 @@ describe('dashboard (desktop, Chromium)', () => {
     await page.locator(`tr[data-id="${wf.id}"][data-status=cancelled]`).waitFor();
   });
 
-  it('says approvals are not enabled on a server without them, and shows list counts and health without /api/stats', async () => {
-    // An older server: its approval routes answer "no route" (this one has them, so the page is
-    // shown that answer by intercepting the requests).
+  it('on a server without approvals or /api/stats: says approvals are not enabled, shows list counts and health', async () => {
+    // An older server: its approval and stats routes answer "no route" (this one has them, so the
+    // page is shown that answer by intercepting the requests).
     await withoutApprovals(async () => {
       await page.goto(`${s.url}/ui/#/approvals`);
       await page.getByTestId('approvals-off').waitFor();
       expect(await seriousViolations(page)).toEqual([]);
+      await page.goto(`${s.url}/ui/#/ops`);
+      await page.getByTestId('stats-fallback').getByText('Sessions running').waitFor();
+      await page.getByTestId('audit').getByText('session.create').first().waitFor();
+      // The audit filters narrow the log.
+      await page.getByLabel('Action').selectOption('workflow.cancel');
+      await page.waitForFunction(() =>
+        [...document.querySelectorAll('[data-testid=audit] tbody tr')].every((r) =>
+          r.textContent?.includes('workflow.cancel'),
+        ),
+      );
+      expect(await page.locator('[data-testid=audit] tbody tr').count()).toBe(2);
+      expect(await seriousViolations(page)).toEqual([]);
     });
-    await page.goto(`${s.url}/ui/#/ops`);
-    await page.getByTestId('stats-fallback').getByText('Sessions running').waitFor();
-    await page.getByTestId('audit').getByText('session.create').first().waitFor();
-    // The audit filters narrow the log.
-    await page.getByLabel('Action').selectOption('workflow.cancel');
-    await page.waitForFunction(() =>
-      [...document.querySelectorAll('[data-testid=audit] tbody tr')].every((r) =>
-        r.textContent?.includes('workflow.cancel'),
-      ),
-    );
-    expect(await page.locator('[data-testid=audit] tbody tr').count()).toBe(2);
-    expect(await seriousViolations(page)).toEqual([]);
   });
 
   it('shows an approval request in the run view, and says so when the server cannot take decisions', async () => {
@@ -337,7 +337,7 @@ describe('dashboard (desktop, Chromium)', () => {
     await card.getByRole('alert').getByText('approvals are not enabled on this server').waitFor();
   }
 
-  /** Runs `fn` with the page's approval requests answered as a server without §10 answers them. */
+  /** Runs `fn` with the page's approval and stats requests answered as a server without §10/§11 answers them. */
   async function withoutApprovals(fn: () => Promise<void>): Promise<void> {
     const noRoute = async (route: Route) =>
       route.fulfill({
@@ -350,13 +350,12 @@ describe('dashboard (desktop, Chromium)', () => {
           },
         }),
       });
-    await page.route('**/api/approvals**', noRoute);
-    await page.route('**/approvals/**', noRoute);
+    const routes = ['**/api/approvals**', '**/approvals/**', '**/api/stats**'];
+    for (const r of routes) await page.route(r, noRoute);
     try {
       await fn();
     } finally {
-      await page.unroute('**/api/approvals**', noRoute);
-      await page.unroute('**/approvals/**', noRoute);
+      for (const r of routes) await page.unroute(r, noRoute);
     }
   }
 
