@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe } from 'vitest';
 import type { Store } from '../../src/store/types.ts';
 import type { Ctx } from './contract/ctx.ts';
 import { eventsContract } from './contract/events.ts';
+import { fairnessContract } from './contract/fairness.ts';
 import { noncesContract } from './contract/nonces.ts';
 import { runsContract } from './contract/runs.ts';
 import { sessionsContract } from './contract/sessions.ts';
@@ -66,6 +67,7 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
     sessionsContract(ctx);
     eventsContract(ctx);
     runsContract(ctx);
+    fairnessContract(ctx);
     workflowsContract(ctx);
     transitionsContract(ctx);
     noncesContract(ctx);

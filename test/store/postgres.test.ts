@@ -69,6 +69,7 @@ describe.skipIf(skip)('PostgreSQL', () => {
           { version: 1 },
           { version: 2 },
           { version: 3 },
+          { version: 5 },
         ]);
         await a.appendAudit({
           ts: new Date().toISOString(),

@@ -51,6 +51,7 @@ describe('SQLite specifics', () => {
       { version: 1 },
       { version: 2 },
       { version: 3 },
+      { version: 5 },
     ]);
     await store.close();
     const again = await createStore({ dataDir });
@@ -58,6 +59,7 @@ describe('SQLite specifics', () => {
       { version: 1 },
       { version: 2 },
       { version: 3 },
+      { version: 5 },
     ]);
     await again.close();
   });

@@ -3,7 +3,7 @@
 import { insertSql, runInsert, values } from '../shared/columns.ts';
 import { toRun } from '../shared/rows.ts';
 import { runInsertError } from '../shared/runs.ts';
-import type { NewRun, RunRecord } from '../types.ts';
+import type { ClaimOptions, NewRun, RunRecord } from '../types.ts';
 import type { SqliteDb } from './db.ts';
 
 const q = (): string => '?';
@@ -29,17 +29,71 @@ export function insertRun(db: SqliteDb, r: NewRun, now: string): RunRecord {
   }
 }
 
+/**
+ * The next run to start, fairly: the highest priority with a runnable run (queued, its session
+ * idle, its engine admitted); within it, the credential with the fewest running runs, then the
+ * one least recently started, then the one whose oldest queued run is oldest; FIFO within the
+ * credential. Credentials at `maxRunsPerKey` running runs are skipped. Runs inside the write
+ * transaction (SQLite has one writer), so the counts cannot change under it.
+ */
+function pickFair(db: SqliteDb, opts: ClaimOptions): { id: string; session_id: string } | undefined {
+  const cap = opts.maxRunsPerKey ?? 0;
+  const engines = opts.engines ? JSON.stringify(opts.engines) : null;
+  let prio = db.get("SELECT max(priority) AS p FROM runs WHERE status = 'queued'")?.p;
+  while (typeof prio === 'number' || typeof prio === 'bigint') {
+    const p = Number(prio);
+    const candidates: Array<{ c: string; running: number; last: string; head: number }> = [];
+    // skip scan over the credentials with queued runs at this priority (runs_fair_idx)
+    for (
+      let c = db.get("SELECT min(credential) AS c FROM runs WHERE status = 'queued' AND priority = ?", p)?.c;
+      typeof c === 'string';
+      c = db.get(
+        "SELECT min(credential) AS c FROM runs WHERE status = 'queued' AND priority = ? AND credential > ?",
+        p,
+        c,
+      )?.c
+    ) {
+      const running = Number(
+        db.get("SELECT count(*) AS n FROM runs WHERE status = 'running' AND credential = ?", c)?.n ?? 0,
+      );
+      if (cap > 0 && running >= cap) continue;
+      const last = db.get('SELECT max(started_at) AS t FROM runs WHERE credential = ?', c)?.t;
+      const head = db.get(
+        "SELECT min(queue_seq) AS q FROM runs WHERE status = 'queued' AND priority = ? AND credential = ?",
+        p,
+        c,
+      )?.q;
+      candidates.push({ c, running, last: typeof last === 'string' ? last : '', head: Number(head) });
+    }
+    candidates.sort(
+      (a, b) => a.running - b.running || (a.last < b.last ? -1 : a.last > b.last ? 1 : 0) || a.head - b.head,
+    );
+    for (const { c } of candidates) {
+      const next = db.get(
+        `SELECT r.id, r.session_id FROM runs r JOIN sessions s ON s.id = r.session_id
+          WHERE r.status = 'queued' AND r.priority = ? AND r.credential = ? AND s.running_run_id IS NULL
+            AND (? IS NULL OR s.engine IN (SELECT value FROM json_each(?)))
+          ORDER BY r.queue_seq LIMIT 1`,
+        p,
+        c,
+        engines,
+        engines,
+      );
+      if (next) return { id: next.id as string, session_id: next.session_id as string };
+    }
+    prio = db.get("SELECT max(priority) AS p FROM runs WHERE status = 'queued' AND priority < ?", p)?.p;
+  }
+  return undefined;
+}
+
 export function claimNext(
   db: SqliteDb,
   workerId: string,
   leaseUntil: string,
   now: string,
+  opts: ClaimOptions = {},
 ): RunRecord | undefined {
-  const next = db.get(
-    `SELECT r.id, r.session_id FROM runs r JOIN sessions s ON s.id = r.session_id
-      WHERE r.status = 'queued' AND s.running_run_id IS NULL
-      ORDER BY r.priority DESC, r.queue_seq LIMIT 1`,
-  );
+  const next = pickFair(db, opts);
   if (!next) return undefined;
   const row = db.get(
     `UPDATE runs SET status = 'running', worker_id = ?, lease_expires_at = ?, attempts = attempts + 1,
@@ -48,9 +102,9 @@ export function claimNext(
     workerId,
     leaseUntil,
     now,
-    next.id as string,
+    next.id,
   );
-  db.run('UPDATE sessions SET running_run_id = ? WHERE id = ?', next.id as string, next.session_id as string);
+  db.run('UPDATE sessions SET running_run_id = ? WHERE id = ?', next.id, next.session_id);
   return toRun(row!);
 }
 
