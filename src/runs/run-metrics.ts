@@ -8,6 +8,7 @@ export function recordRunMetrics(lifecycle: Lifecycle, metrics: Metrics): Array<
     lifecycle.on('run.started', ({ engine }) => metrics.runsStarted.inc({ engine })),
     lifecycle.on('run.finished', ({ outcome, engine, durationMs }) => {
       metrics.runsFinished.inc({ engine, status: outcome.status });
+      if (outcome.status === 'failed') metrics.runsFailed.inc({ code: outcome.error.code });
       if (durationMs !== undefined) metrics.runDuration.observe(durationMs / 1000, { engine });
       const u = outcome.usage;
       if (u.inputTokens + u.outputTokens > 0) {

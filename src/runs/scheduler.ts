@@ -126,7 +126,9 @@ export class Scheduler {
     while (this.accepting && this.active.size < this.config.maxConcurrentRuns) {
       let run: RunRecord | undefined;
       try {
-        run = await this.store.claimNextRun(this.workerId, this.config.leaseMs);
+        run = await this.store.claimNextRun(this.workerId, this.config.leaseMs, {
+          maxRunsPerKey: this.config.maxRunsPerKey,
+        });
       } catch (err) {
         this.logger.error('claim failed', { err });
         return;

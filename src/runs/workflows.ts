@@ -180,6 +180,7 @@ export class WorkflowService {
         workflowId: id,
         input: req.instructions,
         priority: PRIORITY_RANK[priority],
+        credential: actor.id,
       },
       first,
     );

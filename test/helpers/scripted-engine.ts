@@ -17,7 +17,9 @@ export type Step =
   /** Writes a file of `bytes` bytes into the run's workspace. */
   | { write: { file: string; bytes: number } }
   /** Throws (an EngineError for a coded failure, any Error for a crash). */
-  | { fail: Error };
+  | { fail: Error }
+  /** Reports model usage to the run's meter, as an engine does while the model streams. */
+  | { usage: Usage };
 
 export interface Script {
   steps?: Step[];
@@ -120,6 +122,7 @@ export class ScriptedEngine implements Engine {
         if ('emit' in step) ctx.emit(step.emit);
         else if ('wait' in step) await Promise.race([this.#gate(step.wait).promise, aborted(ctx.signal)]);
         else if ('block' in step) await aborted(ctx.signal);
+        else if ('usage' in step) ctx.meter?.add(step.usage);
         else if ('write' in step)
           await fsp.writeFile(path.join(ctx.workspace, step.write.file), Buffer.alloc(step.write.bytes, 1));
         else throw step.fail;

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { type Query, query, type SDKUserMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { Logger } from '../../observability/logger.ts';
 import { EngineError, type EngineResult, type EngineRunContext } from '../engine.ts';
+import { type TokenUsage, toUsage } from '../pricing.ts';
 import { interpretResult, type Outcome, RunMapper, seedPrompt } from './messages.ts';
 import { policySettingsOf } from './policy.ts';
 import { buildCliEnv, cliSpawner, lineSplitter, TailLines } from './process.ts';
@@ -34,8 +35,8 @@ export type { ClaudeCodeEngine, ClaudeCodeEngineOptions, LlmAccess, ToolAuditEve
 /** How long a finished CLI gets to exit after its input ends before it is killed. */
 const CLOSE_GRACE_MS = 5000;
 
-function abortedError(usage?: EngineError['usage']): EngineError {
-  return new EngineError('aborted', 'run interrupted', usage);
+function abortedError(usage?: EngineError['usage'], messages?: EngineError['messages']): EngineError {
+  return new EngineError('aborted', 'run interrupted', usage, messages);
 }
 
 export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCodeEngine {
@@ -69,9 +70,19 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
       throw abortedError();
     }
     let access: LlmAccess | undefined;
+    const model = ctx.model || config.model;
+    const meter = ctx.meter;
+    // Usage metered by the LLM proxy as it streams. A budget stop aborts the run from inside
+    // `add`: the token is then revoked at once, so the CLI cannot start another model request.
+    const onUsage = meter
+      ? (inc: TokenUsage) => {
+          meter.add(toUsage(model, inc));
+          if (ctx.signal.aborted) access?.release();
+        }
+      : undefined;
     try {
       access = opts.llmAccess
-        ? await opts.llmAccess(ctx.runId, ctx.model || config.model)
+        ? await opts.llmAccess(ctx.runId, model, onUsage)
         : { baseUrl: config.anthropicBaseUrl, apiKey: config.anthropicApiKey ?? '', release() {} };
       return await runInSlot(ctx, access);
     } finally {
@@ -293,7 +304,7 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
         usage,
       );
     }
-    if (interrupted) throw abortedError(usage);
+    if (interrupted) throw abortedError(usage, mapper.messages);
     if (!outcome) {
       const detail =
         thrown instanceof Error ? thrown.message : thrown !== undefined ? String(thrown) : 'no result';

@@ -28,9 +28,11 @@ export interface Turn {
   usage: TokenUsage;
 }
 
-/** Shared with the caller so that it knows, when the stream fails, whether output was emitted. */
+/** Shared with the caller so that it knows, when the stream fails, what was emitted. */
 export interface StreamProgress {
   emittedText: boolean;
+  /** The text streamed so far (kept in the history when the run is interrupted mid-turn). */
+  text?: string;
 }
 
 type BlockState =
@@ -43,6 +45,8 @@ export async function consumeTurn(
   emit: (e: EngineEvent) => void,
   signal: AbortSignal,
   progress: StreamProgress,
+  /** Called with each usage increment as it streams (values in the stream are cumulative). */
+  onUsage?: (increment: TokenUsage) => void,
 ): Promise<Turn> {
   const blocks = new Map<number, BlockState>();
   const usage: TokenUsage = {
@@ -54,6 +58,17 @@ export async function consumeTurn(
   let stopReason = '';
   let stopped = false;
   let text = '';
+  const reported: Required<TokenUsage> = {
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheCreationInputTokens: 0,
+    cacheReadInputTokens: 0,
+  };
+  const report = () => {
+    if (!onUsage) return;
+    const inc = increment(usage, reported);
+    if (inc) onUsage(inc);
+  };
 
   const emitText = (block: { text: string }, delta: string) => {
     if (delta === '') return;
@@ -62,6 +77,7 @@ export async function consumeTurn(
     block.text += delta;
     text += chunk;
     progress.emittedText = true;
+    progress.text = text;
     emit({ type: 'text.delta', data: { text: chunk } });
   };
 
@@ -69,6 +85,7 @@ export async function consumeTurn(
     switch (ev.type) {
       case 'message_start':
         applyUsage(usage, ev.message.usage);
+        report();
         break;
       case 'content_block_start': {
         const cb = ev.content_block;
@@ -93,6 +110,7 @@ export async function consumeTurn(
       case 'message_delta':
         if (ev.delta.stop_reason) stopReason = ev.delta.stop_reason;
         applyUsage(usage, ev.usage);
+        report();
         break;
       case 'message_stop':
         stopped = true;
@@ -139,6 +157,27 @@ function applyUsage(into: TokenUsage, u: ApiUsage | MessageDeltaUsage | null | u
   if (typeof u.cache_creation_input_tokens === 'number')
     into.cacheCreationInputTokens = u.cache_creation_input_tokens;
   if (typeof u.cache_read_input_tokens === 'number') into.cacheReadInputTokens = u.cache_read_input_tokens;
+}
+
+/** What `cur` adds to `reported` (then recorded there); undefined when nothing grew. */
+function increment(cur: TokenUsage, reported: Required<TokenUsage>): TokenUsage | undefined {
+  const keys = ['inputTokens', 'outputTokens', 'cacheCreationInputTokens', 'cacheReadInputTokens'] as const;
+  const inc: Required<TokenUsage> = {
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheCreationInputTokens: 0,
+    cacheReadInputTokens: 0,
+  };
+  let grew = false;
+  for (const k of keys) {
+    const d = (cur[k] ?? 0) - reported[k];
+    if (d > 0) {
+      inc[k] = d;
+      reported[k] += d;
+      grew = true;
+    }
+  }
+  return grew ? inc : undefined;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
