@@ -197,7 +197,8 @@ function optNumber(env: Env, name: string, max = Number.MAX_SAFE_INTEGER): numbe
 }
 function optInt(env: Env, name: string): number | undefined {
   const n = optNumber(env, name);
-  if (n !== undefined && !Number.isInteger(n)) throw new ConfigError(`${name} must be a whole number, got "${env[name]}"`);
+  if (n !== undefined && !Number.isInteger(n))
+    throw new ConfigError(`${name} must be a whole number, got "${env[name]}"`);
   return n;
 }
 const MB = 1024 * 1024;

@@ -140,7 +140,10 @@ export function createMetrics() {
     ),
     runsStarted: registry.counter('agent_runs_started_total', 'Runs started by engine'),
     runsFinished: registry.counter('agent_runs_finished_total', 'Runs finished by engine and status'),
-    runsFailed: registry.counter('agent_runs_failed_total', 'Failed runs by error code (e.g. budget_exceeded)'),
+    runsFailed: registry.counter(
+      'agent_runs_failed_total',
+      'Failed runs by error code (e.g. budget_exceeded)',
+    ),
     runDuration: registry.histogram(
       'agent_run_duration_seconds',
       'Run duration by engine',

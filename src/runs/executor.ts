@@ -18,6 +18,7 @@ import type { MessageRecord, RunFinish, RunRecord, SessionRecord, Store } from '
 import { RunScope } from '../tools/run-scope.ts';
 import type { Tool } from '../tools/types.ts';
 import { type BudgetStop, Budgets, largerUsage, type RunBudget } from './budget.ts';
+import { historyBefore } from './conversation-order.ts';
 import type { EventLog } from './event-log.ts';
 import type { Lifecycle, RunOutcome, StopReason } from './lifecycle.ts';
 import { OutputBudget } from './output-budget.ts';
@@ -136,7 +137,11 @@ export class RunExecutor {
         },
         { intervalMs: config.workspaceQuotaIntervalMs },
       );
-      const history = (await store.listMessages(session.id)).filter((m) => m.runId !== run.id);
+      const history = historyBefore(
+        await store.listMessages(session.id),
+        await store.listRuns(session.id),
+        run.id,
+      );
       const result = await engine.run({
         runId: run.id,
         sessionId: session.id,

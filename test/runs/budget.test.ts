@@ -3,9 +3,8 @@
 // server's cap, the credential's daily cap); a limit with nothing left refuses the next run
 // before its engine starts. Real SQLite, scripted engine, manual clock.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Usage } from '../../src/protocol/index.ts';
+import type { Event, Usage } from '../../src/protocol/index.ts';
 import type { StopReason } from '../../src/runs/lifecycle.ts';
-import type { Event } from '../../src/store/types.ts';
 import { USAGE } from '../helpers/scripted-engine.ts';
 import { until } from '../helpers/sleep.ts';
 import { type Harness, makeHarness } from './harness.ts';
