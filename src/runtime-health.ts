@@ -1,7 +1,8 @@
-// The checks behind /health/ready (and /health's details): database, disk, LLM, sandbox, Redis.
+// The checks behind /health/ready (and /health's details): database, disk, LLM, sandbox, queue, Redis.
 import fs from 'node:fs/promises';
 import type { Config } from './config.ts';
 import type { RedisBroadcaster } from './runs/redis-broadcaster.ts';
+import type { Scheduler } from './runs/scheduler.ts';
 import { sandboxUnavailableReason } from './sandbox/index.ts';
 import type { SandboxWrapper } from './sandbox/types.ts';
 import type { HealthCheck } from './server/deps.ts';
@@ -12,8 +13,9 @@ export function healthChecks(o: {
   store: Store;
   sandbox: SandboxWrapper;
   broadcaster?: RedisBroadcaster;
+  scheduler: Pick<Scheduler, 'queueStatus'>;
 }): HealthCheck[] {
-  const { config, store, sandbox, broadcaster } = o;
+  const { config, store, sandbox, broadcaster, scheduler } = o;
   return [
     {
       name: 'database',
@@ -50,6 +52,8 @@ export function healthChecks(o: {
           : { ok: true, kind: sandbox.kind };
       },
     },
+    // Informational: why queued work waits (`held`: memory admission, or every run slot busy).
+    { name: 'queue', check: async () => ({ ok: true, ...(await scheduler.queueStatus()) }) },
     // Informational: without Redis, live events of other instances arrive late (followers catch up).
     ...(broadcaster ? [{ name: 'redis', check: async () => ({ ok: true, ...broadcaster.status() }) }] : []),
   ];

@@ -11,6 +11,7 @@ import { AuditLog, configSecrets } from './observability/audit.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import type { EngineName } from './protocol/index.ts';
+import type { MemoryProbe } from './runs/admission.ts';
 import { CallbackDispatcher } from './runs/callbacks.ts';
 import { cleanupWorkspaces } from './runs/cleanup.ts';
 import { EventLog } from './runs/event-log.ts';
@@ -54,6 +55,8 @@ export interface RuntimeOptions {
   callbacks?: ConstructorParameters<typeof CallbackDispatcher>[0]['options'];
   /** The clock of the rate limits and signature windows (tests move it instead of sleeping). */
   rateLimitClock?: () => number;
+  /** Memory available to new runs (admission control); tests inject one. */
+  memoryProbe?: MemoryProbe;
 }
 
 export interface Runtime {
@@ -155,6 +158,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     executor,
     lifecycle,
     deadlineFor: (run) => workflows.timeoutFor(run),
+    ...(opts.memoryProbe ? { memoryProbe: opts.memoryProbe } : {}),
   });
   const callbacks = new CallbackDispatcher({
     store,
@@ -189,7 +193,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     sessions,
     version: VERSION,
     startedAt,
-    healthChecks: healthChecks({ config, store, sandbox, broadcaster }),
+    healthChecks: healthChecks({ config, store, sandbox, broadcaster, scheduler }),
     isAccepting: () => accepting,
   };
   metrics.registry.gauge('agent_uptime_seconds', 'Process uptime', () =>

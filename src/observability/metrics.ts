@@ -151,6 +151,10 @@ export function createMetrics() {
     ),
     runsActive: registry.gauge('agent_runs_active', 'Runs executing on this instance'),
     queueDepth: registry.gauge('agent_queue_depth', 'Queued runs (all instances)'),
+    runsHeld: registry.gauge(
+      'agent_runs_held',
+      'Queued runs this instance is holding back, by reason (memory: admission control; concurrency: MAX_CONCURRENT_RUNS busy)',
+    ),
     toolCalls: registry.counter('agent_tool_calls_total', 'Tool calls by tool and outcome'),
     toolDuration: registry.histogram(
       'agent_tool_duration_seconds',
