@@ -168,13 +168,18 @@ export class SessionService {
       if (existing) return { sessionId, runId: existing.id, duplicate: true };
     }
     const runId = newId('run');
+    // Only a message that steers something (a run active or waiting in this session) jumps the
+    // queue: an idle session's "interrupt" is an ordinary message, not a way past other tenants.
+    const steers =
+      mode === 'interrupt' &&
+      (await this.store.listRuns(sessionId)).some((r) => r.status === 'running' || r.status === 'queued');
     try {
       await this.store.createRun({
         id: runId,
         sessionId,
         input: content,
         idempotencyKey,
-        priority: mode === 'interrupt' ? STEER_PRIORITY : INTERACTIVE_PRIORITY,
+        priority: steers ? STEER_PRIORITY : INTERACTIVE_PRIORITY,
         credential: actor.id,
       });
     } catch (err) {

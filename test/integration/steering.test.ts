@@ -13,6 +13,7 @@ import {
   textReply,
   toolCall,
 } from '../../src/mock-llm/index.ts';
+import { INTERACTIVE_PRIORITY, STEER_PRIORITY } from '../../src/runs/sessions.ts';
 import { allEvents, type TestEvent } from '../helpers/events.ts';
 import { closeMockedServer, startMockedServer } from '../helpers/mock-server.ts';
 import { api, json, type TestServer, waitFor } from '../helpers/server.ts';
@@ -88,6 +89,7 @@ describe('steering (native engine)', () => {
 
     const second = await post(id, { content: 'Change of plan: stop that.', mode: 'interrupt' });
     const evs = await until_(id, (all) => all.some((e) => e.runId === second && e.type === 'run.completed'));
+    expect((await server.runtime.store.getRun(second))?.priority).toBe(STEER_PRIORITY);
     const ends = evs.filter((e) => ['run.completed', 'run.failed', 'run.cancelled'].includes(e.type));
     expect(ends.map((e) => [e.runId, e.type])).toEqual([
       [first, 'run.cancelled'],
@@ -146,12 +148,13 @@ describe('steering (native engine)', () => {
     expect(userTexts).toEqual(['LONG:102', 'steer now', 'queued behind']);
   });
 
-  it('interrupt with nothing running just queues the message first', async () => {
+  it('interrupt in an idle session is an ordinary message: it does not jump ahead of other sessions', async () => {
     const id = await newSession();
     const runId = await post(id, { content: 'hello', mode: 'interrupt' });
     const evs = await until_(id, (all) => all.some((e) => e.type === 'run.completed'));
     expect(evs.filter((e) => e.type === 'run.cancelled')).toEqual([]);
     expect(evs.find((e) => e.type === 'run.completed')!.runId).toBe(runId);
+    expect((await server.runtime.store.getRun(runId))?.priority).toBe(INTERACTIVE_PRIORITY);
   });
 
   it('over WebSocket: message with mode interrupt', async () => {
