@@ -267,7 +267,8 @@ export interface Store {
    * Atomically claims the next runnable run: queued, no other run of its session running, its
    * credential under `maxRunsPerKey`, its session's engine among `engines`. Highest priority
    * first; within a priority, round robin across credentials (the one with the fewest running
-   * runs, then the least recently started, then the oldest queued run); FIFO within a credential.
+   * runs, then the one whose last run ended longest ago, then the oldest queued run); FIFO within
+   * a credential.
    * Sets status=running, workerId, lease, attempts+1.
    */
   claimNextRun(workerId: string, leaseMs: number, opts?: ClaimOptions): Promise<RunRecord | undefined>;

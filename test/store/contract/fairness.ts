@@ -16,15 +16,17 @@ async function queue(store: Store, cred: string | undefined, ids: string[], prio
 
 export function fairnessContract(ctx: Ctx): void {
   describe('fair queue', () => {
-    /** A store whose clock moves 1 ms per claim, so "least recently started" is never a tie. */
+    /** A store whose clock moves 1 ms per claim, so times of claims and ends are never a tie. */
     async function ticking(): Promise<{
       store: Store;
+      clock: ManualClock;
       claim: (opts?: object) => Promise<string | undefined>;
     }> {
       const clock = new ManualClock(Date.parse('2030-01-01T00:00:00.000Z'));
       const store = await ctx.open({ now: clock.now });
       return {
         store,
+        clock,
         async claim(opts = {}) {
           await clock.advance(1);
           return (await store.claimNextRun('w', 60_000, opts))?.id;
@@ -32,7 +34,7 @@ export function fairnessContract(ctx: Ctx): void {
       };
     }
 
-    it('takes credentials in turn within a priority: fewest running, then least recently started', async () => {
+    it('takes credentials in turn within a priority: fewest running first, then the oldest queued run', async () => {
       const { store, claim } = await ticking();
       await queue(store, 'key:a', ['a0', 'a1', 'a2', 'a3', 'a4']);
       await queue(store, 'key:b', ['b0', 'b1']);
@@ -62,6 +64,20 @@ export function fairnessContract(ctx: Ctx): void {
       await finish(store, 'a2', { status: 'completed' });
       await finish(store, 'b0', { status: 'completed' });
       expect(await claim()).toBe('c0');
+    });
+
+    it('between credentials with as many running runs, the one whose last run ended longest ago goes first', async () => {
+      const { store, clock, claim } = await ticking();
+      await queue(store, 'key:a', ['a0']);
+      await queue(store, 'key:b', ['b0']);
+      expect([await claim(), await claim()]).toEqual(['a0', 'b0']);
+      await finish(store, 'b0', { status: 'completed' });
+      await clock.advance(1);
+      await finish(store, 'a0', { status: 'completed' }); // A was served more recently
+      await queue(store, 'key:a', ['a1']); // older than b1
+      await queue(store, 'key:b', ['b1']);
+      expect(await claim()).toBe('b1');
+      expect(await claim()).toBe('a1');
     });
 
     it('priority still comes first; fairness applies within a priority', async () => {

@@ -4,12 +4,11 @@
 UPDATE runs SET credential = '' WHERE credential IS NULL AND status IN ('queued', 'running');
 -- the credentials with queued runs at a priority (skip scan) and FIFO within one of them
 CREATE INDEX runs_fair_idx ON runs (status, priority, credential, queue_seq);
--- when a credential last had a run started (round robin: the least recently served goes first)
-CREATE INDEX runs_credential_started_idx ON runs (credential, started_at);
 
 -- Claims the next run fairly (see postgres/runs.ts): the highest priority with a runnable run;
--- within it, the credential with the fewest running runs, then the one least recently started,
--- then the one whose oldest queued run is oldest; FIFO within the credential. A credential with
+-- within it, the credential with the fewest running runs, then the one least recently served (its
+-- last run ended longest ago: runs_credential_completed_idx of 003), then the one whose oldest
+-- queued run is oldest; FIFO within the credential. A credential with
 -- p_max_per_key running runs (all instances) is skipped (0 = no cap). With a cap, claims serialise
 -- on one transaction-level advisory lock taken before anything is counted, so two instances never
 -- pass it (one lock per transaction: no lock-order deadlocks; without a cap nothing is locked).
@@ -40,11 +39,11 @@ BEGIN
       )
       SELECT creds.c,
              (SELECT count(*) FROM runs WHERE status = 'running' AND credential = creds.c) AS running,
-             (SELECT max(started_at) FROM runs WHERE credential = creds.c) AS last_started,
+             (SELECT max(completed_at) FROM runs WHERE credential = creds.c) AS last_served,
              (SELECT min(queue_seq) FROM runs
                WHERE status = 'queued' AND priority = prio AND credential = creds.c) AS head
         FROM creds WHERE creds.c IS NOT NULL
-       ORDER BY running, last_started NULLS FIRST, head
+       ORDER BY running, last_served NULLS FIRST, head
     LOOP
       cred := cand.c;
       IF p_max_per_key > 0 AND cand.running >= p_max_per_key THEN CONTINUE; END IF;
