@@ -14,11 +14,10 @@ CREATE INDEX runs_fair_idx ON runs (status, priority, credential, queue_seq);
 -- pass it (one lock per transaction: no lock-order deadlocks; without a cap nothing is locked).
 -- p_engines (NULL = any) restricts the claim to sessions on those engines (memory admission).
 -- Candidates are locked with their session row (SKIP LOCKED) and `running_run_id IS NULL` is
--- re-checked on the newest session row version, as in claim_next_run (001), whose reason for
--- enable_sort = off (the plan stays on the index right after a burst of inserts) holds here too.
+-- re-checked on the newest session row version, as in claim_next_run (001).
 CREATE FUNCTION claim_next_run_fair(
   p_worker TEXT, p_lease_until TIMESTAMPTZ, p_now TIMESTAMPTZ, p_max_per_key INTEGER, p_engines TEXT[]
-) RETURNS SETOF runs LANGUAGE plpgsql VOLATILE SET enable_sort = off AS $$
+) RETURNS SETOF runs LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   prio INTEGER;
   cred TEXT;
