@@ -2,7 +2,7 @@
 // Prints a table and writes the `core` and `claude-code` sections of BENCHMARKS.md (other sections are kept;
 // a section is only rewritten when one of its parts ran).
 //
-//   node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,claude-code-capacity,external]
+//   node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,claude-code-capacity,steering,fairness,external]
 //                     [--no-write] [--out FILE]
 //
 // --quick: small sizes, a smoke run in well under 30 s; it does not write BENCHMARKS.md unless --out is given.
@@ -12,8 +12,10 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchClaudeCodeCapacity, type CapacityResult, CLI_BUDGET } from './core/claude-code-capacity.ts';
 import { benchColdStart, type ColdStartResult } from './core/cold-start.ts';
+import { benchFairness, type FairnessResult } from './core/fairness.ts';
 import { benchFirstRequest, type FirstRequestResult } from './core/first-request.ts';
 import { benchMemory, type MemoryResult } from './core/memory.ts';
+import { benchSteering, type SteeringResult } from './core/steering.ts';
 import { benchStreaming, type StreamingResult } from './core/streaming.ts';
 import { type ExternalResult, runExternal } from './lib/external.ts';
 import { fmtMs } from './lib/stats.ts';
@@ -32,7 +34,7 @@ const { values } = parseArgs({
   },
 });
 const usage =
-  'usage: node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,claude-code-capacity,external]\n' +
+  'usage: node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,claude-code-capacity,steering,fairness,external]\n' +
   '                         [--no-write] [--out FILE] [--streaming-levels 1,100,1000] [--streaming-ms 10000]\n' +
   '                         [--cc-levels 1,4,8,16,32,48,64,80,96] [--cc-ms 10000]';
 if (values.help) {
@@ -45,6 +47,8 @@ const ALL = [
   'streaming',
   'cold-start',
   'claude-code-capacity',
+  'steering',
+  'fairness',
   'external',
 ] as const;
 type Part = (typeof ALL)[number];
@@ -67,6 +71,8 @@ const SIZES = quick
       coldStarts: 2,
       ccLevels: [1, 2],
       ccMs: 1_500,
+      steeringSamples: 5,
+      fairnessWorkflows: 50,
     }
   : {
       memorySessions: 200,
@@ -77,6 +83,8 @@ const SIZES = quick
       coldStarts: 5,
       ccLevels: [1, 4, 8, 16, 32, 48, 64, 80, 96],
       ccMs: 10_000,
+      steeringSamples: 30,
+      fairnessWorkflows: 500,
     };
 if (values['streaming-levels']) SIZES.streamingLevels = values['streaming-levels'].split(',').map(Number);
 if (values['streaming-ms']) SIZES.streamingMs = Number(values['streaming-ms']);
@@ -145,6 +153,12 @@ const cc: CapacityResult | undefined = await part('claude-code-capacity', () =>
     limitMs: CC_LIMIT_MS,
     log,
   }),
+);
+const steering: SteeringResult | undefined = await part('steering', () =>
+  benchSteering(SIZES.steeringSamples, log),
+);
+const fairness: FairnessResult | undefined = await part('fairness', () =>
+  benchFairness(SIZES.fairnessWorkflows, log),
 );
 const externals: ExternalResult[] = [];
 if (want('external')) {
@@ -241,6 +255,30 @@ if (cc) {
       target: '',
       measured: `${fmtMs(at.p50)} / ${fmtMs(at.p99)}, ${fmtMiBn(at.totalRss)}`,
     });
+}
+if (steering) {
+  rows.push({
+    id: 'steering',
+    figure: `Steering: POST \`mode: "interrupt"\` → the new run's first LLM request while \`sleep 60\` runs, p50 (native, ${steering.samples} interrupts)`,
+    target: '≤ 100 ms',
+    measured: fmtMs(steering.p50),
+    met: steering.p50 <= 100,
+  });
+  rows.push({
+    id: 'steering-p99',
+    figure: '… p99 (POST → 202 p50)',
+    target: '',
+    measured: `${fmtMs(steering.p99)} (${fmtMs(steering.acceptP50)})`,
+  });
+}
+if (fairness) {
+  rows.push({
+    id: 'fairness',
+    figure: `Fair queue: key A submits ${fairness.workflowsA} workflows, then key B one — B's start delay in run-slot turnovers (${fairness.slots} slots)`,
+    target: '≤ 1',
+    measured: `${fairness.turnovers} (B waited ${fmtMs(fairness.waitMs)}; runs ≈ ${fairness.runMs} ms)`,
+    met: fairness.turnovers <= 1,
+  });
 }
 const fmtFigure = (v: unknown): string => {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(2);
@@ -350,6 +388,22 @@ function methodSection(): string {
       `Second row: the same with \`NODE_COMPILE_CACHE\` set to a directory primed by one earlier start — what every restart after the first sees, since \`src/main.ts\` turns Node's compile cache on (the Docker image primes it at build) ` +
       `(runs: ${cold ? cold.cachedRuns.map((r) => r.toFixed(0)).join(', ') : 'n/a'} ms).`,
   );
+  if (steering || fairness) L.push('');
+  if (steering)
+    L.push(
+      `- **Steering.** A fresh session per sample (${steering.samples}, after 3 warm-up ones); its first message makes ` +
+        'the mock ask for `bash` `echo go; sleep 60`; once `go` arrives over WebSocket (the sleep runs), a message ' +
+        'with `mode: "interrupt"` is POSTed. Clock: `performance.now()` in the bench process from sending that POST ' +
+        'to the mock receiving the new run’s first request (it carries the interrupted turn and the new message). ' +
+        `Sandbox \`${steering.sandbox}\`.`,
+    );
+  if (fairness)
+    L.push(
+      `- **Fair queue.** \`MAX_CONCURRENT_RUNS=${fairness.slots}\`, two API keys. Key A submits ${fairness.workflowsA} ` +
+        `workflows (16 requests in flight; each run is one model turn streamed over ≈ ${fairness.runMs} ms), then key B ` +
+        "submits one. A run's start is its first request at the mock. Figure: A's runs started after B's 202 and " +
+        `before B's run (${fairness.aStartedBefore} of A's had started before B was accepted).`,
+    );
   return L.join('\n');
 }
 

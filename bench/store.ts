@@ -74,22 +74,28 @@ async function bench(name: string, store: Store): Promise<void> {
     for (let i = 0; i < 2000; i++) await wf('seq', i);
   });
   await timed('createWorkflow, 64 requests in flight', 5000, () => pool(5000, 64, (i) => wf('con', i)));
-  await timed('claimNextRun + finishRun, sequential', 2000, async () => {
-    for (let i = 0; i < 2000; i++) {
-      const r = await store.claimNextRun('bench', 30_000);
+  const zero = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
+  const claimAndFinish = async (n: number, opts: Parameters<Store['claimNextRun']>[2] = {}) => {
+    for (let i = 0; i < n; i++) {
+      const r = await store.claimNextRun('bench', 30_000, opts);
       if (r)
         await store.finishRun({
           runId: r.id,
           status: 'completed',
-          usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
-          event: {
-            runId: r.id,
-            type: 'run.completed',
-            data: { stopReason: 'end_turn', usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 } },
-          },
+          usage: zero,
+          event: { runId: r.id, type: 'run.completed', data: { stopReason: 'end_turn', usage: zero } },
         });
     }
-  });
+  };
+  await timed('claimNextRun + finishRun, sequential', 2000, () => claimAndFinish(2000));
+  // Fair claiming across credentials (docs/api.md §10): 50 credentials with queued runs.
+  const creds = 50;
+  for (let i = 0; i < 4000; i++) {
+    await store.createSession(newSession(`fair${i}`));
+    await store.createRun(newRun(`fair${i}-r`, `fair${i}`, { credential: `key:${i % creds}` }));
+  }
+  await timed(`claimNextRun + finishRun, ${creds} credentials queued`, 2000, () => claimAndFinish(2000));
+  await timed(`… with MAX_RUNS_PER_KEY=2`, 2000, () => claimAndFinish(2000, { maxRunsPerKey: 2 }));
 }
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'store-bench-'));

@@ -131,6 +131,12 @@ export interface Config {
   claudeAllowTools: string[];
   /** CLAUDE_DENY_TOOLS: Claude Code tools never allowed (built-in or full MCP names); wins over everything. */
   claudeDenyTools: string[];
+  /** Budgets (docs/api.md §10): server-wide caps per session/workflow and per API key per UTC day. */
+  budgets: BudgetConfig;
+  /** MAX_RUNS_PER_KEY: running runs one credential may have at once (all instances); 0 = no cap. */
+  maxRunsPerKey: number;
+  /** Memory admission: runs are claimed only while free memory minus the reserve covers them. */
+  admission: AdmissionConfig;
   /** UI_ENABLED (default on): the dashboard at /ui/ (docs/api.md §12), built from ui/ when missing or stale. */
   uiEnabled: boolean;
   /** Alerts (docs/api.md §11): where they go and when they fire. */
@@ -177,6 +183,23 @@ export interface OtelConfig {
   headers: Record<string, string>;
   /** OTEL_BSP_SCHEDULE_DELAY: ms between two exports. */
   scheduleDelayMs: number;
+}
+
+/** Server-wide budgets; undefined = none. A session's or workflow's own budget may only be lower. */
+export interface BudgetConfig {
+  /** BUDGET_MAX_COST_USD / BUDGET_MAX_TOKENS: most one session (all its runs) or workflow may spend. */
+  maxCostUsd?: number;
+  maxTokens?: number;
+  /** BUDGET_DAILY_COST_USD_PER_KEY / BUDGET_DAILY_TOKENS_PER_KEY: most one credential may spend per UTC day. */
+  dailyCostUsdPerKey?: number;
+  dailyTokensPerKey?: number;
+}
+
+export interface AdmissionConfig {
+  /** RUN_MEMORY_ESTIMATE_CLAUDE_MB / RUN_MEMORY_ESTIMATE_NATIVE_MB: what one run of the engine costs. */
+  estimateBytes: Record<EngineName, number>;
+  /** RUN_MEMORY_RESERVE_MB: memory kept free for the server, the database and everything else. */
+  reserveBytes: number;
 }
 
 /** Resource limits of every sandboxed process (applied by src/sandbox/bwrap/limits.ts). */
@@ -239,6 +262,23 @@ function dirList(env: Env, name: string): string[] {
     return path.resolve(d);
   });
 }
+/** A non-negative decimal number (e.g. dollars), or undefined when unset. */
+function optNumber(env: Env, name: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > max)
+    throw new ConfigError(`${name} must be a number between 0 and ${max}, got "${raw}"`);
+  return n;
+}
+function optInt(env: Env, name: string): number | undefined {
+  const n = optNumber(env, name);
+  if (n !== undefined && !Number.isInteger(n))
+    throw new ConfigError(`${name} must be a whole number, got "${env[name]}"`);
+  return n;
+}
+const MB = 1024 * 1024;
+
 function opt(env: Env, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v === '' ? undefined : v;
@@ -647,5 +687,19 @@ export function loadConfig(env: Env = process.env): Config {
     uiEnabled: bool(env, 'UI_ENABLED', true),
     alerts,
     instanceHeartbeatMs,
+    budgets: {
+      maxCostUsd: optNumber(env, 'BUDGET_MAX_COST_USD', 1_000_000),
+      maxTokens: optInt(env, 'BUDGET_MAX_TOKENS'),
+      dailyCostUsdPerKey: optNumber(env, 'BUDGET_DAILY_COST_USD_PER_KEY', 1_000_000),
+      dailyTokensPerKey: optInt(env, 'BUDGET_DAILY_TOKENS_PER_KEY'),
+    },
+    maxRunsPerKey: int(env, 'MAX_RUNS_PER_KEY', 0),
+    admission: {
+      estimateBytes: {
+        'claude-code': int(env, 'RUN_MEMORY_ESTIMATE_CLAUDE_MB', 240) * MB,
+        native: int(env, 'RUN_MEMORY_ESTIMATE_NATIVE_MB', 32) * MB,
+      },
+      reserveBytes: int(env, 'RUN_MEMORY_RESERVE_MB', 256) * MB,
+    },
   };
 }

@@ -30,7 +30,10 @@ export function createEngines(o: {
         sandbox,
         // The token is bound to the run's model: the proxy refuses any other.
         ...(llmProxy
-          ? { llmAccess: async (runId: string, model: string) => llmProxy.grant(runId, { model }) }
+          ? {
+              llmAccess: async (runId, model, onUsage) =>
+                llmProxy.grant(runId, { model, ...(onUsage ? { onUsage: (inc) => onUsage(inc) } : {}) }),
+            }
           : {}),
         // Claude Code's own tools (Read, Edit, Bash, …) do not pass through auditTools: record them here.
         // Every mcp__* tool it has is one of ours through the bridge (the server's and the configured

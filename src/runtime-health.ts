@@ -1,7 +1,8 @@
-// The checks behind /health/ready (and /health's details): database, disk, LLM, sandbox, Redis.
+// The checks behind /health/ready (and /health's details): database, disk, LLM, sandbox, queue, Redis.
 import fs from 'node:fs/promises';
 import type { Config } from './config.ts';
 import type { RedisBroadcaster } from './runs/redis-broadcaster.ts';
+import type { Scheduler } from './runs/scheduler.ts';
 import { sandboxUnavailableReason, selfTest } from './sandbox/index.ts';
 import type { SandboxWrapper } from './sandbox/types.ts';
 import type { HealthCheck } from './server/deps.ts';
@@ -60,8 +61,9 @@ export function healthChecks(o: {
   /** The clock of the sandbox re-test (tests). */
   now?: () => number;
   mcp?: McpServers;
+  scheduler: Pick<Scheduler, 'queueStatus'>;
 }): HealthCheck[] {
-  const { config, store, sandbox, broadcaster, mcp } = o;
+  const { config, store, sandbox, broadcaster, mcp, scheduler } = o;
   const sandboxError = sandboxProbe(sandbox, o.now ?? Date.now);
   return [
     {
@@ -110,6 +112,8 @@ export function healthChecks(o: {
           },
         ]
       : []),
+    // Informational: why queued work waits (`held`: memory admission, or every run slot busy).
+    { name: 'queue', check: async () => ({ ok: true, ...(await scheduler.queueStatus()) }) },
     // Informational: without Redis, live events of other instances arrive late (followers catch up).
     ...(broadcaster ? [{ name: 'redis', check: async () => ({ ok: true, ...broadcaster.status() }) }] : []),
   ];

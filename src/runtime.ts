@@ -18,6 +18,7 @@ import { ResourceMonitor } from './observability/resources.ts';
 import { type AlertSource, buildStats, StatsRecorder } from './observability/stats.ts';
 import { createTracing, type Tracing } from './observability/tracing.ts';
 import type { EngineName } from './protocol/index.ts';
+import type { MemoryProbe } from './runs/admission.ts';
 import { type AlertManager, createAlerts } from './runs/alerts/index.ts';
 import { ApprovalService } from './runs/approvals.ts';
 import { CallbackDispatcher } from './runs/callbacks.ts';
@@ -84,6 +85,8 @@ export interface RuntimeOptions {
   rateLimitClock?: () => number;
   /** Alerts and instance heartbeats: their clock, and the host resolution of the alert sinks (tests). */
   alerts?: { clock?: Clock; lookup?: HostLookup };
+  /** Memory available to new runs (admission control); tests inject one. */
+  memoryProbe?: MemoryProbe;
 }
 
 export interface Runtime {
@@ -255,6 +258,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     executor,
     lifecycle,
     deadlineFor: (run) => workflows.timeoutFor(run),
+    ...(opts.memoryProbe ? { memoryProbe: opts.memoryProbe } : {}),
   });
   const callbacks = new CallbackDispatcher({
     store,
@@ -332,7 +336,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     approvals,
     version: VERSION,
     startedAt,
-    healthChecks: healthChecks({ config, store, sandbox, broadcaster, ...(mcp ? { mcp } : {}) }),
+    healthChecks: healthChecks({ config, store, sandbox, broadcaster, scheduler, ...(mcp ? { mcp } : {}) }),
     isAccepting: () => accepting,
   };
   metrics.observe(

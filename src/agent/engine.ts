@@ -87,6 +87,15 @@ export interface ModelCallObserver {
   start(info: { model: string; startedAt?: number }): ModelCall;
 }
 
+/**
+ * Told the run's model usage as it streams, increment by increment (not only the total at the
+ * end), so that the server's budgets can stop the run within the turn that passes them.
+ */
+export interface UsageMeter {
+  /** Adds usage (tokens and their cost) the model reported since the last call. */
+  add(usage: Usage): void;
+}
+
 export interface EngineRunContext {
   runId: string;
   sessionId: string;
@@ -103,6 +112,8 @@ export interface EngineRunContext {
   env: Record<string, string>;
   signal: AbortSignal;
   emit(event: EngineEvent): void;
+  /** Where the engine reports usage as it streams (budgets); absent: nobody is metering. */
+  meter?: UsageMeter;
   /** Resources tools keep for this run; closed by the executor when the run ends. */
   scope?: RunScope;
   /** The session's repository URL, passed to tools (local-remote policy). */
@@ -134,10 +145,16 @@ export class EngineError extends Error {
   readonly code: RunFailureCode;
   /** Tokens spent before the failure, so they are still accounted. */
   readonly usage?: Usage;
-  constructor(code: RunFailureCode, message: string, usage?: Usage) {
+  /**
+   * The conversation turns the run produced before it stopped (an interrupt keeps them in the
+   * history). Valid for the next run as they are: no tool_use without its tool_result.
+   */
+  messages?: ConversationTurn[];
+  constructor(code: RunFailureCode, message: string, usage?: Usage, messages?: ConversationTurn[]) {
     super(message);
     this.code = code;
     this.usage = usage;
+    if (messages) this.messages = messages;
     this.name = 'EngineError';
   }
 }

@@ -1,6 +1,7 @@
 // Model pricing (USD per million tokens) and cost computation, shared by both engines.
 // Prices are Anthropic's list prices; cache writes (5-minute TTL) cost 1.25× the input price and
 // cache reads 0.1× the input price.
+import type { Usage } from '../protocol/index.ts';
 
 export interface ModelPrice {
   /** USD per million uncached input tokens. */
@@ -78,6 +79,15 @@ export function costUsd(model: string, usage: TokenUsage): number {
     usage.outputTokens * perToken(price.output);
   // Round to a millionth of a dollar so sums stay readable.
   return Math.round(cost * 1e6) / 1e6;
+}
+
+/** Token counts as the protocol's Usage: input includes cache writes and reads; cost by `model`'s price. */
+export function toUsage(model: string, u: TokenUsage): Usage {
+  return {
+    inputTokens: u.inputTokens + (u.cacheCreationInputTokens ?? 0) + (u.cacheReadInputTokens ?? 0),
+    outputTokens: u.outputTokens,
+    costUsd: costUsd(model, u),
+  };
 }
 
 function normaliseModelId(model: string): string {

@@ -102,6 +102,14 @@ export function createMetrics(sources: MetricSources = {}) {
       LONG_BUCKETS,
       ['type', 'status'],
     ),
+    runsFailed: counter('agent_runs_failed_total', 'Failed runs by error code (e.g. budget_exceeded)', [
+      'code',
+    ]),
+    runsHeld: gauge(
+      'agent_runs_held',
+      'Queued runs this instance is holding back, by reason (memory: admission control; concurrency: MAX_CONCURRENT_RUNS busy)',
+      ['reason'],
+    ),
     toolCalls: counter('agent_tool_calls_total', 'Tool calls by tool and outcome', ['tool', 'outcome']),
     toolDuration: histogram('agent_tool_duration_seconds', 'Tool call duration by tool', TOOL_BUCKETS, [
       'tool',

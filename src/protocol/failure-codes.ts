@@ -2,6 +2,7 @@
 // workflow's `error`. Declared once, here, with its meaning; the type, the OpenAPI enum and the
 // table in docs/api.md (scripts/gen-event-docs.ts) all come from this list.
 import { z } from '@hono/zod-openapi';
+import { Usage } from './common.ts';
 import { literalKeys } from './keys.ts';
 
 export const runFailureCodes = {
@@ -10,7 +11,7 @@ export const runFailureCodes = {
   llm_error: 'the LLM API refused the request with an error that retrying cannot fix',
   llm_unavailable: 'the LLM API stayed unavailable (overloaded, 5xx, connection errors) through every retry',
   budget_exceeded:
-    'the run spent more than its cost budget (Claude Code `maxBudgetUsd` today; a server-side budget is planned)',
+    "the run would pass its session's or workflow's budget, the server's cap per session or workflow, or its API key's daily cap (`error.usage`: the run's usage so far); a run with nothing left of a budget is refused before it starts",
   clone_failed: "the session's repository could not be cloned into the workspace",
   sandbox_unavailable: 'the sandbox cannot start on this server (see /health); nothing runs unsandboxed',
   engine_unavailable: "the session's engine is not available on this server",
@@ -34,7 +35,12 @@ export const RunFailureCode = z.enum(literalKeys(runFailureCodes)).openapi('RunF
 
 /** The `error` of a failed run or workflow. */
 export const RunFailure = z
-  .object({ code: RunFailureCode, message: z.string() })
+  .object({
+    code: RunFailureCode,
+    message: z.string(),
+    /** With `budget_exceeded`: what the run used until it was stopped (docs/api.md §10). */
+    usage: Usage.optional(),
+  })
   .strict()
   .openapi('RunFailure');
 export type RunFailure = z.infer<typeof RunFailure>;

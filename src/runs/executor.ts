@@ -7,7 +7,7 @@
 // the workflow's terminal status, its event and its callback. A crash before it leaves the run
 // `running` (its lease expires, it is re-queued and runs again); a crash after it leaves everything
 // done. What happened is then announced on the lifecycle bus, never before it is stored.
-import type { Engine, EngineEvent } from '../agent/engine.ts';
+import type { ConversationTurn, Engine, EngineEvent } from '../agent/engine.ts';
 import { EngineError } from '../agent/engine.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
@@ -19,6 +19,8 @@ import type { MessageRecord, RunFinish, RunRecord, SessionRecord, Store } from '
 import { RunScope } from '../tools/run-scope.ts';
 import type { Tool } from '../tools/types.ts';
 import { RunApprovalGate, type RunSlot } from './approval-gate.ts';
+import { type BudgetStop, Budgets, largerUsage, type RunBudget } from './budget.ts';
+import { historyBefore } from './conversation-order.ts';
 import type { EventLog } from './event-log.ts';
 import type { Lifecycle, RunOutcome, StopReason } from './lifecycle.ts';
 import { OutputBudget } from './output-budget.ts';
@@ -52,9 +54,11 @@ export interface ExecutorDeps {
 export class RunExecutor {
   private d: ExecutorDeps;
   private clock: Clock;
+  private budgets: Budgets;
   constructor(deps: ExecutorDeps) {
     this.d = deps;
     this.clock = deps.clock ?? systemClock;
+    this.budgets = new Budgets({ store: deps.store, config: deps.config.budgets, clock: this.clock });
   }
 
   async execute(
@@ -64,11 +68,10 @@ export class RunExecutor {
     stop: (reason: StopReason) => void = () => {},
     slot?: RunSlot,
   ): Promise<void> {
-    const { store, eventLog, config } = this.d;
+    const { store, config } = this.d;
     const session = await store.getSession(run.sessionId);
     // Deleted meanwhile: its runs went with it (ON DELETE CASCADE); nothing is left to record.
     if (!session) return;
-    const log = this.d.logger.child({ runId: run.id, sessionId: run.sessionId });
     if (run.cancelRequested) return this.finish(run, session, { status: 'cancelled', usage: emptyUsage() });
     if (run.attempts > config.workflowMaxAttempts) {
       return this.finish(run, session, {
@@ -80,7 +83,36 @@ export class RunExecutor {
         },
       });
     }
+    // A budget with nothing left runs nothing: refused before the engine (or a clone) is started.
+    const budget = await this.budgets.open(run, session);
+    const refused = budget.refusal();
+    if (refused) {
+      this.budgets.close(budget, emptyUsage());
+      return this.finish(run, session, budgetOutcome(refused, emptyUsage()));
+    }
+    let outcome: RunOutcome | undefined;
+    try {
+      outcome = await this.executeEngine(run, session, signal, stopReason, stop, budget, slot);
+    } finally {
+      this.budgets.close(budget, outcome?.usage ?? budget.used);
+    }
+  }
+
+  /** The run in its engine, from `run.started` to its stored end (or its re-queue: undefined). */
+  private async executeEngine(
+    run: RunRecord,
+    session: SessionRecord,
+    signal: AbortSignal,
+    stopReason: () => StopReason | undefined,
+    stop: (reason: StopReason) => void,
+    budget: RunBudget,
+    slot: RunSlot | undefined,
+  ): Promise<RunOutcome | undefined> {
+    const { store, eventLog, config } = this.d;
+    const log = this.d.logger.child({ runId: run.id, sessionId: run.sessionId });
     const engine = this.d.engines[session.engine];
+    // Passing a limit while usage streams stops the run (within the turn that passed it).
+    budget.onExceed(() => stop('budget'));
     await store.updateSession(session.id, { status: 'running' });
     await eventLog.append(session.id, {
       runId: run.id,
@@ -131,7 +163,11 @@ export class RunExecutor {
       );
       quota.start();
       stopQuota = () => quota.close();
-      const history = (await store.listMessages(session.id)).filter((m) => m.runId !== run.id);
+      const history = historyBefore(
+        await store.listMessages(session.id),
+        await store.listRuns(session.id),
+        run.id,
+      );
       const approvals = this.approvalGate(run, session, signal, stopReason, parkingSlot(slot, quota));
       await approvals?.open();
       const result = await engine
@@ -148,6 +184,7 @@ export class RunExecutor {
           env: workspace.env,
           signal,
           emit,
+          meter: budget,
           scope,
           stateDir: workspace.stateDir,
           ...(trace ? { observer: trace.observer } : {}),
@@ -156,41 +193,33 @@ export class RunExecutor {
         })
         // No approval outlives the engine's run: what still waits is denied before the run ends or is re-queued.
         .finally(() => approvals?.close());
-      // The user's message is stored at accept time (`<runId>-u`); keep the engine's record of the
-      // run's other turns, stored with the run's end.
-      const at = new Date(this.clock.now()).toISOString();
-      turns = result.messages.flatMap((m, i) =>
-        i === 0 && m.role === 'user' && m.text === run.input
-          ? []
-          : [
-              {
-                id: `${run.id}-${i}`,
-                sessionId: session.id,
-                runId: run.id,
-                role: m.role,
-                text: m.text,
-                content: m.content,
-                createdAt: at,
-              },
-            ],
-      );
+      turns = this.turnRecords(run, result.messages);
       engineState = result.engineState;
       outcome = {
         status: 'completed',
         stopReason: result.stopReason,
-        usage: result.usage,
+        // The engine's figure, or the streamed one when that saw more (Claude Code's own total
+        // can miss requests the proxy metered).
+        usage: largerUsage(result.usage, budget.used),
         finalText: result.finalText,
         toolMeta: result.toolMeta,
       };
     } catch (err) {
       const reason = stopReason();
-      const usage: Usage = (err instanceof EngineError && err.usage) || emptyUsage();
+      const usage = largerUsage((err instanceof EngineError && err.usage) || emptyUsage(), budget.used);
       if (reason === 'drain' || reason === 'lease_lost') {
         trace?.end({ status: 'requeued', reason });
         await this.putBack(run, session, reason);
-        return;
+        return undefined;
       }
-      outcome = failureOutcome(reason, err, usage, quotaHit, config.workspaceQuotaBytes);
+      outcome = failureOutcome(reason, err, usage, {
+        quotaHit,
+        quotaBytes: config.workspaceQuotaBytes,
+        budgetStop: budget.stopped,
+      });
+      // An interrupted run keeps what it produced in the history (the next message follows it).
+      if (outcome.status === 'cancelled' && err instanceof EngineError && err.messages)
+        turns = this.turnRecords(run, err.messages);
       if (outcome.status === 'failed' && outcome.error.code === 'internal')
         runLog.error('run failed unexpectedly', { err });
     } finally {
@@ -205,6 +234,7 @@ export class RunExecutor {
       durationMs: this.clock.now() - started,
       ...(sandbox ? { sandbox } : {}),
     });
+    return outcome;
   }
 
   /** The run's approval gate, when the session's policy names tool calls that need a decision. */
@@ -229,6 +259,29 @@ export class RunExecutor {
         stopReason,
         ...(slot ? { slot } : {}),
       },
+    );
+  }
+
+  /**
+   * The engine's turns as the session's message records. The user's message is stored at accept
+   * time (`<runId>-u`); the run's other turns are stored with the run's end.
+   */
+  private turnRecords(run: RunRecord, messages: ConversationTurn[]): MessageRecord[] {
+    const at = new Date(this.clock.now()).toISOString();
+    return messages.flatMap((m, i) =>
+      i === 0 && m.role === 'user' && m.text === run.input
+        ? []
+        : [
+            {
+              id: `${run.id}-${i}`,
+              sessionId: run.sessionId,
+              runId: run.id,
+              role: m.role,
+              text: m.text,
+              content: m.content,
+              createdAt: at,
+            },
+          ],
     );
   }
 
@@ -338,15 +391,21 @@ function parkingSlot(slot: RunSlot | undefined, quota: RunQuota): RunSlot {
   };
 }
 
+/** A run stopped (or refused) by a budget: `budget_exceeded`, with the run's usage so far. */
+function budgetOutcome(stop: BudgetStop, usage: Usage): RunOutcome {
+  return { status: 'failed', usage, error: { code: 'budget_exceeded', message: stop.message, usage } };
+}
+
 /** Why an engine's run ended early, as an outcome. */
 function failureOutcome(
   reason: StopReason | undefined,
   err: unknown,
   usage: Usage,
-  quotaHit: QuotaExceeded | undefined,
-  quotaBytes: number,
+  why: { quotaHit?: QuotaExceeded; quotaBytes: number; budgetStop?: BudgetStop },
 ): RunOutcome {
+  const { quotaHit, quotaBytes } = why;
   if (reason === 'cancel') return { status: 'cancelled', usage };
+  if (reason === 'budget' && why.budgetStop) return budgetOutcome(why.budgetStop, usage);
   if (reason === 'quota')
     return {
       status: 'failed',
@@ -366,7 +425,11 @@ function failureOutcome(
       error: { code: 'timeout', message: 'the run exceeded its time limit and was stopped' },
     };
   if (err instanceof EngineError)
-    return { status: 'failed', usage, error: { code: err.code, message: err.message } };
+    return {
+      status: 'failed',
+      usage,
+      error: { code: err.code, message: err.message, ...(err.code === 'budget_exceeded' ? { usage } : {}) },
+    };
   return {
     status: 'failed',
     usage,

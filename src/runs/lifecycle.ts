@@ -26,7 +26,7 @@ export type RunOutcome =
   | { status: 'cancelled'; usage: Usage };
 
 /** Why an active run is being stopped. */
-export type StopReason = 'cancel' | 'drain' | 'timeout' | 'lease_lost' | 'quota';
+export type StopReason = 'cancel' | 'drain' | 'timeout' | 'lease_lost' | 'quota' | 'budget';
 
 /** A state-changing action someone took through the API (HTTP or WebSocket): for the audit log. */
 export interface ActionRecord {

@@ -33,6 +33,7 @@ export function recordRunMetrics(
     }),
     lifecycle.on('run.finished', ({ outcome, engine, durationMs, sandbox }) => {
       metrics.runsFinished.inc({ engine, status: outcome.status });
+      if (outcome.status === 'failed') metrics.runsFailed.inc({ code: outcome.error.code });
       const u = outcome.usage;
       if (durationMs !== undefined) metrics.runDuration.observe({ engine }, durationMs / 1000);
       // Counted like agent_runs_finished_total; a run that never executed has no duration (NaN is

@@ -1,8 +1,10 @@
-// The run scheduler: claims queued runs from the store (highest priority first, FIFO within a
-// priority, one run per session at a time), runs at most `maxConcurrentRuns` at once on this
-// instance, keeps a lease on each by heartbeat, and re-queues runs whose worker died. A run
-// stopped at an approval (docs/api.md §10) is parked: it keeps its lease but not its slot, and
-// takes a slot again (ahead of new claims) once its approvals are decided.
+// The run scheduler: claims queued runs from the store (highest priority first, round robin across
+// credentials within a priority, FIFO within a credential, one run per session at a time, at most
+// MAX_RUNS_PER_KEY per credential), runs at most `maxConcurrentRuns` at once on this instance and
+// only while memory admits them (./admission.ts), keeps a lease on each by heartbeat, and
+// re-queues runs whose worker died. A run stopped at an approval (docs/api.md §10) is parked: it
+// keeps its lease but not its slot, and takes a slot again (ahead of new claims) once its
+// approvals are decided.
 // It learns of new work and of runs to stop from the lifecycle bus (listen()), and announces the
 // runs it re-queues there. All its time (lease expiry, heartbeats, deadlines, the drain grace) is
 // read from `clock`.
@@ -11,7 +13,9 @@ import { type Clock, systemClock, type Timer } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { EngineName } from '../protocol/index.ts';
 import { PRIORITY_RANK, type RunRecord, type Store } from '../store/types.ts';
+import { type AdmissionStatus, MemoryAdmission, type MemoryProbe } from './admission.ts';
 import type { RunSlot } from './approval-gate.ts';
 import type { EventLog } from './event-log.ts';
 import type { RunExecutor } from './executor.ts';
@@ -21,6 +25,18 @@ import type { Lifecycle, StopReason } from './lifecycle.ts';
 function priorityName(p: number): string {
   for (const [name, rank] of Object.entries(PRIORITY_RANK)) if (rank === p) return name;
   return p > PRIORITY_RANK.high ? 'interactive' : String(p);
+}
+
+/** Why queued work is not being started on this instance (docs/api.md §10, /health `queue`). */
+export type HoldReason = 'memory' | 'concurrency';
+
+export interface QueueStatus {
+  queued: number;
+  active: number;
+  maxConcurrentRuns: number;
+  /** Set while runs are queued and this instance holds them; absent when nothing waits on it. */
+  held?: HoldReason;
+  memory: AdmissionStatus;
 }
 
 interface Active {
@@ -50,6 +66,9 @@ export class Scheduler {
   private pumpAgain = false;
   private timers: Timer[] = [];
   private clock: Clock;
+  private admission: MemoryAdmission;
+  /** Why the last pump stopped with work possibly left (undefined: the queue had nothing for it). */
+  private holding?: HoldReason;
   readonly workerId: string;
 
   constructor(opts: {
@@ -63,6 +82,8 @@ export class Scheduler {
     deadlineFor?: (run: RunRecord) => Promise<number | undefined>;
     /** Default the system clock; tests move a manual one. */
     clock?: Clock;
+    /** Memory available to new runs; default Node's (cgroup-aware) `process.availableMemory`. */
+    memoryProbe?: MemoryProbe;
   }) {
     this.store = opts.store;
     this.config = opts.config;
@@ -73,6 +94,11 @@ export class Scheduler {
     this.lifecycle = opts.lifecycle;
     this.deadlineFor = opts.deadlineFor;
     this.clock = opts.clock ?? systemClock;
+    this.admission = new MemoryAdmission({
+      config: opts.config.admission,
+      clock: this.clock,
+      ...(opts.memoryProbe ? { probe: opts.memoryProbe } : {}),
+    });
     // Unique even for two schedulers of one instance started in the same millisecond.
     this.workerId = `${opts.config.instanceId}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   }
@@ -85,6 +111,10 @@ export class Scheduler {
         this.stop(runId, reason);
       }),
       this.lifecycle.on('session.deleting', ({ sessionId }) => this.waitFor(sessionId)),
+      // The run's engine is known once it starts: its memory reservation narrows to that engine's.
+      this.lifecycle.on('run.started', ({ run, engine }) => {
+        if (this.admission.started(run.id, engine as EngineName) && this.holding === 'memory') this.wake();
+      }),
     ];
   }
 
@@ -92,6 +122,7 @@ export class Scheduler {
   async start(): Promise<void> {
     // A store of this process alone (embedded SQLite): anything still `running` was ours and died
     // with us. A shared store: other instances may be alive; only expired leases are taken over.
+    for (const reason of ['memory', 'concurrency'] as const) this.metrics.runsHeld.set({ reason }, 0);
     const now = this.clock.now();
     const cutoff = this.store.shared ? new Date(now) : new Date(now + 365 * 24 * 3600_000);
     await this.recover(cutoff.toISOString());
@@ -153,21 +184,65 @@ export class Scheduler {
 
   private async pump(): Promise<void> {
     this.grant();
-    while (
-      this.accepting &&
-      this.resuming.length === 0 &&
-      this.executingCount < this.config.maxConcurrentRuns
-    ) {
+    while (this.accepting && this.resuming.length === 0) {
+      if (this.executingCount >= this.config.maxConcurrentRuns) return this.hold('concurrency');
+      // Only engines whose next run fits in memory (undefined: any); none fits: the queue waits.
+      const engines = this.admission.admit();
+      if (engines?.length === 0) return this.hold('memory');
       let run: RunRecord | undefined;
       try {
-        run = await this.store.claimNextRun(this.workerId, this.config.leaseMs);
+        run = await this.store.claimNextRun(this.workerId, this.config.leaseMs, {
+          maxRunsPerKey: this.config.maxRunsPerKey,
+          ...(engines ? { engines } : {}),
+        });
       } catch (err) {
         this.logger.error('claim failed', { err });
         return;
       }
-      if (!run) return;
+      if (!run) {
+        // Memory held back some engines' runs: whatever is left in the queue waits for memory.
+        return engines ? this.hold('memory') : this.hold(undefined);
+      }
+      this.admission.claimed(run.id, engines);
       this.launch(run);
     }
+  }
+
+  /** Remembers why claiming stopped (reported by /health and the `agent_runs_held` gauge). */
+  private hold(reason: HoldReason | undefined): void {
+    const was = this.holding;
+    this.holding = reason;
+    if (reason !== 'memory') return;
+    void this.store.countRuns('queued').then(
+      (queued) => {
+        this.metrics.runsHeld.set({ reason: 'memory' }, queued);
+        if (queued > 0 && was !== 'memory')
+          this.logger.warn('queued runs held: not enough free memory for another run', {
+            queued,
+            ...this.admission.status(),
+          });
+      },
+      () => {},
+    );
+  }
+
+  /** The queue as this instance sees it, and why it is not taking more (for /health). */
+  async queueStatus(): Promise<QueueStatus> {
+    const queued = await this.store.countRuns('queued');
+    const held = queued > 0 ? this.currentHold() : undefined;
+    return {
+      queued,
+      active: this.executingCount,
+      maxConcurrentRuns: this.config.maxConcurrentRuns,
+      ...(held ? { held } : {}),
+      memory: this.admission.status(),
+    };
+  }
+
+  /** Why queued work is not started here: every slot busy, or memory held it at the last claim. */
+  private currentHold(): HoldReason | undefined {
+    if (this.executingCount >= this.config.maxConcurrentRuns) return 'concurrency';
+    return this.holding === 'memory' ? 'memory' : undefined;
   }
 
   private launch(run: RunRecord): void {
@@ -199,6 +274,7 @@ export class Scheduler {
       .catch((err) => this.logger.error('run executor crashed', { runId: run.id, err }))
       .finally(() => {
         deadline?.cancel();
+        this.admission.ended(run.id);
         this.active.delete(run.id);
         this.resuming = this.resuming.filter((r) => r.runId !== run.id);
         this.metrics.runsActive.set(this.active.size);
@@ -286,13 +362,16 @@ export class Scheduler {
     await this.recover(new Date(this.clock.now()).toISOString());
     try {
       const by = await this.store.countQueuedByPriority();
-      let total = 0;
+      let queued = 0;
       this.metrics.queueDepthByPriority.reset();
       for (const [priority, n] of by) {
-        total += n;
+        queued += n;
         this.metrics.queueDepthByPriority.set({ priority: priorityName(priority) }, n);
       }
-      this.metrics.queueDepth.set(total);
+      this.metrics.queueDepth.set(queued);
+      const held = queued > 0 ? this.currentHold() : undefined;
+      for (const reason of ['memory', 'concurrency'] as const)
+        this.metrics.runsHeld.set({ reason }, held === reason ? queued : 0);
     } catch (err) {
       this.logger.warn('queue depth probe failed', { err });
     }

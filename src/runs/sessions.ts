@@ -4,17 +4,30 @@
 import type { Config } from '../config.ts';
 import { AppError, notFound } from '../errors.ts';
 import { newId } from '../ids.ts';
-import type { CreateSessionRequest, Event, Message, Session, SessionStatus } from '../protocol/index.ts';
+import type {
+  CreateSessionRequest,
+  Event,
+  Message,
+  MessageMode,
+  Session,
+  SessionStatus,
+} from '../protocol/index.ts';
 import type { WorkspaceManager } from '../sandbox/workspace/manager.ts';
 import { ConflictError } from '../store/errors.ts';
 import type { MessageRecord, Page, SessionRecord, Store } from '../store/types.ts';
 import { type Actor, audited } from './actions.ts';
+import { conversationOrder } from './conversation-order.ts';
 import type { EventLog } from './event-log.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { assertRepoUrl } from './request-checks.ts';
 
 /** Interactive messages rank above every workflow priority: a person is waiting on them. */
 export const INTERACTIVE_PRIORITY = 3;
+/**
+ * A steering message (`mode: "interrupt"`) runs next: before the session's other queued messages
+ * and before the run that would otherwise take the slot its interrupted run frees.
+ */
+export const STEER_PRIORITY = INTERACTIVE_PRIORITY + 1;
 
 export function toSession(s: SessionRecord): Session {
   return {
@@ -108,23 +121,35 @@ export class SessionService {
 
   async messages(id: string): Promise<Message[]> {
     await this.get(id);
+    const ordered = conversationOrder(await this.store.listMessages(id), await this.store.listRuns(id));
     // Tool-result turns carry no text for a reader; the conversation is the text exchanged.
-    return (await this.store.listMessages(id)).filter((m) => m.text.length > 0).map(toMessage);
+    return ordered.filter((m) => m.text.length > 0).map(toMessage);
   }
 
+  /**
+   * Queues a run for the message. `mode: "interrupt"` (docs/api.md §10) also stops the session's
+   * active run (its output so far stays in the history) and puts this one first.
+   */
   send(
     sessionId: string,
     content: string,
     idempotencyKey: string | undefined,
     actor: Actor,
-  ): Promise<{ sessionId: string; runId: string; duplicate: boolean }> {
+    mode: MessageMode = 'queue',
+  ): Promise<{ sessionId: string; runId: string; duplicate: boolean; interrupted?: string }> {
     return audited(
       this.lifecycle,
       actor,
       'session.message',
       sessionId,
-      () => this.sendMessage(sessionId, content, idempotencyKey, actor),
-      (r) => ({ details: { runId: r.runId, ...(r.duplicate ? { duplicate: true } : {}) } }),
+      () => this.sendMessage(sessionId, content, idempotencyKey, actor, mode),
+      (r) => ({
+        details: {
+          runId: r.runId,
+          ...(r.duplicate ? { duplicate: true } : {}),
+          ...(mode === 'interrupt' ? { mode, ...(r.interrupted ? { interrupted: r.interrupted } : {}) } : {}),
+        },
+      }),
     );
   }
 
@@ -133,7 +158,8 @@ export class SessionService {
     content: string,
     idempotencyKey: string | undefined,
     actor: Actor,
-  ): Promise<{ sessionId: string; runId: string; duplicate: boolean }> {
+    mode: MessageMode,
+  ): Promise<{ sessionId: string; runId: string; duplicate: boolean; interrupted?: string }> {
     const session = await this.get(sessionId);
     if (session.workflowId)
       throw new AppError('conflict', 'this session belongs to a workflow; it takes no messages');
@@ -142,13 +168,18 @@ export class SessionService {
       if (existing) return { sessionId, runId: existing.id, duplicate: true };
     }
     const runId = newId('run');
+    // Only a message that steers something (a run active or waiting in this session) jumps the
+    // queue: an idle session's "interrupt" is an ordinary message, not a way past other tenants.
+    const steers =
+      mode === 'interrupt' &&
+      (await this.store.listRuns(sessionId)).some((r) => r.status === 'running' || r.status === 'queued');
     try {
       await this.store.createRun({
         id: runId,
         sessionId,
         input: content,
         idempotencyKey,
-        priority: INTERACTIVE_PRIORITY,
+        priority: steers ? STEER_PRIORITY : INTERACTIVE_PRIORITY,
         credential: actor.id,
         ...(actor.traceParent ? { traceParent: actor.traceParent } : {}),
       });
@@ -172,8 +203,20 @@ export class SessionService {
     if (session.status === 'idle') await this.store.updateSession(sessionId, { status: 'queued' });
     await this.eventLog.append(sessionId, { runId, type: 'message.user', data: { text: content } });
     await this.eventLog.append(sessionId, { runId, type: 'run.queued', data: { attempt: 1 } });
+    // Stopped after the new run is stored: the run's end wakes the scheduler, which finds this one.
+    const interrupted = mode === 'interrupt' ? await this.stopActive(sessionId) : undefined;
     await this.lifecycle.emit('run.queued', { sessionId, runId });
-    return { sessionId, runId, duplicate: false };
+    return { sessionId, runId, duplicate: false, ...(interrupted ? { interrupted } : {}) };
+  }
+
+  /** Asks the session's running run (if any) to stop; returns its id. */
+  private async stopActive(sessionId: string): Promise<string | undefined> {
+    const running = (await this.store.listRuns(sessionId)).find((r) => r.status === 'running');
+    if (!running) return undefined;
+    // The flag reaches a run on another instance at its next heartbeat; the bus stops a local one now.
+    await this.store.requestCancel(running.id);
+    await this.lifecycle.emit('run.stop', { runId: running.id, reason: 'cancel' });
+    return running.id;
   }
 
   /** Stops the session's active run (if any); queued runs behind it stay queued. */
@@ -190,12 +233,8 @@ export class SessionService {
 
   private async interruptRun(sessionId: string): Promise<{ runId?: string }> {
     await this.get(sessionId);
-    const running = (await this.store.listRuns(sessionId)).find((r) => r.status === 'running');
-    if (!running) return {};
-    // The flag reaches a run on another instance at its next heartbeat; the bus stops a local one now.
-    await this.store.requestCancel(running.id);
-    await this.lifecycle.emit('run.stop', { runId: running.id, reason: 'cancel' });
-    return { runId: running.id };
+    const runId = await this.stopActive(sessionId);
+    return runId ? { runId } : {};
   }
 
   delete(sessionId: string, actor: Actor): Promise<void> {

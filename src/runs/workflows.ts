@@ -190,6 +190,7 @@ export class WorkflowService {
         input: req.instructions,
         priority: PRIORITY_RANK[priority],
         ...(actor.traceParent ? { traceParent: actor.traceParent } : {}),
+        credential: actor.id,
       },
       first,
     );

@@ -230,7 +230,13 @@ export function createWsGateway(
           case 'message': {
             if (!deps.isAccepting())
               return fail('unavailable', 'the server is shutting down and takes no new runs', msg.sessionId);
-            const r = await deps.sessions.send(msg.sessionId, msg.content, msg.idempotencyKey, actor);
+            const r = await deps.sessions.send(
+              msg.sessionId,
+              msg.content,
+              msg.idempotencyKey,
+              actor,
+              msg.mode,
+            );
             return send({ type: 'accepted', sessionId: r.sessionId, runId: r.runId });
           }
           case 'approve':

@@ -102,6 +102,14 @@ export interface NewRun {
   traceParent?: string;
 }
 
+/** What a claim may take (docs/api.md §10 fair queues and admission control). */
+export interface ClaimOptions {
+  /** MAX_RUNS_PER_KEY: a credential with this many running runs (all instances) gets no more. 0/unset: no cap. */
+  maxRunsPerKey?: number;
+  /** Only runs of sessions on these engines (memory admission). Unset: any engine. */
+  engines?: readonly EngineName[];
+}
+
 export interface WorkflowRecord {
   id: string;
   type: WorkflowType;
@@ -328,10 +336,16 @@ export interface Store {
   findRunByIdempotencyKey(sessionId: string, key: string): Promise<RunRecord | undefined>;
   listRuns(sessionId: string): Promise<RunRecord[]>;
   /**
-   * Atomically claims the next runnable run: queued, no other run of its session running,
-   * highest priority first, FIFO within a priority. Sets status=running, workerId, lease, attempts+1.
+   * Atomically claims the next runnable run: queued, no other run of its session running, its
+   * credential under `maxRunsPerKey`, its session's engine among `engines`. Highest priority
+   * first; within a priority, round robin across credentials (the one with the fewest running
+   * runs, then the one whose last run ended longest ago, then the oldest queued run); FIFO within
+   * a credential.
+   * Sets status=running, workerId, lease, attempts+1.
    */
-  claimNextRun(workerId: string, leaseMs: number): Promise<RunRecord | undefined>;
+  claimNextRun(workerId: string, leaseMs: number, opts?: ClaimOptions): Promise<RunRecord | undefined>;
+  /** Usage of the credential's runs that ended at or after `since` (ISO time): the daily cap. */
+  credentialUsageSince(credential: string, since: string): Promise<Usage>;
   renewLeases(workerId: string, runIds: string[], leaseMs: number): Promise<void>;
   /** Re-queues running runs whose lease expired (or all of `workerIds`'s when given). Returns them. */
   requeueExpiredRuns(now: string): Promise<RunRecord[]>;

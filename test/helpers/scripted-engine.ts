@@ -25,7 +25,9 @@ export type Step =
   /** Throws (an EngineError for a coded failure, any Error for a crash). */
   | { fail: Error }
   /** Asks the run's approval gate about a tool call, as an engine does before it runs one. */
-  | { tool: { name: string; input: unknown; toolUseId?: string } };
+  | { tool: { name: string; input: unknown; toolUseId?: string } }
+  /** Reports model usage to the run's meter, as an engine does while the model streams. */
+  | { usage: Usage };
 
 export interface Script {
   steps?: Step[];
@@ -136,7 +138,8 @@ export class ScriptedEngine implements Engine {
             ? await ctx.approvals.check({ toolUseId: toolUseId ?? `tu_${call.verdicts.length}`, name, input })
             : { allow: true as const };
           call.verdicts.push(verdict);
-        } else if ('write' in step)
+        } else if ('usage' in step) ctx.meter?.add(step.usage);
+        else if ('write' in step)
           await fsp.writeFile(path.join(ctx.workspace, step.write.file), Buffer.alloc(step.write.bytes, 1));
         else throw step.fail;
       }

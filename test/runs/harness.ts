@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
-import { createMetrics } from '../../src/observability/metrics.ts';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
 import type { Event, EventType } from '../../src/protocol/index.ts';
 import { EventLog } from '../../src/runs/event-log.ts';
 import { RunExecutor } from '../../src/runs/executor.ts';
@@ -40,9 +40,13 @@ export interface Harness {
   store: SqliteStore;
   eventLog: EventLog;
   engine: ScriptedEngine;
+  /** A scripted `claude-code` engine: present only with `makeHarness(env, { claudeCode: true })`. */
+  ccEngine: ScriptedEngine;
   clock: ManualClock;
   executor: RunExecutor;
   lifecycle: Lifecycle;
+  /** The metrics every scheduler of the harness records into. */
+  metrics: Metrics;
   hookCalls: HookCall[];
   /** A session (engine `native`, the scripted one). */
   session(id: string, extra?: Partial<NewSession>): Promise<void>;
@@ -54,7 +58,11 @@ export interface Harness {
    */
   scheduler(
     id?: string,
-    opts?: { clock?: ManualClock; deadlineFor?: SchedulerOptions['deadlineFor'] },
+    opts?: {
+      clock?: ManualClock;
+      deadlineFor?: SchedulerOptions['deadlineFor'];
+      memoryProbe?: SchedulerOptions['memoryProbe'];
+    },
   ): Scheduler;
   /** The session's stored events. */
   events(sessionId: string): Promise<Event[]>;
@@ -63,7 +71,10 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function makeHarness(env: Record<string, string> = {}): Promise<Harness> {
+export async function makeHarness(
+  env: Record<string, string> = {},
+  opts: { claudeCode?: boolean } = {},
+): Promise<Harness> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'run-engine-'));
   const config = loadConfig({
     DATA_DIR: dir,
@@ -80,6 +91,7 @@ export async function makeHarness(env: Record<string, string> = {}): Promise<Har
   await store.migrate();
   const eventLog = new EventLog({ store, logger: silentLogger });
   const engine = new ScriptedEngine();
+  const ccEngine = new ScriptedEngine({ name: 'claude-code' });
   const metrics = createMetrics();
   const hookCalls: HookCall[] = [];
   const lifecycle = new Lifecycle(silentLogger);
@@ -98,7 +110,7 @@ export async function makeHarness(env: Record<string, string> = {}): Promise<Har
     logger: silentLogger,
     lifecycle,
     eventLog,
-    engines: { native: engine },
+    engines: opts.claudeCode ? { native: engine, 'claude-code': ccEngine } : { native: engine },
     tools: () => [],
     workspaces: new WorkspacePreparer({
       config,
@@ -117,9 +129,11 @@ export async function makeHarness(env: Record<string, string> = {}): Promise<Har
     store,
     eventLog,
     engine,
+    ccEngine,
     clock,
     executor,
     lifecycle,
+    metrics,
     hookCalls,
     async session(id, extra = {}) {
       await store.createSession(newSession(id, extra));
@@ -137,6 +151,7 @@ export async function makeHarness(env: Record<string, string> = {}): Promise<Har
         lifecycle,
         clock: own,
         ...(opts.deadlineFor ? { deadlineFor: opts.deadlineFor } : {}),
+        ...(opts.memoryProbe ? { memoryProbe: opts.memoryProbe } : {}),
       });
       scheduler.listen();
       schedulers.push({ scheduler, clock: own });

@@ -6,6 +6,7 @@ import type { Store } from '../../src/store/types.ts';
 import { approvalsContract } from './contract/approvals.ts';
 import type { Ctx } from './contract/ctx.ts';
 import { eventsContract } from './contract/events.ts';
+import { fairnessContract } from './contract/fairness.ts';
 import { instancesContract } from './contract/instances.ts';
 import { noncesContract } from './contract/nonces.ts';
 import { runsContract } from './contract/runs.ts';
@@ -68,6 +69,7 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
     sessionsContract(ctx);
     eventsContract(ctx);
     runsContract(ctx);
+    fairnessContract(ctx);
     workflowsContract(ctx);
     transitionsContract(ctx);
     noncesContract(ctx);

@@ -29,7 +29,9 @@ describe('event tables of docs/api.md', () => {
 
   it('spell fields compactly: optional marks, enums and nested objects', () => {
     expect(describeSchema(eventTypes['run.queued'].data)).toBe('{attempt, reason?: "drain"|"worker_lost"}');
-    expect(describeSchema(eventTypes['run.failed'].data)).toBe('{error: {code: RunFailureCode, message}}');
+    expect(describeSchema(eventTypes['run.failed'].data)).toBe(
+      '{error: {code: RunFailureCode, message, usage?: {inputTokens, outputTokens, costUsd}}}',
+    );
     expect(describeSchema(eventTypes['run.completed'].data)).toBe(
       '{stopReason, usage: {inputTokens, outputTokens, costUsd}}',
     );

@@ -15,6 +15,7 @@ import { type Query, query, type SDKUserMessage } from '@anthropic-ai/claude-age
 import type { Logger } from '../../observability/logger.ts';
 import { withShimPath } from '../../tools/command-shims.ts';
 import { EngineError, type EngineResult, type EngineRunContext } from '../engine.ts';
+import { type TokenUsage, toUsage } from '../pricing.ts';
 import { interpretResult, type Outcome, RunMapper, seedPrompt } from './messages.ts';
 import { policySettingsOf } from './policy.ts';
 import { buildCliEnv, cliSpawner, lineSplitter, TailLines } from './process.ts';
@@ -35,8 +36,8 @@ export type { ClaudeCodeEngine, ClaudeCodeEngineOptions, LlmAccess, ToolAuditEve
 /** How long a finished CLI gets to exit after its input ends before it is killed. */
 const CLOSE_GRACE_MS = 5000;
 
-function abortedError(usage?: EngineError['usage']): EngineError {
-  return new EngineError('aborted', 'run interrupted', usage);
+function abortedError(usage?: EngineError['usage'], messages?: EngineError['messages']): EngineError {
+  return new EngineError('aborted', 'run interrupted', usage, messages);
 }
 
 export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCodeEngine {
@@ -70,9 +71,19 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
       throw abortedError();
     }
     let access: LlmAccess | undefined;
+    const model = ctx.model || config.model;
+    const meter = ctx.meter;
+    // Usage metered by the LLM proxy as it streams. A budget stop aborts the run from inside
+    // `add`: the token is then revoked at once, so the CLI cannot start another model request.
+    const onUsage = meter
+      ? (inc: TokenUsage) => {
+          meter.add(toUsage(model, inc));
+          if (ctx.signal.aborted) access?.release();
+        }
+      : undefined;
     try {
       access = opts.llmAccess
-        ? await opts.llmAccess(ctx.runId, ctx.model || config.model)
+        ? await opts.llmAccess(ctx.runId, model, onUsage)
         : { baseUrl: config.anthropicBaseUrl, apiKey: config.anthropicApiKey ?? '', release() {} };
       return await runInSlot(ctx, access);
     } finally {
@@ -304,7 +315,7 @@ export function createClaudeCodeEngine(opts: ClaudeCodeEngineOptions): ClaudeCod
         usage,
       );
     }
-    if (interrupted) throw abortedError(usage);
+    if (interrupted) throw abortedError(usage, mapper.messages);
     if (!outcome) {
       const detail =
         thrown instanceof Error ? thrown.message : thrown !== undefined ? String(thrown) : 'no result';

@@ -4,6 +4,7 @@ import type { Logger } from '../../observability/logger.ts';
 import type { SandboxWrapper } from '../../sandbox/types.ts';
 import type { Tool } from '../../tools/types.ts';
 import type { Engine, EngineRunContext } from '../engine.ts';
+import type { TokenUsage } from '../pricing.ts';
 import type { PolicyOverride, PolicySettings } from './policy.ts';
 import type { SlotStats } from './process-pool.ts';
 
@@ -32,9 +33,10 @@ export interface ClaudeCodeEngineOptions {
   serverTools?: (ctx: EngineRunContext) => Tool[];
   /**
    * LLM endpoint and credentials per run (e.g. a per-run proxy token bound to the run's model);
-   * default config.anthropicBaseUrl/ApiKey.
+   * default config.anthropicBaseUrl/ApiKey. `onUsage` gets each usage increment the endpoint
+   * meters as it streams (the server's budgets act on it, not only on the SDK's own figure).
    */
-  llmAccess?: (runId: string, model: string) => Promise<LlmAccess>;
+  llmAccess?: (runId: string, model: string, onUsage?: (increment: TokenUsage) => void) => Promise<LlmAccess>;
   /** Audit/metrics hook: PreToolUse / PostToolUse of every tool call. */
   onToolEvent?: (e: ToolAuditEvent) => void;
   /** Policy settings (default: CLAUDE_ALLOW_TOOLS / CLAUDE_DENY_TOOLS from the config). */

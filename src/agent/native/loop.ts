@@ -5,16 +5,17 @@ import type {
   ContentBlockParam,
   MessageCreateParamsStreaming,
   TextBlockParam,
+  ToolResultBlockParam,
 } from '@anthropic-ai/sdk/resources/messages/messages';
 import type { Config } from '../../config.ts';
 import { EngineError, type EngineResult, type EngineRunContext } from '../engine.ts';
 import { type ApiMessage, toAnthropicMessages } from '../history.ts';
-import { costUsd, type TokenUsage } from '../pricing.ts';
+import { type TokenUsage, toUsage } from '../pricing.ts';
 import { toAnthropicTools } from '../tool-schema.ts';
 import { buildSystemPrompt } from './prompt.ts';
 import { abortedError, classifyError, type RetryOptions, retryDelayMs, sleep } from './retry.ts';
-import { consumeTurn, type StreamProgress, type Turn } from './stream.ts';
-import { executeToolCalls } from './tools.ts';
+import { consumeTurn, type StreamProgress, type ToolCall, type Turn } from './stream.ts';
+import { capOutput, executeToolCalls } from './tools.ts';
 
 export interface LoopDeps {
   client: Anthropic;
@@ -43,68 +44,146 @@ export async function runLoop(deps: LoopDeps, ctx: EngineRunContext): Promise<En
   const toolMeta: Array<Record<string, unknown>> = [];
   let finalText = '';
   let stopReason = 'end_turn';
+  // What the turn in progress has produced, for the history when the run stops half-way.
+  const progress: StreamProgress = { emittedText: false };
+  let pendingTools: PendingTools | undefined;
+  const meter = ctx.meter;
+  const onUsage = meter ? (inc: TokenUsage) => meter.add(toUsage(model, inc)) : undefined;
 
-  for (let turnNo = 1; ; turnNo++) {
-    if (ctx.signal.aborted) throw abortedError();
-    const params: MessageCreateParamsStreaming = {
-      model,
-      max_tokens: deps.maxTokens ?? defaultMaxTokens(model),
-      system: systemBlocks(system, deps.promptCaching),
-      messages: requestMessages(messages, deps.promptCaching),
-      stream: true,
-    };
-    if (tools.length > 0) params.tools = tools;
-    const turn = await requestTurn(deps, params, ctx);
-    addUsage(total, turn.usage);
+  try {
+    for (let turnNo = 1; ; turnNo++) {
+      if (ctx.signal.aborted) throw abortedError();
+      const params: MessageCreateParamsStreaming = {
+        model,
+        max_tokens: deps.maxTokens ?? defaultMaxTokens(model),
+        system: systemBlocks(system, deps.promptCaching),
+        messages: requestMessages(messages, deps.promptCaching),
+        stream: true,
+      };
+      if (tools.length > 0) params.tools = tools;
+      progress.emittedText = false;
+      progress.text = undefined;
+      const turn = await requestTurn(deps, params, ctx, progress, onUsage);
+      progress.text = undefined;
+      addUsage(total, turn.usage);
 
-    const wantsTools = turn.stopReason === 'tool_use' && turn.toolCalls.length > 0;
-    // tool_use blocks of a turn that did not stop for them are incomplete: never replayed.
-    const content = wantsTools ? turn.content : turn.content.filter((b) => b.type !== 'tool_use');
-    if (content.length > 0) {
-      messages.push({ role: 'assistant', content });
-      runMessages.push({ role: 'assistant', text: turn.text, content });
-    }
-    if (turn.text !== '') {
-      finalText = turn.text;
-      ctx.emit({ type: 'message.assistant', data: { text: turn.text } });
-    }
+      const wantsTools = turn.stopReason === 'tool_use' && turn.toolCalls.length > 0;
+      // tool_use blocks of a turn that did not stop for them are incomplete: never replayed.
+      const content = wantsTools ? turn.content : turn.content.filter((b) => b.type !== 'tool_use');
+      if (content.length > 0) {
+        messages.push({ role: 'assistant', content });
+        runMessages.push({ role: 'assistant', text: turn.text, content });
+      }
+      if (turn.text !== '') {
+        finalText = turn.text;
+        ctx.emit({ type: 'message.assistant', data: { text: turn.text } });
+      }
 
-    if (wantsTools) {
-      const executed = await executeToolCalls(turn.toolCalls, ctx.tools, ctx, deps.config.toolOutputLimit);
-      toolMeta.push(...executed.meta);
-      messages.push({ role: 'user', content: executed.results });
-      runMessages.push({ role: 'user', text: '', content: executed.results });
-    } else if (turn.stopReason !== 'pause_turn' || content.length === 0) {
-      stopReason = turn.stopReason;
-      break;
+      if (wantsTools) {
+        pendingTools = new PendingTools(turn.toolCalls, deps.config.toolOutputLimit);
+        const executed = await executeToolCalls(
+          turn.toolCalls,
+          ctx.tools,
+          { ...ctx, emit: pendingTools.watch(ctx.emit) },
+          deps.config.toolOutputLimit,
+        );
+        pendingTools = undefined;
+        toolMeta.push(...executed.meta);
+        messages.push({ role: 'user', content: executed.results });
+        runMessages.push({ role: 'user', text: '', content: executed.results });
+      } else if (turn.stopReason !== 'pause_turn' || content.length === 0) {
+        stopReason = turn.stopReason;
+        break;
+      }
+      if (turnNo >= deps.config.maxTurns) {
+        stopReason = 'max_turns';
+        break;
+      }
     }
-    if (turnNo >= deps.config.maxTurns) {
-      stopReason = 'max_turns';
-      break;
+  } catch (err) {
+    // The turns so far, completed so that the history stays valid: the text streamed before the
+    // stop, or a result for every tool call that was still running (with its output so far).
+    const partial = [...runMessages];
+    if (pendingTools) partial.push({ role: 'user', text: '', content: pendingTools.interruptedResults() });
+    else if (progress.text) {
+      const text = progress.text;
+      partial.push({ role: 'assistant', text, content: [{ type: 'text', text }] });
     }
+    const usage = toUsage(model, total);
+    if (err instanceof EngineError) throw new EngineError(err.code, err.message, err.usage ?? usage, partial);
+    throw err;
   }
 
   return {
     stopReason,
-    usage: {
-      inputTokens: total.inputTokens + total.cacheCreationInputTokens + total.cacheReadInputTokens,
-      outputTokens: total.outputTokens,
-      costUsd: costUsd(model, total),
-    },
+    usage: toUsage(model, total),
     finalText,
     messages: runMessages,
     toolMeta,
   };
 }
 
+/**
+ * The tool calls of the turn in progress: what each printed, or its result once it completed, so
+ * that a run stopped while they run still answers every tool_use (an interrupt keeps the history).
+ */
+class PendingTools {
+  private outputs = new Map<string, string>();
+  private done = new Map<string, ToolResultBlockParam>();
+  private calls: readonly ToolCall[];
+  private limit: number;
+  constructor(calls: readonly ToolCall[], limit: number) {
+    this.calls = calls;
+    this.limit = limit;
+  }
+
+  watch(emit: EngineRunContext['emit']): EngineRunContext['emit'] {
+    return (ev) => {
+      if (ev.type === 'tool.output') {
+        const so = this.outputs.get(ev.data.toolUseId) ?? '';
+        if (so.length < this.limit) this.outputs.set(ev.data.toolUseId, so + ev.data.chunk);
+      } else if (ev.type === 'tool.completed') {
+        const block: ToolResultBlockParam = {
+          type: 'tool_result',
+          tool_use_id: ev.data.toolUseId,
+          content: ev.data.output === '' ? '(no output)' : ev.data.output,
+        };
+        if (ev.data.isError) block.is_error = true;
+        this.done.set(ev.data.toolUseId, block);
+      }
+      emit(ev);
+    };
+  }
+
+  interruptedResults(): ToolResultBlockParam[] {
+    return this.calls.map((c) => {
+      const done = this.done.get(c.id);
+      if (done) return done;
+      const out = capOutput(this.outputs.get(c.id) ?? '', this.limit);
+      return {
+        type: 'tool_result',
+        tool_use_id: c.id,
+        is_error: true,
+        content: `${INTERRUPTED_TOOL_TEXT}${out ? `\nOutput before it was stopped:\n${out}` : ''}`,
+      };
+    });
+  }
+}
+
+/** The result of a tool call cut short because the run was stopped (interrupt, cancel). */
+export const INTERRUPTED_TOOL_TEXT = 'The tool call was stopped before it finished: the run was interrupted.';
+
 /** One turn with retries: HTTP errors, connection failures and mid-stream errors. */
 async function requestTurn(
   deps: LoopDeps,
   params: MessageCreateParamsStreaming,
   ctx: EngineRunContext,
+  progress: StreamProgress,
+  onUsage?: (inc: TokenUsage) => void,
 ): Promise<Turn> {
   for (let attempt = 0; ; attempt++) {
-    const progress: StreamProgress = { emittedText: false };
+    progress.emittedText = false;
+    progress.text = undefined;
     const call = ctx.observer?.start({ model: params.model });
     try {
       const stream = await deps.client.messages.create(params, { signal: ctx.signal, maxRetries: 0 });
@@ -114,6 +193,7 @@ async function requestTurn(
         ctx.signal,
         progress,
         call && (() => call.firstToken()),
+        onUsage,
       );
       call?.end({
         usage: turn.usage,

@@ -31,9 +31,11 @@ export interface Turn {
   responseModel?: string;
 }
 
-/** Shared with the caller so that it knows, when the stream fails, whether output was emitted. */
+/** Shared with the caller so that it knows, when the stream fails, what was emitted. */
 export interface StreamProgress {
   emittedText: boolean;
+  /** The text streamed so far (kept in the history when the run is interrupted mid-turn). */
+  text?: string;
 }
 
 type BlockState =
@@ -48,6 +50,8 @@ export async function consumeTurn(
   progress: StreamProgress,
   /** Called once, when the first content delta arrives (time to first token). */
   onFirstToken?: () => void,
+  /** Called with each usage increment as it streams (values in the stream are cumulative). */
+  onUsage?: (increment: TokenUsage) => void,
 ): Promise<Turn> {
   const blocks = new Map<number, BlockState>();
   const usage: TokenUsage = {
@@ -62,6 +66,17 @@ export async function consumeTurn(
   let firstToken = onFirstToken;
   let responseId: string | undefined;
   let responseModel: string | undefined;
+  const reported: Required<TokenUsage> = {
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheCreationInputTokens: 0,
+    cacheReadInputTokens: 0,
+  };
+  const report = () => {
+    if (!onUsage) return;
+    const inc = increment(usage, reported);
+    if (inc) onUsage(inc);
+  };
 
   const emitText = (block: { text: string }, delta: string) => {
     if (delta === '') return;
@@ -70,6 +85,7 @@ export async function consumeTurn(
     block.text += delta;
     text += chunk;
     progress.emittedText = true;
+    progress.text = text;
     emit({ type: 'text.delta', data: { text: chunk } });
   };
 
@@ -79,6 +95,7 @@ export async function consumeTurn(
         applyUsage(usage, ev.message.usage);
         responseId = ev.message.id;
         responseModel = ev.message.model;
+        report();
         break;
       case 'content_block_start': {
         const cb = ev.content_block;
@@ -107,6 +124,7 @@ export async function consumeTurn(
       case 'message_delta':
         if (ev.delta.stop_reason) stopReason = ev.delta.stop_reason;
         applyUsage(usage, ev.usage);
+        report();
         break;
       case 'message_stop':
         stopped = true;
@@ -161,6 +179,27 @@ function applyUsage(into: TokenUsage, u: ApiUsage | MessageDeltaUsage | null | u
   if (typeof u.cache_creation_input_tokens === 'number')
     into.cacheCreationInputTokens = u.cache_creation_input_tokens;
   if (typeof u.cache_read_input_tokens === 'number') into.cacheReadInputTokens = u.cache_read_input_tokens;
+}
+
+/** What `cur` adds to `reported` (then recorded there); undefined when nothing grew. */
+function increment(cur: TokenUsage, reported: Required<TokenUsage>): TokenUsage | undefined {
+  const keys = ['inputTokens', 'outputTokens', 'cacheCreationInputTokens', 'cacheReadInputTokens'] as const;
+  const inc: Required<TokenUsage> = {
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheCreationInputTokens: 0,
+    cacheReadInputTokens: 0,
+  };
+  let grew = false;
+  for (const k of keys) {
+    const d = (cur[k] ?? 0) - reported[k];
+    if (d > 0) {
+      inc[k] = d;
+      reported[k] += d;
+      grew = true;
+    }
+  }
+  return grew ? inc : undefined;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

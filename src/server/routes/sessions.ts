@@ -132,12 +132,12 @@ export function registerSessionRoutes(app: OpenAPIHono, deps: ServerDeps): void 
   );
   app.openapi(send, async (c) => {
     const { id } = c.req.valid('param');
-    const { content, idempotencyKey } = c.req.valid('json');
+    const { content, idempotencyKey, mode } = c.req.valid('json');
     if (!deps.isAccepting())
       throw new AppError('unavailable', 'the server is shutting down and takes no new runs', {
         retryAfterS: 5,
       });
-    const r = await sessions.send(id, content, idempotencyKey, httpActor(c));
+    const r = await sessions.send(id, content, idempotencyKey, httpActor(c), mode);
     return c.json({ sessionId: r.sessionId, runId: r.runId }, 202);
   });
   app.openapi(interrupt, async (c) => {

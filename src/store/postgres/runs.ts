@@ -1,7 +1,7 @@
 // The run queue on PostgreSQL, shared by several server instances. Each operation is ONE
 // statement (atomic on its own, no round trips inside a transaction).
 //
-// Claiming: candidate runs are locked together with their session row (FOR NO KEY UPDATE …
+// Claiming (fair across credentials since 005, see claim_next_run_fair): candidate runs are locked together with their session row (FOR NO KEY UPDATE …
 // SKIP LOCKED), and the session row carries `running_run_id`. Two claimers can therefore
 // neither take the same run nor two runs of one session: the second either skips the locked
 // rows, or — if the first already committed — re-checks `running_run_id IS NULL` on the new
@@ -11,7 +11,7 @@ import type pg from 'pg';
 import { insertSql, runInsert, values } from '../shared/columns.ts';
 import { toRun } from '../shared/rows.ts';
 import { runInsertError } from '../shared/runs.ts';
-import type { NewRun, RunRecord } from '../types.ts';
+import type { ClaimOptions, NewRun, RunRecord } from '../types.ts';
 import { isForeignKeyViolation, isUniqueViolation, one, type Queryable, query } from './pool.ts';
 
 const ph = (i: number): string => `$${i}`;
@@ -33,9 +33,16 @@ export async function claimNext(
   workerId: string,
   leaseUntil: string,
   now: string,
+  opts: ClaimOptions = {},
 ): Promise<RunRecord | undefined> {
-  // claim_next_run (migrations/postgres/001_init.sql) is one statement: atomic on its own
-  const row = await one(db, 'SELECT * FROM claim_next_run($1, $2, $3)', [workerId, leaseUntil, now]);
+  // claim_next_run_fair (migrations/postgres/005_fair_queue.sql) is one statement: atomic on its own
+  const row = await one(db, 'SELECT * FROM claim_next_run_fair($1, $2, $3, $4, $5)', [
+    workerId,
+    leaseUntil,
+    now,
+    opts.maxRunsPerKey ?? 0,
+    opts.engines ? [...opts.engines] : null,
+  ]);
   return row && toRun(row);
 }
 

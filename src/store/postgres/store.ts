@@ -31,6 +31,7 @@ import {
   toRun,
   toSession,
   toWorkflow,
+  usageOf,
 } from '../shared/rows.ts';
 import { isoAfter, toIso } from '../shared/time.ts';
 import type {
@@ -40,6 +41,7 @@ import type {
   ApprovalRecord,
   AuditQuery,
   AuditRecord,
+  ClaimOptions,
   InstanceRecord,
   MessageRecord,
   NewApproval,
@@ -207,9 +209,20 @@ export class PostgresStore implements Store {
     ).map(toRun);
   }
 
-  claimNextRun(workerId: string, leaseMs: number): Promise<RunRecord | undefined> {
+  claimNextRun(workerId: string, leaseMs: number, opts: ClaimOptions = {}): Promise<RunRecord | undefined> {
     const now = this.#now();
-    return runs.claimNext(this.pool, workerId, isoAfter(leaseMs, now), new Date(now).toISOString());
+    return runs.claimNext(this.pool, workerId, isoAfter(leaseMs, now), new Date(now).toISOString(), opts);
+  }
+
+  async credentialUsageSince(credential: string, since: string): Promise<Usage> {
+    const row = await one(
+      this.pool,
+      `SELECT coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
+              coalesce(sum(cost_usd), 0) AS cost_usd
+         FROM runs WHERE credential = $1 AND completed_at >= $2`,
+      [credential, toIso(since)],
+    );
+    return usageOf(row);
   }
 
   async renewLeases(workerId: string, runIds: string[], leaseMs: number): Promise<void> {

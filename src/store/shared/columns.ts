@@ -159,7 +159,8 @@ export function runInsert(r: NewRun, now: string): Assignments {
     ['idempotency_key', r.idempotencyKey ?? null],
     ['priority', r.priority],
     ['deadline_at', r.deadlineAt === undefined ? null : toIso(r.deadlineAt)],
-    ['credential', r.credential ?? null],
+    // '' = none recorded: fair claiming groups by credential and needs a value (005_fair_queue)
+    ['credential', r.credential ?? ''],
     ['trace_parent', r.traceParent ?? null],
     ['created_at', now],
   ];

@@ -65,6 +65,11 @@ function optJson<T>(row: Row, col: string): T | undefined {
   return json<T>(row, col, undefined as T);
 }
 
+/** A row's input_tokens, output_tokens and cost_usd (absent row: zero). */
+export function usageOf(row: Row | undefined): Usage {
+  return row ? usage(row) : { inputTokens: 0, outputTokens: 0, costUsd: 0 };
+}
+
 function usage(row: Row): Usage {
   return {
     inputTokens: num(row, 'input_tokens'),
@@ -134,7 +139,8 @@ export function toRun(row: Row): RunRecord {
     stopReason: optStr(row, 'stop_reason'),
     error: optJson<RunFailure>(row, 'error'),
     usage: usage(row),
-    credential: optStr(row, 'credential'),
+    // '' is the store's "none recorded" (see runInsert)
+    credential: optStr(row, 'credential') || undefined,
     traceParent: optStr(row, 'trace_parent'),
   });
 }

@@ -3,7 +3,7 @@
 import { insertSql, runInsert, values } from '../shared/columns.ts';
 import { toRun } from '../shared/rows.ts';
 import { runInsertError } from '../shared/runs.ts';
-import type { NewRun, RunRecord } from '../types.ts';
+import type { ClaimOptions, NewRun, RunRecord } from '../types.ts';
 import type { SqliteDb } from './db.ts';
 
 const q = (): string => '?';
@@ -29,17 +29,89 @@ export function insertRun(db: SqliteDb, r: NewRun, now: string): RunRecord {
   }
 }
 
+/**
+ * The credentials with queued runs at a priority (a skip scan over runs_fair_idx), those under
+ * the cap, in the order they are served: fewest running runs, then least recently served (its
+ * last run ended longest ago), then oldest queued run. One statement, so the walk over the
+ * credentials stays inside SQLite.
+ */
+const CANDIDATES = `
+WITH RECURSIVE creds(c) AS (
+  SELECT (SELECT min(credential) FROM runs WHERE status = 'queued' AND priority = ?1)
+  UNION ALL
+  SELECT (SELECT min(credential) FROM runs WHERE status = 'queued' AND priority = ?1 AND credential > creds.c)
+    FROM creds WHERE creds.c IS NOT NULL
+), busy AS (
+  SELECT credential AS c, count(*) AS n FROM runs WHERE status = 'running' GROUP BY credential
+)
+SELECT creds.c AS c
+  FROM creds LEFT JOIN busy ON busy.c = creds.c
+ WHERE creds.c IS NOT NULL AND (?2 = 0 OR coalesce(busy.n, 0) < ?2)
+ ORDER BY coalesce(busy.n, 0),
+          coalesce((SELECT max(completed_at) FROM runs WHERE credential = creds.c), ''),
+          (SELECT min(queue_seq) FROM runs WHERE status = 'queued' AND priority = ?1 AND credential = creds.c)`;
+
+/** The oldest runnable run of a credential at a priority (its session idle). */
+const RUNNABLE = `
+SELECT r.id, r.session_id FROM runs r JOIN sessions s ON s.id = r.session_id
+ WHERE r.status = 'queued' AND r.priority = ? AND r.credential = ? AND s.running_run_id IS NULL
+ ORDER BY r.queue_seq LIMIT 1`;
+/** The same, its session's engine among a JSON list (memory admission). */
+const RUNNABLE_ON = `
+SELECT r.id, r.session_id FROM runs r JOIN sessions s ON s.id = r.session_id
+ WHERE r.status = 'queued' AND r.priority = ? AND r.credential = ? AND s.running_run_id IS NULL
+   AND s.engine IN (SELECT value FROM json_each(?))
+ ORDER BY r.queue_seq LIMIT 1`;
+
+/** The candidate credentials at a priority, in the order they are served. */
+function candidates(db: SqliteDb, p: number, cap: number): string[] {
+  const first = db.get(
+    "SELECT min(credential) AS c FROM runs WHERE status = 'queued' AND priority = ?",
+    p,
+  )?.c;
+  if (typeof first !== 'string') return [];
+  const second = db.get(
+    "SELECT min(credential) AS c FROM runs WHERE status = 'queued' AND priority = ? AND credential > ?",
+    p,
+    first,
+  )?.c;
+  // The common case, one tenant with work at this priority: nothing to order.
+  if (typeof second !== 'string') {
+    if (cap === 0) return [first];
+    const n = db.get("SELECT count(*) AS n FROM runs WHERE status = 'running' AND credential = ?", first)?.n;
+    return Number(n) < cap ? [first] : [];
+  }
+  return db.all(CANDIDATES, p, cap).map((r) => r.c as string);
+}
+
+/**
+ * The next run to start, fairly: the highest priority with a runnable run; within it, the first
+ * candidate credential that has one; FIFO within the credential. Runs inside the write
+ * transaction (SQLite has one writer), so the counts cannot change under it.
+ */
+function pickFair(db: SqliteDb, opts: ClaimOptions): { id: string; session_id: string } | undefined {
+  const cap = opts.maxRunsPerKey ?? 0;
+  const engines = opts.engines ? JSON.stringify(opts.engines) : undefined;
+  let prio = db.get("SELECT max(priority) AS p FROM runs WHERE status = 'queued'")?.p;
+  while (typeof prio === 'number' || typeof prio === 'bigint') {
+    const p = Number(prio);
+    for (const c of candidates(db, p, cap)) {
+      const next = engines === undefined ? db.get(RUNNABLE, p, c) : db.get(RUNNABLE_ON, p, c, engines);
+      if (next) return { id: next.id as string, session_id: next.session_id as string };
+    }
+    prio = db.get("SELECT max(priority) AS p FROM runs WHERE status = 'queued' AND priority < ?", p)?.p;
+  }
+  return undefined;
+}
+
 export function claimNext(
   db: SqliteDb,
   workerId: string,
   leaseUntil: string,
   now: string,
+  opts: ClaimOptions = {},
 ): RunRecord | undefined {
-  const next = db.get(
-    `SELECT r.id, r.session_id FROM runs r JOIN sessions s ON s.id = r.session_id
-      WHERE r.status = 'queued' AND s.running_run_id IS NULL
-      ORDER BY r.priority DESC, r.queue_seq LIMIT 1`,
-  );
+  const next = pickFair(db, opts);
   if (!next) return undefined;
   const row = db.get(
     `UPDATE runs SET status = 'running', worker_id = ?, lease_expires_at = ?, attempts = attempts + 1,
@@ -48,9 +120,9 @@ export function claimNext(
     workerId,
     leaseUntil,
     now,
-    next.id as string,
+    next.id,
   );
-  db.run('UPDATE sessions SET running_run_id = ? WHERE id = ?', next.id as string, next.session_id as string);
+  db.run('UPDATE sessions SET running_run_id = ? WHERE id = ?', next.id, next.session_id);
   return toRun(row!);
 }
 
