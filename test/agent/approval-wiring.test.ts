@@ -218,9 +218,21 @@ describe('claude-code engine: the PreToolUse hook is the gate', () => {
     expect(asked).toEqual([]);
   });
 
-  it('without approvals the hook keeps its defaults', () => {
+  it('without approvals the hook keeps its default timeout and still fails closed', () => {
     const { matcher } = hooksOf(undefined);
     expect(matcher.timeout).toBeUndefined();
-    expect(matcher.onFailure).toBeUndefined();
+    expect(matcher.onFailure).toBe('block');
+  });
+
+  it('a gate that throws refuses the call (fail closed), it never lets it through', async () => {
+    const { gate } = testGate(() => {
+      throw new Error('store unreachable');
+    });
+    const { pre } = hooksOf(gate);
+    const out = (await pre('Bash', { command: 'git push' })) as {
+      hookSpecificOutput?: { permissionDecision?: string; permissionDecisionReason?: string };
+    };
+    expect(out.hookSpecificOutput?.permissionDecision).toBe('deny');
+    expect(out.hookSpecificOutput?.permissionDecisionReason).toMatch(/could not check this tool call/);
   });
 });

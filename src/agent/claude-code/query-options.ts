@@ -126,7 +126,23 @@ export function buildQueryOptions(a: QueryOptionsArgs): Options {
       typeof input === 'object' && input !== null ? (input as Record<string, unknown>) : {},
     );
 
-  const preToolUse: HookCallback = async (input, toolUseId) => {
+  const deny = (reason: string) => ({
+    hookSpecificOutput: {
+      hookEventName: 'PreToolUse' as const,
+      permissionDecision: 'deny' as const,
+      permissionDecisionReason: reason,
+    },
+  });
+  // Fail closed: a policy (or gate) that throws refuses the call instead of letting it through.
+  const preToolUse: HookCallback = async (input, toolUseId, options) => {
+    try {
+      return await judgeToolUse(input, toolUseId, options);
+    } catch (err) {
+      log.error('claude-code: tool policy failed; the call is refused', { err });
+      return deny('the server could not check this tool call against its policy; it is refused');
+    }
+  };
+  const judgeToolUse: HookCallback = async (input, toolUseId) => {
     if (input.hook_event_name !== 'PreToolUse') return {};
     const policy = await decide(input.tool_name, input.tool_input);
     const id = toolUseId ?? input.tool_use_id;
@@ -143,13 +159,7 @@ export function buildQueryOptions(a: QueryOptionsArgs): Options {
     audited.add(id);
     audit({ phase: 'post', tool: input.tool_name, input: input.tool_input, isError: true, durationMs: 0 });
     log.info('claude-code: tool call denied', { tool: input.tool_name, reason: decision.reason });
-    return {
-      hookSpecificOutput: {
-        hookEventName: 'PreToolUse',
-        permissionDecision: 'deny',
-        permissionDecisionReason: decision.reason,
-      },
-    };
+    return deny(decision.reason);
   };
   const postToolUse: HookCallback = async (input, toolUseId) => {
     if (input.hook_event_name !== 'PostToolUse' && input.hook_event_name !== 'PostToolUseFailure') return {};
@@ -167,7 +177,13 @@ export function buildQueryOptions(a: QueryOptionsArgs): Options {
   };
   // Second line of the same policy, for the calls Claude Code asks permission for.
   const canUseTool: CanUseTool = async (name, input): Promise<PermissionResult> => {
-    const decision = await decide(name, input);
+    const decision = await decide(name, input).catch((err: unknown) => {
+      log.error('claude-code: tool policy failed; the call is refused', { err });
+      return {
+        allow: false as const,
+        reason: 'the server could not check this tool call against its policy',
+      };
+    });
     return decision.allow
       ? { behavior: 'allow', updatedInput: input }
       : { behavior: 'deny', message: decision.reason };
@@ -194,8 +210,9 @@ export function buildQueryOptions(a: QueryOptionsArgs): Options {
     disallowedTools: [...policy.deniedTools],
     canUseTool,
     hooks: {
-      // A call waiting for approval holds its hook up to the approval timeout (Claude Code's default
-      // hook timeout is far shorter); a hook that fails or times out blocks the call, never lets it through.
+      // The policy hook fails closed: a hook that fails or times out blocks the call, never lets
+      // it through. A call waiting for approval holds its hook up to the approval timeout (Claude
+      // Code's default hook timeout is far shorter).
       PreToolUse: [
         ctx.approvals
           ? {
@@ -203,7 +220,7 @@ export function buildQueryOptions(a: QueryOptionsArgs): Options {
               timeout: Math.ceil(ctx.approvals.timeoutMs / 1000) + 60,
               onFailure: 'block',
             }
-          : { hooks: [preToolUse] },
+          : { hooks: [preToolUse], onFailure: 'block' },
       ],
       PostToolUse: [{ hooks: [postToolUse] }],
       PostToolUseFailure: [{ hooks: [postToolUse] }],
