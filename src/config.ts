@@ -2,21 +2,36 @@
 // environment is read (test/architecture/rules.test.ts checks it); every other module gets its
 // settings from Config. Every variable is documented in the README's configuration table (the same
 // test compares the two lists).
-import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { type HostAllowList, parseHostAllowList } from './net/allow-hosts.ts';
+import { type AlertConfig, alertConfig } from './config/alerts.ts';
+import { type McpServerConfig, mcpServers } from './config/mcp.ts';
+import {
+  allowHosts,
+  betaList,
+  bool,
+  ConfigError,
+  dirList,
+  type Env,
+  gitBaseUrl,
+  int,
+  isIpOrCidr,
+  list,
+  MB,
+  opt,
+  optInt,
+  optNumber,
+} from './config/parse.ts';
+import { type SandboxLimits, sandboxLimits } from './config/sandbox.ts';
+import { type OtelConfig, otelConfig, redactPaths } from './config/telemetry.ts';
+import type { HostAllowList } from './net/allow-hosts.ts';
 import type { EngineName } from './protocol/index.ts';
-import { McpConfigFile } from './protocol/mcp-config.ts';
 
-/**
- * One MCP server whose tools the agent gets (MCP_CONFIG, and MCP_SERVER_URL as `memory`). A stdio
- * server runs inside the sandbox, one process shared by every session (src/tools/mcp-stdio.ts).
- */
-export type McpServerConfig =
-  | { name: string; type: 'stdio'; command: string; args: string[]; env: Record<string, string> }
-  | { name: string; type: 'http'; url: string; headers: Record<string, string> };
+export type { AlertConfig } from './config/alerts.ts';
+export type { McpServerConfig } from './config/mcp.ts';
+export { ConfigError } from './config/parse.ts';
+export { DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './config/sandbox.ts';
+export type { OtelConfig } from './config/telemetry.ts';
 
 export interface Config {
   port: number;
@@ -145,46 +160,6 @@ export interface Config {
   instanceHeartbeatMs: number;
 }
 
-/** ALERT_* / TELEGRAM_*: alert destinations and thresholds (0 turns a rule off). */
-export interface AlertConfig {
-  webhookUrl?: string;
-  telegram?: { botToken: string; chatId: string; apiUrl: string };
-  /** A rule that fired is not notified again (firing) within this time of its last notification. */
-  cooldownMs: number;
-  /** How often the periodic rules (queue, disk, memory, instances, windows) are evaluated. */
-  evalIntervalMs: number;
-  /** The window of the counting rules (run, LLM and callback failures). */
-  windowMs: number;
-  /** Failed runs in the window. */
-  runFailures: number;
-  /** Runs failed with an LLM error (llm_error, llm_auth_error, llm_unavailable) in the window; a run that completes resolves it. */
-  llmFailures: number;
-  /** Failed callback delivery attempts in the window. */
-  callbackFailures: number;
-  /** Queued runs above this … */
-  queueDepth: number;
-  /** … for this long. */
-  queueDepthForMs: number;
-  /** Used percent of the DATA_DIR file system. */
-  diskPercent: number;
-  /** Used percent of memory (the cgroup limit when there is one, else the machine's). */
-  memoryPercent: number;
-  /** An instance (PostgreSQL) whose last heartbeat is older than this, without a clean stop. */
-  instanceStaleMs: number;
-}
-
-/** Trace export (src/observability/tracing.ts), from the standard OTEL_* variables. */
-export interface OtelConfig {
-  /** Where spans are POSTed; undefined = tracing off. */
-  tracesUrl?: string;
-  protocol: 'http/protobuf' | 'http/json';
-  serviceName: string;
-  /** OTEL_EXPORTER_OTLP_HEADERS (+ _TRACES_HEADERS): sent with every export (a collector's credentials). */
-  headers: Record<string, string>;
-  /** OTEL_BSP_SCHEDULE_DELAY: ms between two exports. */
-  scheduleDelayMs: number;
-}
-
 /** Server-wide budgets; undefined = none. A session's or workflow's own budget may only be lower. */
 export interface BudgetConfig {
   /** BUDGET_MAX_COST_USD / BUDGET_MAX_TOKENS: most one session (all its runs) or workflow may spend. */
@@ -202,158 +177,6 @@ export interface AdmissionConfig {
   reserveBytes: number;
 }
 
-/** Resource limits of every sandboxed process (applied by src/sandbox/bwrap/limits.ts). */
-export interface SandboxLimits {
-  /** RLIMIT_CPU (seconds of CPU per process); 0 = unlimited. */
-  cpuSeconds: number;
-  /** Memory of the whole process tree (cgroup); 0 = unlimited. */
-  memoryBytes: number;
-  /** RLIMIT_AS per process; 0 = unlimited; undefined = automatic (off with a memory cgroup, else 2 × memory). */
-  addressSpaceBytes?: number;
-  /** Processes/threads in the tree (cgroup pids.max, or RLIMIT_NPROC when no cgroup). */
-  maxProcesses: number;
-  /** RLIMIT_FSIZE (bytes); 0 = unlimited. */
-  fileSizeBytes: number;
-  /** RLIMIT_NOFILE. */
-  openFiles: number;
-  /** Size of the private /tmp (and /dev/shm) tmpfs. */
-  tmpBytes: number;
-  /** Use cgroups when the hierarchy is writable. */
-  cgroup: 'auto' | 'off';
-}
-
-export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = {
-  cpuSeconds: 900,
-  memoryBytes: 4 * 1024 ** 3,
-  maxProcesses: 512,
-  fileSizeBytes: 1024 ** 3,
-  openFiles: 4096,
-  tmpBytes: 512 * 1024 ** 2,
-  cgroup: 'auto',
-};
-
-type Env = Record<string, string | undefined>;
-
-function int(env: Env, name: string, def: number, min = 0): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min)
-    throw new ConfigError(`${name} must be a number ≥ ${min}, got "${raw}"`);
-  return Math.floor(n);
-}
-function bool(env: Env, name: string, def: boolean): boolean {
-  const raw = env[name]?.toLowerCase();
-  if (raw === undefined || raw === '') return def;
-  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
-}
-function list(env: Env, name: string): string[] {
-  return (env[name] ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-/** Comma-separated absolute directories, normalised (symlinks are resolved where they are used). */
-function dirList(env: Env, name: string): string[] {
-  return list(env, name).map((d) => {
-    if (!path.isAbsolute(d)) throw new ConfigError(`${name} entries must be absolute paths, got "${d}"`);
-    return path.resolve(d);
-  });
-}
-/** A non-negative decimal number (e.g. dollars), or undefined when unset. */
-function optNumber(env: Env, name: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0 || n > max)
-    throw new ConfigError(`${name} must be a number between 0 and ${max}, got "${raw}"`);
-  return n;
-}
-function optInt(env: Env, name: string): number | undefined {
-  const n = optNumber(env, name);
-  if (n !== undefined && !Number.isInteger(n))
-    throw new ConfigError(`${name} must be a whole number, got "${env[name]}"`);
-  return n;
-}
-const MB = 1024 * 1024;
-
-function opt(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v === '' ? undefined : v;
-}
-
-/** Anthropic beta names (the LLM proxy also refuses the ones that let the API act for the agent). */
-function betaList(env: Env, name: string): string[] {
-  const betas = list(env, name);
-  for (const b of betas) {
-    if (!/^[a-z0-9][a-z0-9.-]{0,99}$/.test(b)) throw new ConfigError(`${name}: "${b}" is not a beta name`);
-  }
-  return betas;
-}
-
-export class ConfigError extends Error {}
-
-/** SANDBOX_* limits. Blank values mean "default" for these names. */
-function sandboxLimits(raw: Env): SandboxLimits {
-  const env: Env = Object.fromEntries(
-    Object.entries(raw).filter(([, v]) => v !== undefined && v.trim() !== ''),
-  );
-  const D = DEFAULT_SANDBOX_LIMITS;
-  const cgroup = (opt(env, 'SANDBOX_CGROUP') ?? 'auto').trim();
-  if (cgroup !== 'auto' && cgroup !== 'off')
-    throw new ConfigError(`SANDBOX_CGROUP must be "auto" or "off", got "${cgroup}"`);
-  const addressSpace = opt(env, 'SANDBOX_ADDRESS_SPACE_BYTES');
-  return {
-    cpuSeconds: int(env, 'SANDBOX_CPU_SECONDS', D.cpuSeconds, 0),
-    memoryBytes: int(env, 'SANDBOX_MEMORY_BYTES', D.memoryBytes, 0),
-    maxProcesses: int(env, 'SANDBOX_MAX_PROCESSES', D.maxProcesses, 8),
-    fileSizeBytes: int(env, 'SANDBOX_MAX_FILE_BYTES', D.fileSizeBytes, 0),
-    openFiles: int(env, 'SANDBOX_MAX_OPEN_FILES', D.openFiles, 64),
-    tmpBytes: int(env, 'SANDBOX_TMP_BYTES', D.tmpBytes, 1024 ** 2),
-    cgroup,
-    ...(addressSpace === undefined
-      ? {}
-      : { addressSpaceBytes: int(env, 'SANDBOX_ADDRESS_SPACE_BYTES', 0, 0) }),
-  };
-}
-
-function allowHosts(env: Env, name: string): HostAllowList {
-  try {
-    return parseHostAllowList(list(env, name), name);
-  } catch (err) {
-    throw new ConfigError((err as Error).message);
-  }
-}
-
-/** `1.2.3.4`, `::1`, `10.0.0.0/8`, `fd00::/8` (syntax only; used to validate TRUST_PROXY). */
-function isIpOrCidr(s: string): boolean {
-  const [addr, bits, ...rest] = s.split('/');
-  if (rest.length > 0 || addr === undefined) return false;
-  const family = net.isIP(addr);
-  if (family === 0) return false;
-  if (bits === undefined) return true;
-  if (!/^\d{1,3}$/.test(bits)) return false;
-  return Number(bits) <= (family === 4 ? 32 : 128);
-}
-
-/** `http(s)://host[:port]` with no path, query, credentials: the base of GitHub's git remotes. */
-function gitBaseUrl(env: Env, name: string, def: string): string {
-  const raw = (opt(env, name) ?? def).replace(/\/+$/, '');
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new ConfigError(`${name} must be a URL like https://github.com, got "${raw}"`);
-  }
-  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.username || u.password || u.search || u.hash)
-    throw new ConfigError(`${name} must be an http(s) URL without credentials or query, got "${raw}"`);
-  if (u.pathname !== '/' && u.pathname !== '')
-    throw new ConfigError(`${name} must not have a path, got "${raw}"`);
-  return `${u.protocol}//${u.host}`;
-}
-
 function githubApp(env: Env): Config['githubApp'] {
   const appId = opt(env, 'GITHUB_APP_ID');
   // Env files often carry a PEM on one line with literal "\n".
@@ -366,213 +189,7 @@ function githubApp(env: Env): Config['githubApp'] {
   return { appId, privateKey: key };
 }
 
-const MCP_NAME = /^[A-Za-z0-9_-]{1,32}$/;
-
-/** `${VAR}` and `${VAR:-default}` from the environment, as Claude Code's .mcp.json expands them. */
-function expandVars(value: string, env: Env, where: string): string {
-  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, def?: string) => {
-    const v = env[name];
-    if (v !== undefined && v !== '') return v;
-    if (def !== undefined) return def;
-    throw new ConfigError(`MCP_CONFIG: ${where} uses \${${name}}, which is not set`);
-  });
-}
-
-/** MCP_CONFIG (a JSON file in the `mcpServers` format) plus MCP_SERVER_URL as the server `memory`. */
-function mcpServers(env: Env): McpServerConfig[] {
-  const out: McpServerConfig[] = [];
-  const file = opt(env, 'MCP_CONFIG');
-  if (file) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (err) {
-      throw new ConfigError(`MCP_CONFIG: cannot read ${file} as JSON: ${(err as Error).message}`);
-    }
-    const parsed = McpConfigFile.safeParse(raw);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`);
-      throw new ConfigError(`MCP_CONFIG: ${file} is not a valid mcpServers file: ${issues.join('; ')}`);
-    }
-    for (const [name, entry] of Object.entries(parsed.data.mcpServers)) {
-      const where = `server "${name}"`;
-      if (!MCP_NAME.test(name) || name.includes('__'))
-        throw new ConfigError(`MCP_CONFIG: ${where}: names are 1-32 of [A-Za-z0-9_-] without "__"`);
-      // `server` carries the server's own tools into Claude Code (mcp__server__git).
-      if (name === 'server') throw new ConfigError(`MCP_CONFIG: ${where}: the name "server" is reserved`);
-      const x = (v: string, field: string) => expandVars(v, env, `${where} ${field}`);
-      if ('url' in entry) {
-        const url = x(entry.url, 'url');
-        if (!/^https?:\/\/[^\s]+$/i.test(url) || !URL.canParse(url))
-          throw new ConfigError(`MCP_CONFIG: ${where}: url must be an http(s) URL`);
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(entry.headers ?? {})) {
-          if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(k))
-            throw new ConfigError(`MCP_CONFIG: ${where}: bad header "${k}"`);
-          const value = x(v, `header ${k}`);
-          if (/[\r\n\0]/.test(value))
-            throw new ConfigError(`MCP_CONFIG: ${where}: header ${k} has a line break`);
-          headers[k] = value;
-        }
-        out.push({ name, type: 'http', url, headers });
-      } else {
-        const envOut: Record<string, string> = {};
-        for (const [k, v] of Object.entries(entry.env ?? {})) {
-          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
-            throw new ConfigError(`MCP_CONFIG: ${where}: bad env name "${k}"`);
-          envOut[k] = x(v, `env ${k}`);
-        }
-        out.push({
-          name,
-          type: 'stdio',
-          command: x(entry.command, 'command'),
-          args: (entry.args ?? []).map((a, i) => x(a, `args[${i}]`)),
-          env: envOut,
-        });
-      }
-    }
-  }
-  const url = opt(env, 'MCP_SERVER_URL');
-  if (url) {
-    if (out.some((s) => s.name === 'memory'))
-      throw new ConfigError('MCP_CONFIG defines "memory", which MCP_SERVER_URL already names');
-    const token = opt(env, 'MCP_AUTH_TOKEN');
-    out.push({
-      name: 'memory',
-      type: 'http',
-      url,
-      headers: token ? { Authorization: `Bearer ${token}` } : {},
-    });
-  }
-  return out;
-}
-
-/** `k1=v1,k2=v2` with URL-encoded values (the OTEL_EXPORTER_OTLP_HEADERS format). */
-function otlpHeaders(env: Env, name: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of list(env, name)) {
-    const i = pair.indexOf('=');
-    const key = i > 0 ? pair.slice(0, i).trim() : '';
-    if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(key))
-      throw new ConfigError(`${name} must be a comma list of key=value pairs`);
-    let value: string;
-    try {
-      value = decodeURIComponent(pair.slice(i + 1).trim());
-    } catch {
-      throw new ConfigError(`${name}: the value of "${key}" is not URL-encoded`);
-    }
-    if (/[\r\n]/.test(value)) throw new ConfigError(`${name}: the value of "${key}" has a line break`);
-    out[key] = value;
-  }
-  return out;
-}
-
-/** pino redact paths: dotted names, `*` wildcards and bracketed keys. */
-function redactPaths(env: Env, name: string): string[] {
-  const paths = list(env, name);
-  const bad = paths.find(
-    (p) =>
-      !/^(?:[A-Za-z_$*][\w$*]*|\[(?:"[^"]+"|'[^']+'|\*)\])(?:\.[A-Za-z_$*][\w$*]*|\[(?:"[^"]+"|'[^']+'|\*)\])*$/.test(
-        p,
-      ),
-  );
-  if (bad !== undefined)
-    throw new ConfigError(
-      `${name}: "${bad}" is not a field path (e.g. payload.password, *.token, headers["x-key"])`,
-    );
-  return paths;
-}
-
-function otlpUrl(env: Env, name: string): string | undefined {
-  const raw = opt(env, name)?.trim();
-  if (raw === undefined || raw === '') return undefined;
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:')
-    throw new ConfigError(`${name} must be an http(s) URL (OTLP over HTTP), got "${raw}"`);
-  return u.toString();
-}
-
-/** The standard OTEL_* variables this server honours (traces over OTLP/HTTP only). */
-function otelConfig(env: Env): OtelConfig {
-  const disabled = bool(env, 'OTEL_SDK_DISABLED', false);
-  const tracesEndpoint = otlpUrl(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
-  const base = otlpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
-  // The generic endpoint gets the signal path appended; the per-signal one is used as is.
-  const tracesUrl = tracesEndpoint ?? (base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined);
-  const protocol =
-    opt(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ??
-    opt(env, 'OTEL_EXPORTER_OTLP_PROTOCOL') ??
-    'http/protobuf';
-  if (protocol !== 'http/protobuf' && protocol !== 'http/json')
-    throw new ConfigError(
-      `OTEL_EXPORTER_OTLP_PROTOCOL must be "http/protobuf" or "http/json" (gRPC is not supported), got "${protocol}"`,
-    );
-  return {
-    ...(tracesUrl && !disabled ? { tracesUrl } : {}),
-    protocol,
-    serviceName: opt(env, 'OTEL_SERVICE_NAME') ?? 'duyetbot-agent-server',
-    headers: {
-      ...otlpHeaders(env, 'OTEL_EXPORTER_OTLP_HEADERS'),
-      ...otlpHeaders(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'),
-    },
-    scheduleDelayMs: int(env, 'OTEL_BSP_SCHEDULE_DELAY', 5_000, 1),
-  };
-}
-
 export const DEFAULT_MODEL = 'claude-sonnet-4-6';
-
-function httpUrl(env: Env, name: string): string | undefined {
-  const raw = opt(env, name);
-  if (raw === undefined) return undefined;
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:')
-    throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
-  return raw.replace(/\/+$/, '');
-}
-
-function percent(env: Env, name: string, def: number): number {
-  const v = int(env, name, def, 0);
-  if (v > 100) throw new ConfigError(`${name} must be a percentage 0–100 (0 = off), got "${env[name]}"`);
-  return v;
-}
-
-function alertConfig(env: Env): AlertConfig {
-  const botToken = opt(env, 'TELEGRAM_BOT_TOKEN');
-  const chatId = opt(env, 'TELEGRAM_CHAT_ID');
-  if (Boolean(botToken) !== Boolean(chatId))
-    throw new ConfigError('TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID must be set together');
-  // The token goes into the Bot API's URL path: refuse anything that could change the path.
-  if (botToken && !/^[A-Za-z0-9:_-]{1,200}$/.test(botToken))
-    throw new ConfigError(
-      'TELEGRAM_BOT_TOKEN must look like 123456:ABC-def (letters, digits, ":", "_", "-")',
-    );
-  const apiUrl = httpUrl(env, 'TELEGRAM_API_URL') ?? 'https://api.telegram.org';
-  return {
-    webhookUrl: httpUrl(env, 'ALERT_WEBHOOK_URL'),
-    ...(botToken && chatId ? { telegram: { botToken, chatId, apiUrl } } : {}),
-    cooldownMs: int(env, 'ALERT_COOLDOWN_MS', 900_000, 0),
-    evalIntervalMs: int(env, 'ALERT_EVAL_INTERVAL_MS', 15_000, 50),
-    windowMs: int(env, 'ALERT_WINDOW_MS', 600_000, 1000),
-    runFailures: int(env, 'ALERT_RUN_FAILURES', 5, 0),
-    llmFailures: int(env, 'ALERT_LLM_FAILURES', 3, 0),
-    callbackFailures: int(env, 'ALERT_CALLBACK_FAILURES', 10, 0),
-    queueDepth: int(env, 'ALERT_QUEUE_DEPTH', 100, 0),
-    queueDepthForMs: int(env, 'ALERT_QUEUE_DEPTH_FOR_MS', 300_000, 0),
-    diskPercent: percent(env, 'ALERT_DISK_PERCENT', 90),
-    memoryPercent: percent(env, 'ALERT_MEMORY_PERCENT', 90),
-    instanceStaleMs: int(env, 'ALERT_INSTANCE_STALE_MS', 60_000, 1000),
-  };
-}
 
 export function loadConfig(env: Env = process.env): Config {
   const engine = (opt(env, 'AGENT_ENGINE') ?? 'claude-code') as EngineName;

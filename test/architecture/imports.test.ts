@@ -42,17 +42,17 @@ describe('the layering checker', () => {
       'tools/j.ts': 'const name = "./x.ts"; await import(name);',
     });
     expect(v.map((x) => x.message)).toEqual([
-      "src/observability/audit.ts:2 must not import src/tools/types.ts (import '../tools/types.ts'): src/observability/ may import only itself and store/, config.ts, errors.ts, ids.ts, clock.ts, net/, protocol/",
-      "src/store/index.ts:1 must not import src/runs/x.ts (export from '../runs/x.ts'): src/store/ may import only itself and config.ts, errors.ts, ids.ts, clock.ts, net/, protocol/",
-      "src/sandbox/a.ts:1 must not import src/agent/engine.ts (dynamic import '../agent/engine.ts'): src/sandbox/ may import only itself and security/, observability/, store/, config.ts, errors.ts, ids.ts, clock.ts, net/, protocol/",
-      "src/tools/b.ts:1 must not import src/server/deps.ts (type import '../server/deps.ts'): src/tools/ may import only itself and sandbox/, security/, observability/, store/, config.ts, errors.ts, ids.ts, clock.ts, net/, protocol/",
+      "src/observability/audit.ts:2 must not import src/tools/types.ts (import '../tools/types.ts'): src/observability/ may import only itself and store/, config.ts, errors.ts, ids.ts, clock.ts, config/, net/, protocol/",
+      "src/store/index.ts:1 must not import src/runs/x.ts (export from '../runs/x.ts'): src/store/ may import only itself and config.ts, errors.ts, ids.ts, clock.ts, config/, net/, protocol/",
+      "src/sandbox/a.ts:1 must not import src/agent/engine.ts (dynamic import '../agent/engine.ts'): src/sandbox/ may import only itself and security/, observability/, store/, config.ts, errors.ts, ids.ts, clock.ts, config/, net/, protocol/",
+      "src/tools/b.ts:1 must not import src/server/deps.ts (type import '../server/deps.ts'): src/tools/ may import only itself and sandbox/, security/, observability/, store/, config.ts, errors.ts, ids.ts, clock.ts, config/, net/, protocol/",
       "src/net/c.ts:1 must not import src/sandbox/worker.ts (import.meta URL '../sandbox/worker.ts'): src/net/ may import only itself and nothing outside itself (a leaf)",
       "src/protocol/d.ts:1 must not import src/config.ts (import '../config.ts'): src/protocol/ may import only itself and nothing outside itself (a leaf)",
       "src/client/e.ts:1 must not import src/store/types.ts (import '../store/types.ts'): src/client/ may import only itself and security/signing.ts, protocol/",
       "src/mock-llm/f.ts:1 must not import src/security/signing.ts (import '../security/signing.ts'): src/mock-llm/ may import only itself and nothing outside itself",
-      "src/agent/g.ts:1 must not import src/mock-llm/index.ts (import '../mock-llm/index.ts'): src/agent/ may import only itself and tools/, sandbox/, security/, observability/, store/, config.ts, errors.ts, ids.ts, clock.ts, net/, protocol/",
-      "src/runs/h.ts:1 must not import src/runtime.ts (import '../runtime.ts'): src/runs/ may import only itself and agent/, tools/, sandbox/, security/, observability/, store/, config.ts, errors.ts, ids.ts, clock.ts, net/, protocol/",
-      "src/security/i.ts:1 must not import test/helpers/server.ts (import '../../test/helpers/server.ts'): src/security/ may import only itself and observability/, store/, config.ts, errors.ts, ids.ts, clock.ts, net/, protocol/",
+      "src/agent/g.ts:1 must not import src/mock-llm/index.ts (import '../mock-llm/index.ts'): src/agent/ may import only itself and tools/, sandbox/, security/, observability/, store/, config.ts, errors.ts, ids.ts, clock.ts, config/, net/, protocol/",
+      "src/runs/h.ts:1 must not import src/runtime.ts (import '../runtime.ts'): src/runs/ may import only itself and agent/, tools/, sandbox/, security/, observability/, store/, config.ts, errors.ts, ids.ts, clock.ts, config/, net/, protocol/",
+      "src/security/i.ts:1 must not import test/helpers/server.ts (import '../../test/helpers/server.ts'): src/security/ may import only itself and observability/, store/, config.ts, errors.ts, ids.ts, clock.ts, config/, net/, protocol/",
       'src/tools/j.ts:1 has a dynamic import with a computed path: use a string literal so the layering can be checked',
     ]);
   });

@@ -14,6 +14,8 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['observability/'],
   ['store/'],
   ['config.ts', 'errors.ts', 'ids.ts', 'clock.ts'],
+  // config.ts's parts (value parsers, per-topic sections): they take the environment as an argument.
+  ['config/'],
   // Leaves: they import nothing of the project but themselves.
   ['net/', 'protocol/'],
 ];
