@@ -101,6 +101,13 @@ export interface Config {
   authFailuresPerMinute: number;
   maxWsPerCredential: number;
   claudeMaxProcesses: number;
+  /**
+   * CLAUDE_SPARES: warm Claude Code processes kept started in the sandbox for new sessions' first
+   * runs (src/agent/claude-code/spares.ts); undefined = sized to the free memory at start-up.
+   */
+  claudeSpares: number | undefined;
+  /** CLAUDE_SPARES_READY: how many of them are claimed ahead (runs without a repository); undefined = half, rounded up. */
+  claudeSparesReady: number | undefined;
   /** Trusted reverse proxies (IPs/CIDRs): behind one, the client address comes from X-Forwarded-For. */
   trustProxy: string[];
   /** Deadline for receiving a whole request (headers and body); SSE responses are not affected. */
@@ -278,6 +285,16 @@ function optInt(env: Env, name: string): number | undefined {
   return n;
 }
 const MB = 1024 * 1024;
+
+/** A whole number in [0, max], or undefined for unset / `auto` (the server decides). */
+function autoInt(env: Env, name: string, max: number): number | undefined {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '' || raw.toLowerCase() === 'auto') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > max)
+    throw new ConfigError(`${name} must be "auto" or a whole number from 0 to ${max}, got "${raw}"`);
+  return n;
+}
 
 function opt(env: Env, name: string): string | undefined {
   const v = env[name];
@@ -667,6 +684,8 @@ export function loadConfig(env: Env = process.env): Config {
     authFailuresPerMinute: int(env, 'AUTH_FAILURES_PER_MINUTE', 30, 1),
     maxWsPerCredential: int(env, 'MAX_WS_PER_CREDENTIAL', 100, 1),
     claudeMaxProcesses: int(env, 'CLAUDE_MAX_PROCESSES', 8, 1),
+    claudeSpares: autoInt(env, 'CLAUDE_SPARES', 64),
+    claudeSparesReady: autoInt(env, 'CLAUDE_SPARES_READY', 64),
     trustProxy,
     requestTimeoutMs,
     headersTimeoutMs,
