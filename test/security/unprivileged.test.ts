@@ -45,6 +45,7 @@ const FILES = [
   'test/workflows/callback-security.test.ts',
   'test/alerts/sinks.test.ts',
   'test/security/ws-ticket.test.ts',
+  'test/security/claude-spares.test.ts',
 ];
 
 const isRoot = process.getuid?.() === 0;

@@ -162,6 +162,8 @@ export class SparePool {
         if (s.state === 'closed') return;
         this.failures = 0;
         this.log.info('claude-code spare ready', { spare: id, kind, ms: Date.now() - s.startedAt });
+        // At most MAX_STARTING start at once: this one's start frees a turn for the next.
+        this.fill();
       } catch (err) {
         this.pending.delete(placeholder);
         this.counts.failed++;
