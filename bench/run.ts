@@ -1,8 +1,8 @@
 // `npm run bench`: the server's own overhead measured against a mock Anthropic API on this machine.
-// Prints a table and writes the `core` and `claude-code` sections of BENCHMARKS.md (other sections are kept;
+// Prints a table and writes the `core`, `claude-code` and `claude-spares` sections of BENCHMARKS.md (other sections are kept;
 // a section is only rewritten when one of its parts ran).
 //
-//   node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,claude-code-capacity,steering,fairness,external]
+//   node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,claude-code-capacity,claude-spares,steering,fairness,external]
 //                     [--no-write] [--out FILE]
 //
 // --quick: small sizes, a smoke run in well under 30 s; it does not write BENCHMARKS.md unless --out is given.
@@ -11,6 +11,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchClaudeCodeCapacity, type CapacityResult, CLI_BUDGET } from './core/claude-code-capacity.ts';
+import { benchClaudeSpares, type SparesResult } from './core/claude-spares.ts';
 import { benchColdStart, type ColdStartResult } from './core/cold-start.ts';
 import { benchFairness, type FairnessResult } from './core/fairness.ts';
 import { benchFirstRequest, type FirstRequestResult } from './core/first-request.ts';
@@ -34,7 +35,7 @@ const { values } = parseArgs({
   },
 });
 const usage =
-  'usage: node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,claude-code-capacity,steering,fairness,external]\n' +
+  'usage: node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,claude-code-capacity,claude-spares,steering,fairness,external]\n' +
   '                         [--no-write] [--out FILE] [--streaming-levels 1,100,1000] [--streaming-ms 10000]\n' +
   '                         [--cc-levels 1,4,8,16,32,48,64,80,96] [--cc-ms 10000]';
 if (values.help) {
@@ -47,6 +48,7 @@ const ALL = [
   'streaming',
   'cold-start',
   'claude-code-capacity',
+  'claude-spares',
   'steering',
   'fairness',
   'external',
@@ -73,6 +75,8 @@ const SIZES = quick
       ccMs: 1_500,
       steeringSamples: 5,
       fairnessWorkflows: 50,
+      sparesSequential: 3,
+      sparesBurst: 3,
     }
   : {
       memorySessions: 200,
@@ -85,6 +89,8 @@ const SIZES = quick
       ccMs: 10_000,
       steeringSamples: 30,
       fairnessWorkflows: 500,
+      sparesSequential: 10,
+      sparesBurst: 10,
     };
 if (values['streaming-levels']) SIZES.streamingLevels = values['streaming-levels'].split(',').map(Number);
 if (values['streaming-ms']) SIZES.streamingMs = Number(values['streaming-ms']);
@@ -153,6 +159,9 @@ const cc: CapacityResult | undefined = await part('claude-code-capacity', () =>
     limitMs: CC_LIMIT_MS,
     log,
   }),
+);
+const spares: SparesResult | undefined = await part('claude-spares', () =>
+  benchClaudeSpares(SIZES.sparesSequential, SIZES.sparesBurst, log),
 );
 const steering: SteeringResult | undefined = await part('steering', () =>
   benchSteering(SIZES.steeringSamples, log),
@@ -254,6 +263,32 @@ if (cc) {
       figure: `… at ${at.sessions}: p50 / p99, server + CLI RSS`,
       target: '',
       measured: `${fmtMs(at.p50)} / ${fmtMs(at.p99)}, ${fmtMiBn(at.totalRss)}`,
+    });
+}
+if (spares) {
+  const by = (m: string) => spares.modes.find((x) => x.mode === m);
+  const [cold, ready, parked] = [by('cold'), by('ready'), by('parked')];
+  if (cold && ready)
+    rows.push({
+      id: 'claude-spares',
+      figure: `\`claude-code\` (bwrap) message accepted (202) → first LLM request, p50: ready spare vs cold (${ready.sequential.n} sequential)`,
+      target: '≤ 50 ms',
+      measured: `${fmtMs(ready.sequential.p50)} vs ${fmtMs(cold.sequential.p50)}`,
+      met: ready.sequential.p50 <= 50,
+    });
+  if (cold?.burst && ready?.burst)
+    rows.push({
+      id: 'claude-spares-burst',
+      figure: `… ${ready.burst.n} sessions at once, p50 / p99: spares (CLAUDE_SPARES=${ready.burst.n}) vs cold`,
+      target: '',
+      measured: `${fmtMs(ready.burst.p50)} / ${fmtMs(ready.burst.p99)} vs ${fmtMs(cold.burst.p50)} / ${fmtMs(cold.burst.p99)}`,
+    });
+  if (parked)
+    rows.push({
+      id: 'claude-spares-parked',
+      figure: '… parked spare (claimed at run start): p50; RSS per parked spare',
+      target: '',
+      measured: `${fmtMs(parked.sequential.p50)}; ${fmtMiBn(parked.rssPerSpare)}`,
     });
 }
 if (steering) {
@@ -670,6 +705,70 @@ function claudeCodeSection(): string {
   return L.join('\n');
 }
 
+function claudeSparesSection(): string {
+  const L: string[] = [];
+  const failed = errors['claude-spares'];
+  L.push('<!-- bench:claude-spares:start -->');
+  L.push('## Warm Claude Code spares (`npm run bench -- --only claude-spares`)');
+  L.push('');
+  L.push(
+    `Measured ${date} UTC on ${machine}.${quick ? ' **Quick mode (small N): smoke figures only.**' : ''} ` +
+      `1-minute load average ${loadAtStart.toFixed(1)} at the start and ${loadAtEnd.toFixed(1)} at the end of the run. ` +
+      `**Sandbox: ${spares?.sandbox ?? 'bwrap (required)'}** — every CLI and every command runs in bubblewrap (the part fails otherwise).`,
+  );
+  L.push('');
+  if (failed) L.push(`**FAILED:** ${failed}`);
+  if (spares) {
+    L.push(
+      '| server | 202 → first LLM request, sequential p50 / p99 / max | sessions at once: p50 / p99 / max | how the runs started | spares up, RSS per spare | pool full after |',
+    );
+    L.push('|---|---:|---:|---|---:|---:|');
+    const fmtOut = (o: Record<string, number>): string =>
+      Object.entries(o)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || '—';
+    for (const m of spares.modes) {
+      const env = Object.entries(m.env)
+        .map(([k, v]) => `\`${k}=${v}\``)
+        .join(' ');
+      const seq = `${fmtMs(m.sequential.p50)} / ${fmtMs(m.sequential.p99)} / ${fmtMs(m.sequential.max)} (n=${m.sequential.n})`;
+      const burst = m.burst
+        ? `${fmtMs(m.burst.p50)} / ${fmtMs(m.burst.p99)} / ${fmtMs(m.burst.max)} (n=${m.burst.n})`
+        : '—';
+      const outcomes =
+        m.mode === 'cold'
+          ? 'cold starts (no pool)'
+          : `${fmtOut(m.sequential.outcomes)}${m.burst ? `; at once: ${fmtOut(m.burst.outcomes)}` : ''}`;
+      L.push(
+        `| ${m.mode} (${env}) | ${seq} | ${burst} | ${outcomes} | ${m.spares ? `${m.spares}, ${fmtMiBn(m.rssPerSpare)}` : '—'} | ${m.spares ? fmtMs(m.fillMs) : '—'} |`,
+      );
+    }
+    L.push('');
+  }
+  L.push('### Method');
+  L.push('');
+  L.push(
+    '`bench/core/claude-spares.ts`. Three server children one after the other (`bench/lib/server-child.ts`, the same ' +
+      '`createRuntime` as `npm start`), each with `AGENT_ENGINE=claude-code`, `SANDBOX=bwrap`, a fresh `DATA_DIR`, ' +
+      'against the scripted mock LLM (Claude Code’s side requests answered by `claudeCodeSideReply`, the main loop by a ' +
+      'one-word reply): **cold** (`CLAUDE_SPARES=0`: each new session’s first run starts its CLI), **ready** ' +
+      `(\`CLAUDE_SPARES=CLAUDE_SPARES_READY=${spares?.burstN ?? SIZES.sparesBurst}\`: spares claimed ahead into their empty ` +
+      'workspace, what a session without a repository gets) and **parked** (`CLAUDE_SPARES=2`, `CLAUDE_SPARES_READY=0`: ' +
+      'claimed when the run starts, what a session with a repository gets after its clone). After the pool is full, one ' +
+      'warm-up run (not counted). Sequential: a new session per message, each sent once the previous run ended and the ' +
+      'pool is full again (an idle server); clock `performance.now()` in the bench process from `fetch` resolving with the ' +
+      '202 to the mock receiving the first main-loop request carrying that message’s unique text. At once: ' +
+      `${spares?.burstN ?? SIZES.sparesBurst} new sessions’ messages POSTed together (pool full before), the same clock ` +
+      'per session. “How the runs started”: `agent_claude_spare_runs_total` by outcome over the samples. RSS: with the ' +
+      'pool full and idle, `agent_claude_spares_rss_bytes` (VmRSS summed over each spare’s process tree — sh, bwrap, the ' +
+      'sandbox’s init, the CLI — `src/observability/proc-tree.ts`; shared pages count once per process) divided by the ' +
+      'spares up. “Pool full after”: server start to every spare up.',
+  );
+  L.push('');
+  L.push('<!-- bench:claude-spares:end -->');
+  return L.join('\n');
+}
+
 function replaceSection(existing: string, name: string, section: string): string {
   const START = `<!-- bench:${name}:start -->`;
   const END = `<!-- bench:${name}:end -->`;
@@ -697,10 +796,11 @@ if (outPath && !values['no-write']) {
     existing = '';
   }
   let next = existing;
-  // The core section holds every part but claude-code-capacity, which has its own.
-  if (ALL.some((p) => p !== 'claude-code-capacity' && want(p)))
+  // The core section holds every part but claude-code-capacity and claude-spares, which have their own.
+  if (ALL.some((p) => p !== 'claude-code-capacity' && p !== 'claude-spares' && want(p)))
     next = replaceSection(next, 'core', coreSection());
   if (want('claude-code-capacity')) next = replaceSection(next, 'claude-code', claudeCodeSection());
+  if (want('claude-spares')) next = replaceSection(next, 'claude-spares', claudeSparesSection());
   await fs.writeFile(outPath, next);
   log(`wrote ${outPath}`);
 }

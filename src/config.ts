@@ -8,6 +8,7 @@ import { type AlertConfig, alertConfig } from './config/alerts.ts';
 import { type McpServerConfig, mcpServers } from './config/mcp.ts';
 import {
   allowHosts,
+  autoInt,
   betaList,
   bool,
   ConfigError,
@@ -116,6 +117,13 @@ export interface Config {
   authFailuresPerMinute: number;
   maxWsPerCredential: number;
   claudeMaxProcesses: number;
+  /**
+   * CLAUDE_SPARES: warm Claude Code processes kept started in the sandbox for new sessions' first
+   * runs (src/agent/claude-code/spares.ts); undefined = sized to the free memory at start-up.
+   */
+  claudeSpares: number | undefined;
+  /** CLAUDE_SPARES_READY: how many of them are claimed ahead (runs without a repository); undefined = half, rounded up. */
+  claudeSparesReady: number | undefined;
   /** Trusted reverse proxies (IPs/CIDRs): behind one, the client address comes from X-Forwarded-For. */
   trustProxy: string[];
   /** Deadline for receiving a whole request (headers and body); SSE responses are not affected. */
@@ -284,6 +292,8 @@ export function loadConfig(env: Env = process.env): Config {
     authFailuresPerMinute: int(env, 'AUTH_FAILURES_PER_MINUTE', 30, 1),
     maxWsPerCredential: int(env, 'MAX_WS_PER_CREDENTIAL', 100, 1),
     claudeMaxProcesses: int(env, 'CLAUDE_MAX_PROCESSES', 8, 1),
+    claudeSpares: autoInt(env, 'CLAUDE_SPARES', 64),
+    claudeSparesReady: autoInt(env, 'CLAUDE_SPARES_READY', 64),
     trustProxy,
     requestTimeoutMs,
     headersTimeoutMs,

@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { ClaudeCodeEngine } from './agent/claude-code/types.ts';
 import type { Engine } from './agent/engine.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
@@ -14,6 +15,7 @@ import type { HostLookup } from './net/safe-post.ts';
 import { AuditLog, configSecrets } from './observability/audit.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { treeRss } from './observability/proc-tree.ts';
 import { ResourceMonitor } from './observability/resources.ts';
 import { type AlertSource, buildStats, StatsRecorder } from './observability/stats.ts';
 import { createTracing, type Tracing } from './observability/tracing.ts';
@@ -35,7 +37,7 @@ import { Scheduler } from './runs/scheduler.ts';
 import { INTERACTIVE_PRIORITY, SessionService } from './runs/sessions.ts';
 import { WorkflowService } from './runs/workflows.ts';
 import { WorkspacePreparer } from './runs/workspace-preparer.ts';
-import { createEngines } from './runtime-engines.ts';
+import { createEngines, spareHostOf } from './runtime-engines.ts';
 import { healthChecks } from './runtime-health.ts';
 import { buildChildEnv } from './sandbox/child-env.ts';
 import { createSandbox, identitiesOf, SandboxStartupError, unavailableSandbox } from './sandbox/index.ts';
@@ -225,7 +227,57 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   if (llmProxy && 'allowLoopbackPort' in sandbox && typeof sandbox.allowLoopbackPort === 'function') {
     sandbox.allowLoopbackPort(llmProxy.port);
   }
-  const engines = opts.engines ?? createEngines({ config, logger, sandbox, audit, llmProxy });
+  // Warm Claude Code spares: started after the server listens, in slots of their own, each with a
+  // proxy token that refuses everything until a run claims it (src/agent/claude-code/spares.ts).
+  let admission: Pick<Scheduler, 'admitSpare' | 'releaseSpare'> | undefined; // the scheduler, once made
+  const spareRuns = metrics.counterOf(
+    'agent_claude_spare_runs_total',
+    "How new sessions' first claude-code runs started: with a warm spare (spare_ready, spare_parked) or cold (cold_no_spare, cold_mismatch, cold_refused, cold_resume)",
+    ['outcome'],
+  );
+  const spares = spareHostOf({
+    config,
+    sandbox,
+    llmProxy,
+    workspaces,
+    tools: () => (mcp ? [...tools, ...mcp.tools()] : tools),
+    admit: (key) => admission?.admitSpare(key) ?? false,
+    released: (key) => admission?.releaseSpare(key),
+  });
+  const created = opts.engines
+    ? undefined
+    : createEngines({
+        config,
+        logger,
+        sandbox,
+        audit,
+        llmProxy,
+        ...(spares ? { spares, onSpareOutcome: (outcome) => spareRuns.inc({ outcome }) } : {}),
+      });
+  const engines: Partial<Record<EngineName, Engine>> = opts.engines ?? created ?? {};
+  const claudeCode = (): ClaudeCodeEngine | undefined => {
+    const e = created?.['claude-code']?.loaded;
+    return e && 'spareStats' in e ? (e as ClaudeCodeEngine) : undefined;
+  };
+  metrics.observeLabeled(
+    'agent_claude_spares',
+    'Warm Claude Code spares on this instance by state (starting, parked: claimed when its run starts, ready: claimed ahead)',
+    ['state'],
+    () => {
+      const st = claudeCode()?.spareStats();
+      return (['starting', 'parked', 'ready'] as const).map((state) => [{ state }, st?.[state] ?? 0]);
+    },
+  );
+  metrics.observe(
+    'agent_claude_spares_rss_bytes',
+    'Resident memory of the warm Claude Code spares (their process trees, summed)',
+    () => treeRss(claudeCode()?.sparePids() ?? []),
+  );
+  metrics.observe(
+    'agent_claude_spares_failed',
+    'Spares that failed to start or died while parked, since start',
+    () => claudeCode()?.spareStats()?.failed ?? 0,
+  );
   const workflows = new WorkflowService({ store, config, logger, eventLog, lifecycle, workspaces, sandbox });
   const executor = new RunExecutor({
     store,
@@ -260,6 +312,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     deadlineFor: (run) => workflows.timeoutFor(run),
     ...(opts.memoryProbe ? { memoryProbe: opts.memoryProbe } : {}),
   });
+  admission = scheduler;
   const callbacks = new CallbackDispatcher({
     store,
     config,
@@ -409,6 +462,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       await store.pruneNonces(new Date().toISOString());
       if (broadcaster && !(await broadcaster.ready(5_000)))
         logger.warn('redis not reachable yet; live events of other instances are delayed until it is');
+      // Slots of spares that died with an earlier process (no session was placed in them) go.
+      await workspaces.sweepSlots().catch((err) => logger.warn('spare slot sweep failed', { err }));
       await scheduler.start(); // re-queues the runs of dead workers (expired leases)
       await workflows.recover(); // … and their workflows, if a crash came between the two
       callbacks.start();
@@ -434,6 +489,10 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
         limits: config,
         logger,
       });
+      // Right after listening: the engines' SDKs load now, not in the first run, and the warm
+      // spares start (in the background; a run that comes first waits for the same load).
+      for (const [name, e] of Object.entries(engines))
+        e?.warm?.().catch((err) => logger.warn('engine warm-up failed', { engine: name, err }));
       return runtime.listening;
     },
     async shutdown(graceMs = config.shutdownGraceMs) {

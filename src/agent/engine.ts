@@ -96,6 +96,28 @@ export interface UsageMeter {
   add(usage: Usage): void;
 }
 
+/**
+ * A warm engine process set aside for one run (the claude-code engine's spares): taken before the
+ * run's workspace is prepared, because the process already lives in a workspace of its own — the
+ * *slot* the session is then placed in (src/sandbox/workspace/manager.ts `place`).
+ */
+export interface SpareTicket {
+  /** The slot (workspace/home pair) the process was started in. */
+  readonly slotName: string;
+  /** Gives the process up unless a run claimed it (a run that failed before its engine started). */
+  close(): void;
+}
+
+/** What decides whether a spare fits a run, known before its workspace is prepared. */
+export interface SpareRequest {
+  sessionId: string;
+  model: string;
+  /** The session clones a repository into its workspace (else the workspace starts empty). */
+  repo: boolean;
+  /** The session's own system prompt, if any. */
+  systemPrompt?: string;
+}
+
 export interface EngineRunContext {
   runId: string;
   sessionId: string;
@@ -127,6 +149,8 @@ export interface EngineRunContext {
   stateDir?: string;
   /** Told of every model request (metrics, traces). */
   observer?: ModelCallObserver;
+  /** A warm process taken for this run (`Engine.takeSpare`); the run's workspace is its slot. */
+  spare?: SpareTicket;
 }
 
 export interface EngineResult {
@@ -162,5 +186,12 @@ export class EngineError extends Error {
 export interface Engine {
   readonly name: EngineName;
   run(ctx: EngineRunContext): Promise<EngineResult>;
+  /**
+   * A warm process for a new session's first run, if one fits; its slot becomes the session's
+   * workspace. Only asked for a session without a workspace on this instance.
+   */
+  takeSpare?(req: SpareRequest): SpareTicket | undefined;
+  /** Loads what the first run would otherwise load, and starts what is kept warm (after the server listens). */
+  warm?(): Promise<void>;
   close?(): Promise<void>;
 }

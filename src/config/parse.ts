@@ -121,3 +121,13 @@ export function percent(env: Env, name: string, def: number): number {
   if (v > 100) throw new ConfigError(`${name} must be a percentage 0–100 (0 = off), got "${env[name]}"`);
   return v;
 }
+
+/** A whole number in [0, max], or undefined for unset / `auto` (the server decides). */
+export function autoInt(env: Env, name: string, max: number): number | undefined {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '' || raw.toLowerCase() === 'auto') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > max)
+    throw new ConfigError(`${name} must be "auto" or a whole number from 0 to ${max}, got "${raw}"`);
+  return n;
+}

@@ -206,6 +206,24 @@ export function createMetrics(sources: MetricSources = {}) {
         },
       });
     },
+    /** A labelled gauge a part owns, read when scraped: one value per label set. */
+    observeLabeled<L extends string>(
+      name: string,
+      help: string,
+      labelNames: readonly L[],
+      read: () => Array<[Partial<Record<L, string>>, number]>,
+    ): void {
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers: r,
+        collect() {
+          this.reset();
+          for (const [labels, v] of read()) this.set(labels, v);
+        },
+      });
+    },
     /** A counter a part owns (e.g. alert notifications by sink and outcome). */
     counterOf<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
       return counter(name, help, labelNames);

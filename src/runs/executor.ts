@@ -7,7 +7,7 @@
 // the workflow's terminal status, its event and its callback. A crash before it leaves the run
 // `running` (its lease expires, it is re-queued and runs again); a crash after it leaves everything
 // done. What happened is then announced on the lifecycle bus, never before it is stored.
-import type { ConversationTurn, Engine, EngineEvent } from '../agent/engine.ts';
+import type { ConversationTurn, Engine, EngineEvent, SpareTicket } from '../agent/engine.ts';
 import { EngineError } from '../agent/engine.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
@@ -131,6 +131,7 @@ export class RunExecutor {
     let stopQuota = () => {};
     let quotaHit: QuotaExceeded | undefined;
     let workspaceDir: string | undefined;
+    let spare: SpareTicket | undefined;
     // Per-run tool resources (the sandboxed fs helper); closed however the run ends.
     const scope = new RunScope();
     try {
@@ -139,8 +140,26 @@ export class RunExecutor {
           'engine_unavailable',
           `engine "${session.engine}" is not available on this server`,
         );
-      const workspace = await this.d.workspaces.prepare(session, signal);
+      // A new session's first run may get a warm process of its engine, whose slot becomes the
+      // session's workspace (src/agent/claude-code/spares.ts).
+      const takeSpare = engine.takeSpare?.bind(engine);
+      const workspace = await this.d.workspaces.prepare(
+        session,
+        signal,
+        takeSpare
+          ? {
+              takeSpare: () =>
+                takeSpare({
+                  sessionId: session.id,
+                  model: session.model,
+                  repo: session.repoUrl !== undefined && session.repoUrl !== '',
+                  ...(session.systemPrompt ? { systemPrompt: session.systemPrompt } : {}),
+                }),
+            }
+          : {},
+      );
       workspaceDir = workspace.dir;
+      spare = workspace.spare;
       // The disk quota holds while the run is active: over it, the run's processes are stopped.
       // (Paused while a native run waits for people with no tool executing: see run-quota.ts.)
       const quota = new RunQuota(
@@ -190,6 +209,7 @@ export class RunExecutor {
           ...(trace ? { observer: trace.observer } : {}),
           ...(session.repoUrl ? { origin: session.repoUrl } : {}),
           ...(approvals ? { approvals } : {}),
+          ...(spare ? { spare } : {}),
         })
         // No approval outlives the engine's run: what still waits is denied before the run ends or is re-queued.
         .finally(() => approvals?.close());
@@ -223,6 +243,7 @@ export class RunExecutor {
       if (outcome.status === 'failed' && outcome.error.code === 'internal')
         runLog.error('run failed unexpectedly', { err });
     } finally {
+      spare?.close(); // a no-op once the engine claimed it
       stopQuota();
       await scope.close();
     }

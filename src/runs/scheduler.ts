@@ -141,6 +141,21 @@ export class Scheduler {
     this.wake();
   }
 
+  /**
+   * Whether memory admits one more Claude Code process that is not a run (a warm spare): the same
+   * rule as a claim, and like a claim it holds back the engine's estimate while the process starts.
+   */
+  admitSpare(key: string): boolean {
+    if (!this.accepting || !this.admission.status().admits.includes('claude-code')) return false;
+    this.admission.claimed(key, ['claude-code']);
+    return true;
+  }
+
+  /** The spare's process was claimed by a run (which holds its own reservation) or ended. */
+  releaseSpare(key: string): void {
+    this.admission.ended(key);
+  }
+
   get activeCount(): number {
     return this.active.size;
   }

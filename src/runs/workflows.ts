@@ -350,7 +350,7 @@ export class WorkflowService {
   private async collectGitFacts(w: WorkflowRecord, baseSha: unknown) {
     if (!w.repoUrl || typeof baseSha !== 'string') return {};
     try {
-      const dir = this.workspaces.pathFor(w.sessionId);
+      const dir = await this.workspaces.workspaceOf(w.sessionId);
       const env = buildChildEnv(this.config, { home: await this.workspaces.homeFor(w.sessionId) });
       return await gitFacts({ config: this.config, sandbox: this.sandbox, workspace: dir, env, baseSha });
     } catch (err) {

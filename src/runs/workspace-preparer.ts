@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
-import { EngineError } from '../agent/engine.ts';
+import { EngineError, type SpareTicket } from '../agent/engine.ts';
 import type { Config } from '../config.ts';
 import { buildChildEnv } from '../sandbox/child-env.ts';
 import { sandboxUnavailableReason } from '../sandbox/index.ts';
@@ -33,6 +33,16 @@ export interface PreparedWorkspace {
   env: Record<string, string>;
   /** The session's state directory: the server's, never visible to a sandbox. */
   stateDir: string;
+  /** The warm engine process whose slot the session was just placed in (its first run here). */
+  spare?: SpareTicket;
+}
+
+export interface PrepareOptions {
+  /**
+   * Asked only when the session has no workspace on this instance: a warm engine process whose slot
+   * (workspace and home, made before the session existed) becomes the session's.
+   */
+  takeSpare?: () => SpareTicket | undefined;
 }
 
 export class WorkspacePreparer {
@@ -60,9 +70,31 @@ export class WorkspacePreparer {
     this.eventLog = opts.eventLog;
   }
 
-  async prepare(session: SessionRecord, signal: AbortSignal): Promise<PreparedWorkspace> {
+  async prepare(
+    session: SessionRecord,
+    signal: AbortSignal,
+    opts: PrepareOptions = {},
+  ): Promise<PreparedWorkspace> {
     const unavailable = sandboxUnavailableReason(this.sandbox);
     if (unavailable) throw new EngineError('sandbox_unavailable', unavailable);
+    const spare = opts.takeSpare && !(await this.manager.exists(session.id)) ? opts.takeSpare() : undefined;
+    try {
+      return await this.prepareIn(session, signal, spare);
+    } catch (err) {
+      spare?.close();
+      throw err;
+    }
+  }
+
+  private async prepareIn(
+    session: SessionRecord,
+    signal: AbortSignal,
+    spare: SpareTicket | undefined,
+  ): Promise<PreparedWorkspace> {
+    // A spare's slot is fresh and empty (its home holds only what its process made): it becomes the
+    // session's before anything of the session runs, and is never emptied below.
+    if (spare) await this.manager.place(session.id, spare.slotName);
+    const withSpare = spare ? { spare } : {};
     let dir = await this.manager.ensure(session.id);
     const home = await this.manager.homeFor(session.id);
     const stateDir = await this.manager.stateDirFor(session.id);
@@ -76,17 +108,19 @@ export class WorkspacePreparer {
         // A clone made before workspace ids existed: adopt the local copy if there is one.
         if (local !== undefined || (await isDir(path.join(dir, '.git')))) {
           await this.stamp(session, stateDir, session.engineState);
-          return { dir, env, stateDir };
+          return { dir, env, stateDir, ...withSpare };
         }
         recreate = true;
       } else recreate = local !== wanted;
     }
     if (session.repoUrl && (!session.workspaceReady || recreate)) {
       // A clone cut short by a crash leaves a partial tree: start from an empty directory.
-      await this.manager.remove(session.id);
-      dir = await this.manager.ensure(session.id);
-      await this.manager.homeFor(session.id); // remove() took the home (HOME, TMPDIR) too
-      await this.manager.stateDirFor(session.id);
+      if (!spare) {
+        await this.manager.remove(session.id);
+        dir = await this.manager.ensure(session.id);
+        await this.manager.homeFor(session.id); // remove() took the home (HOME, TMPDIR) too
+        await this.manager.stateDirFor(session.id);
+      }
       let cloned: Awaited<ReturnType<typeof cloneRepository>>;
       try {
         cloned = await cloneRepository({
@@ -124,7 +158,7 @@ export class WorkspacePreparer {
       }
       if (recreate) await this.notice(session);
     }
-    return { dir, env, stateDir };
+    return { dir, env, stateDir, ...withSpare };
   }
 
   /** Gives the local clone a new id, in its marker and in the shared session state. */

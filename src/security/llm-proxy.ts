@@ -59,7 +59,24 @@ export interface LlmGrant {
   usage(): LlmUsage;
 }
 
+/**
+ * A token handed out before the run it will serve is known (a warm Claude Code spare holds it in
+ * its environment from the start): it exists, but the proxy refuses every request made with it
+ * (401, as for an unknown token) until `activate` binds it to a run and its model, and again from
+ * `release()` on. A spare's process can therefore not spend anything while it is parked.
+ */
+export interface ReservedGrant {
+  baseUrl: string;
+  apiKey: string;
+  /** Binds the token to `runId` and its model from now on; once only. The grant's `release` revokes it. */
+  activate(runId: string, opts: GrantOptions): LlmGrant;
+  /** Revokes the token (activated or not). */
+  release(): void;
+}
+
 interface GrantState {
+  /** False while reserved (every request is refused) and after release. */
+  active: boolean;
   runId: string;
   model: string;
   betas: ReadonlySet<string>;
@@ -148,37 +165,64 @@ export class LlmProxy {
 
   /** A token bound to `runId` and its model, valid until `release()` (called when the run ends). */
   grant(runId: string, opts: GrantOptions): LlmGrant {
-    if (typeof opts.model !== 'string' || opts.model.trim() === '') {
-      throw new Error('LlmProxy.grant: a model is required');
-    }
-    const longContext = /\[1m\]$/i.test(opts.model);
-    const model = longContext ? opts.model.slice(0, -4) : opts.model;
-    const betas = new Set([...DEFAULT_ALLOWED_BETAS, ...this.extraBetas]);
-    if (longContext) betas.add(LONG_CONTEXT_BETA);
+    return this.reserve().activate(runId, opts);
+  }
+
+  /** A token that refuses everything until it is activated for a run (see ReservedGrant). */
+  reserve(): ReservedGrant {
     const state: GrantState = {
-      runId,
-      model,
-      betas,
+      active: false,
+      runId: '',
+      model: '',
+      betas: new Set(),
       usage: emptyUsage(),
-      onUsage: opts.onUsage,
       inflight: new Set(),
     };
     const token = `run-${randomBytes(24).toString('base64url')}`;
     this.grants.set(token, state);
+    let activated = false;
+    const release = (): void => {
+      state.active = false;
+      if (this.grants.get(token) !== state) return;
+      this.grants.delete(token);
+      for (const abort of [...state.inflight]) abort();
+    };
     return {
       baseUrl: this.url,
       apiKey: token,
-      model,
-      release: () => {
-        if (this.grants.get(token) !== state) return;
-        this.grants.delete(token);
-        for (const abort of [...state.inflight]) abort();
+      release,
+      activate: (runId, opts) => {
+        if (typeof opts.model !== 'string' || opts.model.trim() === '') {
+          throw new Error('LlmProxy.grant: a model is required');
+        }
+        if (activated) throw new Error('LlmProxy: a reserved grant is activated once');
+        if (this.grants.get(token) !== state) throw new Error('LlmProxy: the reserved grant was released');
+        activated = true;
+        const longContext = /\[1m\]$/i.test(opts.model);
+        const model = longContext ? opts.model.slice(0, -4) : opts.model;
+        const betas = new Set([...DEFAULT_ALLOWED_BETAS, ...this.extraBetas]);
+        if (longContext) betas.add(LONG_CONTEXT_BETA);
+        Object.assign(state, { runId, model, betas, onUsage: opts.onUsage, active: true });
+        return {
+          baseUrl: this.url,
+          apiKey: token,
+          model,
+          release,
+          usage: () => ({ ...state.usage }),
+        };
       },
-      usage: () => ({ ...state.usage }),
     };
   }
 
+  /** Tokens bound to a run right now (reserved ones not yet activated are not counted). */
   activeGrants(): number {
+    let n = 0;
+    for (const g of this.grants.values()) if (g.active) n++;
+    return n;
+  }
+
+  /** Tokens handed out and not yet released, active or reserved. */
+  issuedGrants(): number {
     return this.grants.size;
   }
 
@@ -186,7 +230,8 @@ export class LlmProxy {
   private grantOf(req: http.IncomingMessage): GrantState | undefined {
     const x = req.headers['x-api-key'];
     const key = (Array.isArray(x) ? x[0] : x) ?? req.headers.authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
-    return key === undefined ? undefined : this.grants.get(key);
+    const grant = key === undefined ? undefined : this.grants.get(key);
+    return grant?.active ? grant : undefined;
   }
 
   /** Answers and drops the connection: nothing more is read from a client that was refused. */

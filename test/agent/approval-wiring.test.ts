@@ -218,9 +218,10 @@ describe('claude-code engine: the PreToolUse hook is the gate', () => {
     expect(asked).toEqual([]);
   });
 
-  it('without approvals the hook keeps its default timeout and still fails closed', () => {
+  it('without approvals the hook is registered the same way (a warm spare is started before its run is known)', () => {
+    const withGate = hooksOf(testGate(() => ({ allow: true })).gate).matcher;
     const { matcher } = hooksOf(undefined);
-    expect(matcher.timeout).toBeUndefined();
+    expect(matcher.timeout).toBe(withGate.timeout);
     expect(matcher.onFailure).toBe('block');
   });
 

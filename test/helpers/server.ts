@@ -35,6 +35,8 @@ export async function startTestServer(
     SANDBOX: 'none',
     AGENT_ENGINE: 'native',
     LOG_LEVEL: 'error',
+    // Warm Claude Code spares only where a test asks for them (each is a CLI process).
+    CLAUDE_SPARES: '0',
     ...env,
   };
   const config = loadConfig(fullEnv);

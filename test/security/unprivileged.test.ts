@@ -46,6 +46,7 @@ const FILES = [
   'test/alerts/sinks.test.ts',
   'test/security/ws-ticket.test.ts',
   'test/security/github-token.test.ts',
+  'test/security/claude-spares.test.ts',
 ];
 
 const isRoot = process.getuid?.() === 0;

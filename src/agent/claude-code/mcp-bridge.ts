@@ -38,6 +38,8 @@ interface CallToolResult {
 
 type RawShape = Record<string, z.ZodType>;
 
+const NOT_SERVING = 'This Claude Code process is not serving a run: tool calls are refused.';
+
 /** The tool_use id Claude Code passes in the MCP request's `_meta` (`claudecode/toolUseId`). */
 export function toolUseIdOf(extra: unknown): string | undefined {
   if (typeof extra !== 'object' || extra === null) return undefined;
@@ -134,8 +136,13 @@ export async function runServerTool(
  */
 export function createServerToolsMcp(
   tools: readonly Tool[],
-  ctx: BridgeContext,
+  target: BridgeContext | ((name: string) => { tool: Tool; ctx: BridgeContext } | undefined),
 ): Record<string, McpSdkServerConfigWithInstance> {
+  // The definitions the model sees are `tools`'; a call runs the tool `target` names for it (the
+  // run's own, audited instance — a warm spare is started before its run and its tools exist).
+  const resolve =
+    typeof target === 'function' ? target : (name: string) => ({ tool: byName.get(name)!, ctx: target });
+  const byName = new Map(tools.map((t) => [t.name, t]));
   const groups = new Map<string, SdkMcpToolDefinition<RawShape>[]>();
   for (const t of tools) {
     const server = t.kind === 'mcp' && t.mcp ? t.mcp.server : SERVER_MCP_NAME;
@@ -143,7 +150,11 @@ export function createServerToolsMcp(
     const prefix = `mcp__${server}__`;
     const name = t.kind === 'mcp' && t.name.startsWith(prefix) ? t.name.slice(prefix.length) : t.name;
     const schema = t.jsonSchema ? jsonSchemaShape(t.jsonSchema) : inputShape(t.input);
-    const def = sdkTool(name, t.description, schema, (args, extra) => runServerTool(t, args, extra, ctx));
+    const def = sdkTool(name, t.description, schema, async (args, extra) => {
+      const r = resolve(t.name);
+      if (!r) return { content: [{ type: 'text', text: NOT_SERVING }], isError: true };
+      return runServerTool(r.tool, args, extra, r.ctx);
+    });
     groups.set(server, [...(groups.get(server) ?? []), def]);
   }
   const out: Record<string, McpSdkServerConfigWithInstance> = {};

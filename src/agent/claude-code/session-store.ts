@@ -31,25 +31,43 @@ export function newClaudeSessionId(): string {
   return randomUUID();
 }
 
-/** The Claude session id recorded in the server's `stateDir`, if any. */
-export async function readStoredSessionId(stateDir: string): Promise<string | undefined> {
+const CONFIG_KEY_RE = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** What the engine keeps about a session's Claude Code state, in the server's `stateDir`. */
+export interface StoredSession {
+  claudeSessionId?: string;
+  /**
+   * The name of the session's config dir under `<home>/claude/` when it is not the session's id:
+   * a session that started in a warm spare keeps the spare's (its transcript is there).
+   */
+  configKey?: string;
+}
+
+export async function readStoredSession(stateDir: string): Promise<StoredSession> {
   try {
     const parsed: unknown = JSON.parse(await fsp.readFile(path.join(stateDir, STATE_FILE), 'utf8'));
-    const id =
-      typeof parsed === 'object' && parsed !== null
-        ? (parsed as { claudeSessionId?: unknown }).claudeSessionId
-        : undefined;
-    return isClaudeSessionId(id) ? id : undefined;
+    if (typeof parsed !== 'object' || parsed === null) return {};
+    const { claudeSessionId: id, configKey: key } = parsed as Record<string, unknown>;
+    return {
+      ...(isClaudeSessionId(id) ? { claudeSessionId: id } : {}),
+      ...(typeof key === 'string' && CONFIG_KEY_RE.test(key) ? { configKey: key } : {}),
+    };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
-export async function writeStoredSessionId(stateDir: string, id: string): Promise<void> {
+/** The Claude session id recorded in the server's `stateDir`, if any. */
+export async function readStoredSessionId(stateDir: string): Promise<string | undefined> {
+  return (await readStoredSession(stateDir)).claudeSessionId;
+}
+
+export async function writeStoredSessionId(stateDir: string, id: string, configKey?: string): Promise<void> {
   await fsp.mkdir(stateDir, { recursive: true, mode: 0o700 });
   const file = path.join(stateDir, STATE_FILE);
   const tmp = `${file}.${process.pid}.tmp`;
-  await fsp.writeFile(tmp, `${JSON.stringify({ claudeSessionId: id })}\n`, { mode: 0o600 });
+  const record: StoredSession = { claudeSessionId: id, ...(configKey ? { configKey } : {}) };
+  await fsp.writeFile(tmp, `${JSON.stringify(record)}\n`, { mode: 0o600 });
   await fsp.rename(tmp, file);
 }
 

@@ -7,6 +7,21 @@ import type { Engine, EngineRunContext } from '../engine.ts';
 import type { TokenUsage } from '../pricing.ts';
 import type { PolicyOverride, PolicySettings } from './policy.ts';
 import type { SlotStats } from './process-pool.ts';
+import type { SpareHost, SpareStats } from './spares.ts';
+
+/**
+ * How a run that could have used a warm spare started: with one (`spare_ready`, `spare_parked`), or
+ * cold — no spare fitted or was left (`cold_no_spare`), the spare's shape differed
+ * (`cold_mismatch`), its claim was refused or it died (`cold_refused`), the run resumed a
+ * conversation (`cold_resume`).
+ */
+export type SpareOutcome =
+  | 'spare_ready'
+  | 'spare_parked'
+  | 'cold_no_spare'
+  | 'cold_mismatch'
+  | 'cold_refused'
+  | 'cold_resume';
 
 export interface ToolAuditEvent {
   phase: 'pre' | 'post';
@@ -49,10 +64,18 @@ export interface ClaudeCodeEngineOptions {
   pathToClaudeCodeExecutable?: string;
   /** Called with the CLI's pid when it starts (metrics, tests, benchmarks). */
   onSpawn?: (pid: number | undefined) => void;
+  /** Warm spares (CLAUDE_SPARES): what the pool needs from the server; absent or count 0: none. */
+  spares?: SpareHost;
+  /** Told how each new session's first run started (metrics). */
+  onSpareOutcome?: (outcome: SpareOutcome) => void;
 }
 
 export interface ClaudeCodeEngine extends Engine {
   readonly name: 'claude-code';
   /** CLI process slots: capacity, in use, waiting runs. */
   stats(): SlotStats;
+  /** The warm spares (undefined without any). */
+  spareStats(): SpareStats | undefined;
+  /** Pids of the parked spares' processes. */
+  sparePids(): number[];
 }
