@@ -8,10 +8,17 @@
 //               for context the client's 202 → the mock LLM's request (bench clock).
 //   ran twice?: from the database — workflows with attempts > 1, more than one run row or more
 //               than one run.started event — and from the mock: LLM requests per workflow.
-// Live-event fan-out across instances is in ./multi-instance-fanout.ts.
+// Enqueue → start with the free slot on another instance: ./multi-instance-elsewhere.ts; live-event
+// fan-out across instances: ./multi-instance-fanout.ts.
 import os from 'node:os';
 import { textsOf } from '../../src/mock-llm/helpers.ts';
-import { type MessagesRequest, type MockLlm, startMockLlm, textReply } from '../../src/mock-llm/index.ts';
+import {
+  type MessagesRequest,
+  type MockLlm,
+  type MockReply,
+  startMockLlm,
+  textReply,
+} from '../../src/mock-llm/index.ts';
 import {
   type Cluster,
   type CpuFigures,
@@ -22,6 +29,7 @@ import {
   startInfra,
 } from '../lib/cluster.ts';
 import { percentile, sleep, until } from '../lib/stats.ts';
+import { benchStartElsewhere, type ElsewhereFigures } from './multi-instance-elsewhere.ts';
 import { benchFanout, type FanoutResult } from './multi-instance-fanout.ts';
 
 export interface ThroughputFigures {
@@ -72,6 +80,8 @@ export interface ClusterResult {
 export interface MultiInstanceResult {
   one: ClusterResult;
   three: ClusterResult;
+  /** enqueue → start when the accepting instance is full and another one has a free slot */
+  elsewhere: ElsewhereFigures;
   fanout: FanoutResult;
   /** accepted/s of three ÷ one */
   acceptRatio: number;
@@ -90,8 +100,21 @@ export interface MultiInstanceSizes {
 const TAG = /<mi:([\w-]+)>/;
 const TERMINAL = "('completed', 'failed', 'cancelled')";
 
+/** The workflow tag in a model request (`<mi:TAG>` in the instructions), if any. */
+export function tagOf(req: MessagesRequest): string | undefined {
+  const first = req.messages?.find((m) => m.role === 'user');
+  return first ? TAG.exec(textsOf(first.content).join('\n'))?.[1] : undefined;
+}
+
+/** A workflow whose tag contains `hold` keeps its run slot: its reply streams for minutes (cancel it). */
+export function benchResponder(req: MessagesRequest): MockReply {
+  return tagOf(req)?.includes('hold')
+    ? textReply('x'.repeat(600), { chunkSize: 1, deltaDelayMs: 500 })
+    : textReply('done');
+}
+
 /** The mock LLM answers every request at once; it records when each workflow's first request came. */
-class Model {
+export class Model {
   readonly firstAt = new Map<string, number>();
   readonly count = new Map<string, number>();
   private waiters = new Map<string, () => void>();
@@ -100,8 +123,7 @@ class Model {
     this.mock = mock;
     mock.onRequest((r) => {
       const at = performance.now();
-      const first = (r.body as MessagesRequest).messages?.find((m) => m.role === 'user');
-      const tag = first ? TAG.exec(textsOf(first.content).join('\n'))?.[1] : undefined;
+      const tag = tagOf(r.body as MessagesRequest);
       if (!tag) return;
       this.count.set(tag, (this.count.get(tag) ?? 0) + 1);
       if (!this.firstAt.has(tag)) this.firstAt.set(tag, at);
@@ -125,7 +147,7 @@ class Model {
   }
 }
 
-async function post(base: string, tag: string): Promise<{ status: number; id?: string }> {
+export async function post(base: string, tag: string): Promise<{ status: number; id?: string }> {
   const res = await fetch(`${base}/api/workflows`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -135,7 +157,7 @@ async function post(base: string, tag: string): Promise<{ status: number; id?: s
   return { status: res.status, id: res.status === 202 ? (JSON.parse(text) as { id: string }).id : undefined };
 }
 
-async function postOk(base: string, tag: string): Promise<string> {
+export async function postOk(base: string, tag: string): Promise<string> {
   const r = await post(base, tag);
   if (r.status !== 202 || !r.id) throw new Error(`POST /api/workflows → ${r.status}`);
   return r.id;
@@ -148,11 +170,12 @@ async function counts(c: Cluster): Promise<{ total: number; done: number }> {
   return { total: Number(r.rows[0]!.total), done: Number(r.rows[0]!.done) };
 }
 
-async function allTerminal(c: Cluster, timeoutMs: number): Promise<void> {
+/** Waits until every workflow but `unfinished` (held ones) is terminal. */
+export async function allTerminal(c: Cluster, timeoutMs: number, unfinished = 0): Promise<void> {
   await until(
     async () => {
       const n = await counts(c);
-      return n.done === n.total;
+      return n.done >= n.total - unfinished;
     },
     timeoutMs,
     'every workflow to reach a terminal state',
@@ -241,12 +264,7 @@ async function latency(c: Cluster, model: Model, samples: number, label: string)
     }
     await allTerminal(c, 30_000);
   }
-  const r = await c.db.query<{ ms: string }>(
-    `SELECT extract(epoch FROM r.started_at - r.created_at) * 1000 AS ms
-       FROM workflows w JOIN runs r ON r.session_id = w.session_id WHERE w.id = ANY($1::text[])`,
-    [ids],
-  );
-  const claim = r.rows.map((x) => Number(x.ms));
+  const claim = await claimLatencies(c, ids);
   return {
     samples,
     claimP50: percentile(claim, 50),
@@ -255,6 +273,16 @@ async function latency(c: Cluster, model: Model, samples: number, label: string)
     llmP50: percentile(llm, 50),
     llmP99: percentile(llm, 99),
   };
+}
+
+/** runs.created_at → runs.started_at (ms) of the workflows' runs. */
+export async function claimLatencies(c: Cluster, workflowIds: string[]): Promise<number[]> {
+  const r = await c.db.query<{ ms: string }>(
+    `SELECT extract(epoch FROM r.started_at - r.created_at) * 1000 AS ms
+       FROM workflows w JOIN runs r ON r.session_id = w.session_id WHERE w.id = ANY($1::text[])`,
+    [workflowIds],
+  );
+  return r.rows.map((x) => Number(x.ms));
 }
 
 async function duplicates(c: Cluster, model: Model, label: string): Promise<DuplicateCheck> {
@@ -309,17 +337,19 @@ export async function benchMultiInstance(
 ): Promise<MultiInstanceResult> {
   const infra = await startInfra();
   try {
-    const mock = await startMockLlm({ maxRecorded: 0, responder: () => textReply('done') });
+    const mock = await startMockLlm({ maxRecorded: 0, responder: benchResponder });
     const model = new Model(mock);
     try {
       const one = await measureCluster(infra, model, 1, sizes, log);
       await sleep(500);
       const three = await measureCluster(infra, model, 3, sizes, log);
       await sleep(500);
+      const elsewhere = await benchStartElsewhere(infra, model, sizes.latencySamples);
       const fanout = await benchFanout(infra, sizes.fanoutSessions, sizes.fanoutMs, log);
       return {
         one,
         three,
+        elsewhere,
         fanout,
         acceptRatio: three.throughput.acceptedPerSec / one.throughput.acceptedPerSec,
         completeRatio: three.throughput.completedPerSec / one.throughput.completedPerSec,
