@@ -129,6 +129,7 @@ export function multiInstanceSection(r: MultiInstanceResult | undefined, ctx: Se
       );
     }
     const e = r.elsewhere;
+    L.push('');
     L.push(
       `With the free slot on another instance (the accepting one full, \`MAX_CONCURRENT_RUNS=1\` and held): ` +
         `enqueue → start p50 ${fmtMs(e.p50)}, p99 ${fmtMs(e.p99)}, max ${fmtMs(e.max)} over ${e.samples} workflows, ` +

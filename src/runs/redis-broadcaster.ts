@@ -33,8 +33,12 @@ interface Message {
   work?: boolean;
 }
 
-/** Work hints of one instance are sent at most once per this many ms (the rest coalesce into one at its end). */
-const WORK_HINT_INTERVAL_MS = 10;
+/**
+ * Work hints of one instance go out at most once per this many ms (the rest coalesce into one at
+ * the end of the interval): under a sustained backlog every instance is full and each hint only
+ * wakes schedulers that have nothing to claim with, so hints are kept to a few dozen a second.
+ */
+const WORK_HINT_INTERVAL_MS = 25;
 
 interface Tail {
   event: Event;
