@@ -31,6 +31,7 @@ import {
 import { percentile, sleep, until } from '../lib/stats.ts';
 import { benchStartElsewhere, type ElsewhereFigures } from './multi-instance-elsewhere.ts';
 import { benchFanout, type FanoutResult } from './multi-instance-fanout.ts';
+import { benchIntake, type IntakeFigures } from './multi-instance-intake.ts';
 
 export interface ThroughputFigures {
   workflows: number;
@@ -80,11 +81,15 @@ export interface ClusterResult {
 export interface MultiInstanceResult {
   one: ClusterResult;
   three: ClusterResult;
+  /** accepted/s with every run slot held (nothing executes meanwhile): one and three instances */
+  intake: { one: IntakeFigures; three: IntakeFigures };
   /** enqueue → start when the accepting instance is full and another one has a free slot */
   elsewhere: ElsewhereFigures;
   fanout: FanoutResult;
-  /** accepted/s of three ÷ one */
+  /** accepted/s of three ÷ one, runs executing meanwhile */
   acceptRatio: number;
+  /** the same, intake alone */
+  intakeRatio: number;
   completeRatio: number;
 }
 
@@ -344,14 +349,23 @@ export async function benchMultiInstance(
       await sleep(500);
       const three = await measureCluster(infra, model, 3, sizes, log);
       await sleep(500);
+      const intake = {
+        one: await benchIntake(infra, model, 1, sizes.workflows, sizes.clients),
+        three: await benchIntake(infra, model, 3, sizes.workflows, sizes.clients),
+      };
+      log(
+        `  intake alone: ${intake.one.acceptedPerSec.toFixed(0)}/s → ${intake.three.acceptedPerSec.toFixed(0)}/s`,
+      );
       const elsewhere = await benchStartElsewhere(infra, model, sizes.latencySamples);
       const fanout = await benchFanout(infra, sizes.fanoutSessions, sizes.fanoutMs, log);
       return {
         one,
         three,
+        intake,
         elsewhere,
         fanout,
         acceptRatio: three.throughput.acceptedPerSec / one.throughput.acceptedPerSec,
+        intakeRatio: intake.three.acceptedPerSec / intake.one.acceptedPerSec,
         completeRatio: three.throughput.completedPerSec / one.throughput.completedPerSec,
       };
     } finally {

