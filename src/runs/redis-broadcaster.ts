@@ -102,10 +102,15 @@ export class RedisBroadcaster implements EventBroadcaster {
     resyncRequests: 0,
     workHintsSent: 0,
     workHintsReceived: 0,
+    /** own messages coming back on the channel, dropped unparsed */
+    ownIgnored: 0,
   };
+  /** How every message this broadcaster sends begins (send() stringifies `v` and `from` first). */
+  private ownPrefix: Buffer;
 
   constructor(opts: RedisBroadcasterOptions) {
     this.id = `${opts.instanceId}:${randomUUID().slice(0, 8)}`;
+    this.ownPrefix = Buffer.from(`{"v":1,"from":${JSON.stringify(this.id)},`);
     this.channel = opts.channel ?? DEFAULT_EVENTS_CHANNEL;
     this.logger = opts.logger.child({ component: 'redis-broadcaster' });
     this.tailTtlMs = opts.tailTtlMs ?? 10 * 60_000;
@@ -278,6 +283,11 @@ export class RedisBroadcaster implements EventBroadcaster {
 
   private onMessage(raw: Buffer): void {
     if (this.closed) return;
+    // Our own messages come back too: drop them before parsing (a whole event batch, every flush).
+    if (raw.length > this.ownPrefix.length && raw.subarray(0, this.ownPrefix.length).equals(this.ownPrefix)) {
+      this.stats.ownIgnored += 1;
+      return;
+    }
     let msg: Message;
     try {
       msg = JSON.parse(raw.toString('utf8')) as Message;
