@@ -1,8 +1,8 @@
 // `npm run bench`: the server's own overhead measured against a mock Anthropic API on this machine.
-// Prints a table and writes the `core`, `claude-code` and `claude-spares` sections of BENCHMARKS.md (other sections are kept;
-// a section is only rewritten when one of its parts ran).
+// Prints a table and writes the `core`, `claude-code`, `claude-spares` and `multi-instance` sections of BENCHMARKS.md
+// (other sections are kept; a section is only rewritten when one of its parts ran).
 //
-//   node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,claude-code-capacity,claude-spares,steering,fairness,external]
+//   node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,claude-code-capacity,claude-spares,steering,fairness,multi-instance,external]
 //                     [--no-write] [--out FILE]
 //
 // --quick: small sizes, a smoke run in well under 30 s; it does not write BENCHMARKS.md unless --out is given.
@@ -16,9 +16,11 @@ import { benchColdStart, type ColdStartResult } from './core/cold-start.ts';
 import { benchFairness, type FairnessResult } from './core/fairness.ts';
 import { benchFirstRequest, type FirstRequestResult } from './core/first-request.ts';
 import { benchMemory, type MemoryResult } from './core/memory.ts';
+import { benchMultiInstance, type MultiInstanceResult } from './core/multi-instance.ts';
 import { benchSteering, type SteeringResult } from './core/steering.ts';
 import { benchStreaming, type StreamingResult } from './core/streaming.ts';
 import { type ExternalResult, runExternal } from './lib/external.ts';
+import { multiInstanceRows, multiInstanceSection } from './lib/multi-instance-report.ts';
 import { fmtMs } from './lib/stats.ts';
 
 const { values } = parseArgs({
@@ -35,7 +37,7 @@ const { values } = parseArgs({
   },
 });
 const usage =
-  'usage: node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,claude-code-capacity,claude-spares,steering,fairness,external]\n' +
+  'usage: node bench/run.ts [--quick] [--only memory,first-request,streaming,cold-start,claude-code-capacity,claude-spares,steering,fairness,multi-instance,external]\n' +
   '                         [--no-write] [--out FILE] [--streaming-levels 1,100,1000] [--streaming-ms 10000]\n' +
   '                         [--cc-levels 1,4,8,16,32,48,64,80,96] [--cc-ms 10000]';
 if (values.help) {
@@ -51,6 +53,7 @@ const ALL = [
   'claude-spares',
   'steering',
   'fairness',
+  'multi-instance',
   'external',
 ] as const;
 type Part = (typeof ALL)[number];
@@ -77,6 +80,14 @@ const SIZES = quick
       fairnessWorkflows: 50,
       sparesSequential: 3,
       sparesBurst: 3,
+      multiInstance: {
+        workflows: 60,
+        clients: 12,
+        latencySamples: 10,
+        slots: 8,
+        fanoutSessions: 5,
+        fanoutMs: 1_500,
+      },
     }
   : {
       memorySessions: 200,
@@ -91,6 +102,14 @@ const SIZES = quick
       fairnessWorkflows: 500,
       sparesSequential: 10,
       sparesBurst: 10,
+      multiInstance: {
+        workflows: 1_000,
+        clients: 24,
+        latencySamples: 100,
+        slots: 8,
+        fanoutSessions: 50,
+        fanoutMs: 10_000,
+      },
     };
 if (values['streaming-levels']) SIZES.streamingLevels = values['streaming-levels'].split(',').map(Number);
 if (values['streaming-ms']) SIZES.streamingMs = Number(values['streaming-ms']);
@@ -168,6 +187,9 @@ const steering: SteeringResult | undefined = await part('steering', () =>
 );
 const fairness: FairnessResult | undefined = await part('fairness', () =>
   benchFairness(SIZES.fairnessWorkflows, log),
+);
+const multi: MultiInstanceResult | undefined = await part('multi-instance', () =>
+  benchMultiInstance(SIZES.multiInstance, log),
 );
 const externals: ExternalResult[] = [];
 if (want('external')) {
@@ -315,6 +337,7 @@ if (fairness) {
     met: fairness.turnovers <= 1,
   });
 }
+if (multi) rows.push(...multiInstanceRows(multi));
 const fmtFigure = (v: unknown): string => {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(2);
   if (typeof v === 'string') return v;
@@ -796,11 +819,26 @@ if (outPath && !values['no-write']) {
     existing = '';
   }
   let next = existing;
-  // The core section holds every part but claude-code-capacity and claude-spares, which have their own.
-  if (ALL.some((p) => p !== 'claude-code-capacity' && p !== 'claude-spares' && want(p)))
+  // The core section holds every part but those with a section of their own.
+  const OWN_SECTION: readonly Part[] = ['claude-code-capacity', 'claude-spares', 'multi-instance'];
+  if (ALL.some((p) => !OWN_SECTION.includes(p) && want(p)))
     next = replaceSection(next, 'core', coreSection());
   if (want('claude-code-capacity')) next = replaceSection(next, 'claude-code', claudeCodeSection());
   if (want('claude-spares')) next = replaceSection(next, 'claude-spares', claudeSparesSection());
+  if (want('multi-instance'))
+    next = replaceSection(
+      next,
+      'multi-instance',
+      multiInstanceSection(multi, {
+        date,
+        machine,
+        quick,
+        loadAtStart,
+        loadAtEnd,
+        sizes: SIZES.multiInstance,
+        ...(errors['multi-instance'] ? { failed: errors['multi-instance'] } : {}),
+      }),
+    );
   await fs.writeFile(outPath, next);
   log(`wrote ${outPath}`);
 }

@@ -89,6 +89,8 @@ export interface RuntimeOptions {
   alerts?: { clock?: Clock; lookup?: HostLookup };
   /** Memory available to new runs (admission control); tests inject one. */
   memoryProbe?: MemoryProbe;
+  /** The scheduler's clock (queue polling, leases, sweeps); tests stop it to see what wakes it. */
+  schedulerClock?: Clock;
 }
 
 export interface Runtime {
@@ -311,6 +313,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     lifecycle,
     deadlineFor: (run) => workflows.timeoutFor(run),
     ...(opts.memoryProbe ? { memoryProbe: opts.memoryProbe } : {}),
+    ...(opts.schedulerClock ? { clock: opts.schedulerClock } : {}),
   });
   admission = scheduler;
   const callbacks = new CallbackDispatcher({
@@ -349,6 +352,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   });
 
   // ---- subscriptions: who reacts to what happened to runs ----------------------------------
+  broadcaster?.onWork(() => scheduler.wake());
   const unsubscribe = [
     ...scheduler.listen(), // run.queued → claim; run.stop → stop it if it runs here; session.deleting → wait
     ...workflows.listen(), // run.started / run.requeued → the workflow follows its run
@@ -362,6 +366,12 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       alerts.runFinished(outcome.status, outcome.status === 'failed' ? outcome.error.code : undefined),
     ),
     lifecycle.on('callback.attempted', (c) => alerts.callbackAttempted(c.ok)),
+    // run.queued here with no free slot here, run.requeued (drain, lost worker) → the other
+    // instances claim it now instead of at their next poll of the queue (multi-instance, Redis)
+    lifecycle.on('run.queued', () => {
+      if (scheduler.executingCount >= config.maxConcurrentRuns) broadcaster?.announceWork();
+    }),
+    lifecycle.on('run.requeued', () => broadcaster?.announceWork()),
     // run.started → a run that starts without an MCP server's tools is told so, with the reason
     lifecycle.on('run.started', ({ run }) => {
       for (const u of mcp?.unavailable() ?? []) {

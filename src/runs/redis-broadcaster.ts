@@ -10,6 +10,10 @@
 // an instance whose subscription was re-established asks the others to do the same ("resync").
 // A follower that receives such a tail event with a seq beyond its own fills the gap from the
 // store, so a run that ended during the outage still reaches its subscribers.
+//
+// The same channel carries a work hint: an instance that queued a run it cannot start itself (no
+// free slot, or draining) says so, and the others look at the queue at once instead of at their
+// next poll. Only a hint: the run is in the store, and polling still finds it if the hint is lost.
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.ts';
@@ -25,7 +29,16 @@ interface Message {
   events?: Event[];
   /** "Re-publish your latest events": sent after this instance's subscription was re-established. */
   resync?: boolean;
+  /** "Queued work waits that I cannot start": the others claim from the store now. */
+  work?: boolean;
 }
+
+/**
+ * Work hints of one instance go out at most once per this many ms (the rest coalesce into one at
+ * the end of the interval): under a sustained backlog every instance is full and each hint only
+ * wakes schedulers that have nothing to claim with, so hints are kept to a few dozen a second.
+ */
+const WORK_HINT_INTERVAL_MS = 25;
 
 interface Tail {
   event: Event;
@@ -59,6 +72,9 @@ export class RedisBroadcaster implements EventBroadcaster {
   private sub: Redis;
   private logger: Logger;
   private listeners: Array<(events: Event[]) => void> = [];
+  private workListeners: Array<() => void> = [];
+  private workHintAt = Number.NEGATIVE_INFINITY;
+  private workHintTimer: NodeJS.Timeout | undefined;
   /** sessionId → the latest event published for it; Map order = least recently published first. */
   private tails = new Map<string, Tail>();
   private tailBytes = 0;
@@ -78,10 +94,23 @@ export class RedisBroadcaster implements EventBroadcaster {
   private firstSubscribe: Promise<void>;
   private resolveFirstSubscribe!: () => void;
   /** Counters (tests and diagnostics). */
-  readonly stats = { published: 0, publishFailures: 0, received: 0, republished: 0, resyncRequests: 0 };
+  readonly stats = {
+    published: 0,
+    publishFailures: 0,
+    received: 0,
+    republished: 0,
+    resyncRequests: 0,
+    workHintsSent: 0,
+    workHintsReceived: 0,
+    /** own messages coming back on the channel, dropped unparsed */
+    ownIgnored: 0,
+  };
+  /** How every message this broadcaster sends begins (send() stringifies `v` and `from` first). */
+  private ownPrefix: Buffer;
 
   constructor(opts: RedisBroadcasterOptions) {
     this.id = `${opts.instanceId}:${randomUUID().slice(0, 8)}`;
+    this.ownPrefix = Buffer.from(`{"v":1,"from":${JSON.stringify(this.id)},`);
     this.channel = opts.channel ?? DEFAULT_EVENTS_CHANNEL;
     this.logger = opts.logger.child({ component: 'redis-broadcaster' });
     this.tailTtlMs = opts.tailTtlMs ?? 10 * 60_000;
@@ -135,10 +164,42 @@ export class RedisBroadcaster implements EventBroadcaster {
     this.listeners.push(listener);
   }
 
+  /**
+   * Tells the other instances that a queued run waits which this one cannot start. A burst costs
+   * one message at once and at most one more per WORK_HINT_INTERVAL_MS: a woken instance claims
+   * until its slots or the queue run out, so one hint covers every run queued before it.
+   */
+  announceWork(): void {
+    if (this.closed || this.workHintTimer) return;
+    const wait = this.workHintAt + WORK_HINT_INTERVAL_MS - performance.now();
+    if (wait <= 0) {
+      this.sendWorkHint();
+      return;
+    }
+    this.workHintTimer = setTimeout(() => {
+      this.workHintTimer = undefined;
+      this.sendWorkHint();
+    }, wait);
+    this.workHintTimer.unref();
+  }
+
+  /** Called when another instance announces work it cannot start. */
+  onWork(listener: () => void): void {
+    this.workListeners.push(listener);
+  }
+
+  private sendWorkHint(): void {
+    if (this.closed || !this.up.publisher) return; // polling finds the run meanwhile
+    this.workHintAt = performance.now();
+    this.stats.workHintsSent += 1;
+    this.send({ v: 1, from: this.id, work: true }, 0);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.republishTimer) clearTimeout(this.republishTimer);
+    if (this.workHintTimer) clearTimeout(this.workHintTimer);
     await Promise.all([closeConn(this.pub), closeConn(this.sub)]);
   }
 
@@ -222,6 +283,11 @@ export class RedisBroadcaster implements EventBroadcaster {
 
   private onMessage(raw: Buffer): void {
     if (this.closed) return;
+    // Our own messages come back too: drop them before parsing (a whole event batch, every flush).
+    if (raw.length > this.ownPrefix.length && raw.subarray(0, this.ownPrefix.length).equals(this.ownPrefix)) {
+      this.stats.ownIgnored += 1;
+      return;
+    }
     let msg: Message;
     try {
       msg = JSON.parse(raw.toString('utf8')) as Message;
@@ -233,6 +299,17 @@ export class RedisBroadcaster implements EventBroadcaster {
     if (msg.resync) {
       this.stats.resyncRequests += 1;
       this.scheduleRepublish(100); // coalesces the requests of several instances reconnecting at once
+      return;
+    }
+    if (msg.work) {
+      this.stats.workHintsReceived += 1;
+      for (const l of this.workListeners) {
+        try {
+          l();
+        } catch (err) {
+          this.logger.warn('work hint listener failed', { err });
+        }
+      }
       return;
     }
     if (!Array.isArray(msg.events)) return;
@@ -265,6 +342,7 @@ export class RedisBroadcaster implements EventBroadcaster {
       },
       (err: unknown) => {
         this.stats.publishFailures += 1;
+        if (msg.work) return; // a lost hint costs one poll interval, nothing to re-send
         if (!this.publishFailedSinceReady && !this.closed) {
           this.logger.warn('redis publish failed; subscribers on other instances catch up from the store', {
             err: err instanceof Error ? err.message : String(err),

@@ -305,6 +305,14 @@ export class PostgresStore implements Store {
       }
       await query(c, insertSql('sessions', sa, ph), values(sa));
       await runs.insertRun(c, run, now);
+      // Where the new session's events are notified is in the row just inserted: spare the lookup
+      // (one round trip of every POST /api/workflows).
+      if (session.workflowId === w.id)
+        this.#notify.remember(session.id, {
+          workflow_id: w.id,
+          callback_url: inserted.callback_url ?? null,
+          notify: inserted.notify ?? null,
+        });
       const stored = (await events_.appendNotified(c, this.#notify, session.id, events, now)).events;
       return { workflow: toWorkflow(inserted), created: true, events: stored };
     });
