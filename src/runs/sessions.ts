@@ -192,17 +192,24 @@ export class SessionService {
       if (existing) return { sessionId, runId: existing.id, duplicate: true };
       throw err;
     }
-    await this.store.addMessage({
-      id: `${runId}-u`,
-      sessionId,
-      runId,
-      role: 'user',
-      text: content,
-      createdAt: new Date().toISOString(),
-    });
-    if (session.status === 'idle') await this.store.updateSession(sessionId, { status: 'queued' });
-    await this.eventLog.append(sessionId, { runId, type: 'message.user', data: { text: content } });
-    await this.eventLog.append(sessionId, { runId, type: 'run.queued', data: { attempt: 1 } });
+    // Issued together, these writes share one group commit (one flush) instead of taking one each
+    // in turn: a burst of messages is accepted in a few commits, not a few per message. The events
+    // go after the message they announce is stored; both events are one batch of the event log.
+    await Promise.all([
+      this.store.addMessage({
+        id: `${runId}-u`,
+        sessionId,
+        runId,
+        role: 'user',
+        text: content,
+        createdAt: new Date().toISOString(),
+      }),
+      session.status === 'idle' ? this.store.updateSession(sessionId, { status: 'queued' }) : undefined,
+    ]);
+    await Promise.all([
+      this.eventLog.append(sessionId, { runId, type: 'message.user', data: { text: content } }),
+      this.eventLog.append(sessionId, { runId, type: 'run.queued', data: { attempt: 1 } }),
+    ]);
     // Stopped after the new run is stored: the run's end wakes the scheduler, which finds this one.
     const interrupted = mode === 'interrupt' ? await this.stopActive(sessionId) : undefined;
     await this.lifecycle.emit('run.queued', { sessionId, runId });
