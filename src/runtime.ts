@@ -490,9 +490,16 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
         logger,
       });
       // Right after listening: the engines' SDKs load now, not in the first run, and the warm
-      // spares start (in the background; a run that comes first waits for the same load).
-      for (const [name, e] of Object.entries(engines))
-        e?.warm?.().catch((err) => logger.warn('engine warm-up failed', { engine: name, err }));
+      // spares start (in the background; a run that comes first waits for the same load). The
+      // default engine's module loads first and alone: loaded side by side, the two SDKs' imports
+      // interleave and the first run waits for both.
+      void (created?.[config.engine]?.load() ?? Promise.resolve())
+        .catch(() => {}) // warm() below loads it again and reports the failure
+        .then(() => {
+          if (!accepting) return; // shut down meanwhile: start nothing that would outlive it
+          for (const [name, e] of Object.entries(engines))
+            e?.warm?.().catch((err) => logger.warn('engine warm-up failed', { engine: name, err }));
+        });
       return runtime.listening;
     },
     async shutdown(graceMs = config.shutdownGraceMs) {
