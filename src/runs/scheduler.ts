@@ -73,6 +73,8 @@ export class Scheduler {
   /** Claims in flight (a round of Scheduler.pump), and a counter naming their reservations. */
   private claiming = 0;
   private claimSeq = 0;
+  /** Wake-ups since the last claim round began: the size of the next round (see pump). */
+  private wakes = 0;
   private timers: Timer[] = [];
   private clock: Clock;
   private admission: MemoryAdmission;
@@ -192,17 +194,22 @@ export class Scheduler {
   /** Asks the scheduler to look for work now. */
   wake(): void {
     if (!this.accepting) return;
+    this.wakes++;
     if (this.pumping) {
       this.pumpAgain = true;
       return;
     }
     this.pumping = true;
-    void this.pump().finally(() => {
-      this.pumping = false;
-      if (this.pumpAgain) {
-        this.pumpAgain = false;
-        this.wake();
-      }
+    // On the next turn: the wake-ups of a burst (one `run.queued` per message, a group commit's
+    // worth in one tick) are counted first, and the first round claims that many at once.
+    setImmediate(() => {
+      void this.pump().finally(() => {
+        this.pumping = false;
+        if (this.pumpAgain) {
+          this.pumpAgain = false;
+          this.wake();
+        }
+      });
     });
   }
 
@@ -214,7 +221,10 @@ export class Scheduler {
       // one fsync) after another: SQLite's group commit puts a round in one transaction, each claim
       // in its own savepoint, so N runs cost about log2(N) + N/MAX_CLAIM_ROUND flushes instead of
       // N; PostgreSQL runs them concurrently (claim_next_run_fair skips locked rows). The round
+      // starts at the number of wake-ups since the last round (about the runs queued meanwhile) and
       // doubles while every claim finds a run, so an idle wake-up still costs one query.
+      batch = Math.min(MAX_CLAIM_ROUND, Math.max(batch, this.wakes));
+      this.wakes = 0;
       const round: Array<Promise<ClaimResult>> = [];
       let held: HoldReason | undefined;
       while (round.length < batch) {
