@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { ClaudeCodeEngine } from './agent/claude-code/types.ts';
 import type { Engine } from './agent/engine.ts';
+import { toAnthropicTools } from './agent/tool-schema.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { HostLookup } from './net/safe-post.ts';
@@ -497,6 +498,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
         .catch(() => {}) // warm() below loads it again and reports the failure
         .then(() => {
           if (!accepting) return; // shut down meanwhile: start nothing that would outlive it
+          // The JSON Schemas the model sees of the server's tools: converted once, here, not in the first run.
+          toAnthropicTools(tools);
           for (const [name, e] of Object.entries(engines))
             e?.warm?.().catch((err) => logger.warn('engine warm-up failed', { engine: name, err }));
         });
