@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { type BurstResult, benchBurst, benchFirstRun, type FirstRunResult } from './core/burst.ts';
+import { type BurstResult, benchBurst, benchFirstRun, type FirstRunResult, SETTLE_MS } from './core/burst.ts';
 import { benchClaudeCodeCapacity, type CapacityResult, CLI_BUDGET } from './core/claude-code-capacity.ts';
 import { benchColdStart, type ColdStartResult } from './core/cold-start.ts';
 import { benchFairness, type FairnessResult } from './core/fairness.ts';
@@ -256,10 +256,16 @@ if (burst) {
   const f = burst.firstRun;
   rows.push({
     id: 'first-run',
-    figure: `First run after a start (message right after listen) vs a warm run: POST → first LLM request (median of ${f.starts} starts)`,
+    figure: `First run after a start (message ${SETTLE_MS / 1000} s after listen) vs a warm run: POST → first LLM request (median of ${f.starts} starts)`,
     target: 'within 2× of warm',
     measured: `${fmtMs(f.first)} vs ${fmtMs(f.warm)} (${f.ratio.toFixed(1)}×)`,
     met: f.ratio <= 2,
+  });
+  rows.push({
+    id: 'first-run-at-listen',
+    figure: '… message the moment the server listens (waits for the engine module still loading)',
+    target: '',
+    measured: `${fmtMs(f.atListen)} (${(f.atListen / f.warm).toFixed(1)}×)`,
   });
 }
 for (const s of streaming) {
@@ -424,10 +430,12 @@ function methodSection(): string {
       '`performance.now()` in the bench process; p50/p99 over the messages. The `bwrap` figure is the same with ' +
       '`SANDBOX=bwrap` (on a root server each new workspace is handed to its own uid). **First run after a start**: ' +
       `${burst?.firstRun.starts ?? SIZES.firstRunStarts} fresh servers (Node’s compile cache primed by one earlier start, as ` +
-      '`npm start` has it); on each, the moment `start()` answers (the server listens; the engines load in the ' +
-      `background), a session is created and sent a message; then ${SIZES.firstRunLater} more, one at a time, each to a ` +
-      'new session. Figure: the first run’s POST → first LLM request (median over the starts) against the median ' +
-      `of the later ones${burst ? ` (first runs: ${burst.firstRun.firstRuns.map((r) => r.toFixed(0)).join(', ')} ms)` : ''}.`,
+      '`npm start` has it); on each, a session is created and, once the server has been up ' +
+      `${SETTLE_MS / 1000} s (the engines load and warm right after listen), sent a message; then ${SIZES.firstRunLater} ` +
+      'more, one at a time, each to a new session. Figure: the first run’s POST → first LLM request (median over the ' +
+      `starts) against the median of the later ones${burst ? ` (first runs: ${burst.firstRun.firstRuns.map((r) => r.toFixed(0)).join(', ')} ms)` : ''}. ` +
+      'The “at listen” row: as many other fresh servers, the first message sent the moment `start()` answers ' +
+      `(the run waits for the engine module still loading)${burst ? ` (runs: ${burst.firstRun.atListenRuns.map((r) => r.toFixed(0)).join(', ')} ms)` : ''}.`,
   );
   L.push(
     `- **Added streaming delay.** The mock writes one text delta every ${DELTA_INTERVAL_MS} ms per stream ` +
@@ -545,15 +553,21 @@ function missNote(id: string): string {
       'workspace lazily.'
     );
   }
-  if ((id === 'burst' || id === 'first-run') && burst) {
-    return id === 'burst'
-      ? 'Each message costs the server CPU for the HTTP request (parsing, validation, auth, audit), its ' +
-          'store writes (shared group commits: accept, claim and start are a few commits for the whole burst, ' +
-          'not a few per message), its workspace and the SDK request; with the mock, the client and the server ' +
-          `on ${os.availableParallelism()} shared cores, ${burst.none.messages} of them queue on CPU. See notes/perf-bursts.md.`
-      : 'The first run after a start waits for the engine’s module (the Anthropic SDK) that loads right after ' +
-          'listen, and runs every path for the first time (JIT); a message that comes later than the load does not ' +
-          'pay it.';
+  if (id === 'first-run' && burst) {
+    return (
+      'A first run still does everything for the first time: its SQL statements are prepared, its code paths ' +
+      'compiled by the JIT, its HTTP connection to the model opened (the SDK module, its client and the tool ' +
+      'schemas are ready by then: they load right after listen).'
+    );
+  }
+  if (id === 'burst' && burst) {
+    return (
+      'Each message costs the server CPU for the HTTP request (parsing, validation, auth, audit), its store ' +
+      'writes (group commits shared by the burst: accepting, claiming and starting are a few commits for all ' +
+      'the messages, not a few per message), its workspace and the SDK request; with the mock, the clients and ' +
+      `the server on ${os.availableParallelism()} shared cores, ${burst.none.messages} of them queue on CPU. ` +
+      'See notes/perf-bursts.md.'
+    );
   }
   if (id.startsWith('streaming-')) {
     const s = streaming.find((x) => streamingId(x) === id);
