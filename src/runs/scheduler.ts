@@ -273,6 +273,16 @@ export class Scheduler {
       this.admission.ended(key);
     }
     if (!run) return { engines };
+    if (!this.accepting) {
+      // Claimed after a drain began (a round's claims resolve after it): nothing of it has started,
+      // so it goes back to the queue as it was (a failure leaves its lease to expire).
+      await this.store
+        .requeueRun(run.id)
+        .catch((err) =>
+          this.logger.warn('re-queue of a run claimed during a drain failed', { runId: run.id, err }),
+        );
+      return 'claimed';
+    }
     this.admission.claimed(run.id, engines);
     this.launch(run);
     return 'claimed';

@@ -117,4 +117,30 @@ describe('Scheduler: bursts', () => {
     await until(() => h!.engine.active === 3, 'three runs in the engine');
     h.engine.release('go');
   });
+
+  it('a claim that resolves after a drain began puts its run back in the queue', async () => {
+    h = await makeHarness();
+    let open: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    let asked = false;
+    const claim = h.store.claimNextRun.bind(h.store);
+    h.store.claimNextRun = async (...args) => {
+      asked = true;
+      await gate;
+      return claim(...args);
+    };
+    await queue(h, 1);
+    const scheduler = h.scheduler();
+    await scheduler.start();
+    await until(() => asked, 'the claim in flight');
+    const drained = scheduler.drain(0);
+    await h.clock.advance(0);
+    open();
+    await drained;
+    await until(async () => (await h!.store.getRun('r0'))?.status === 'queued', 'the run back in the queue');
+    await until(() => scheduler.activeCount === 0, 'nothing left active');
+    expect(h.engine.calls).toHaveLength(0);
+  });
 });
