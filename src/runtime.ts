@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { ClaudeCodeEngine } from './agent/claude-code/types.ts';
 import type { Engine } from './agent/engine.ts';
+import { toAnthropicTools } from './agent/tool-schema.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { HostLookup } from './net/safe-post.ts';
@@ -17,7 +18,7 @@ import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { treeRss } from './observability/proc-tree.ts';
 import { ResourceMonitor } from './observability/resources.ts';
-import { type AlertSource, buildStats, StatsRecorder } from './observability/stats.ts';
+import { buildStats, StatsRecorder } from './observability/stats.ts';
 import { createTracing, type Tracing } from './observability/tracing.ts';
 import type { EngineName } from './protocol/index.ts';
 import type { MemoryProbe } from './runs/admission.ts';
@@ -500,9 +501,18 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
         logger,
       });
       // Right after listening: the engines' SDKs load now, not in the first run, and the warm
-      // spares start (in the background; a run that comes first waits for the same load).
-      for (const [name, e] of Object.entries(engines))
-        e?.warm?.().catch((err) => logger.warn('engine warm-up failed', { engine: name, err }));
+      // spares start (in the background; a run that comes first waits for the same load). The
+      // default engine's module loads first and alone: loaded side by side, the two SDKs' imports
+      // interleave and the first run waits for both.
+      void (created?.[config.engine]?.load() ?? Promise.resolve())
+        .catch(() => {}) // warm() below loads it again and reports the failure
+        .then(() => {
+          if (!accepting) return; // shut down meanwhile: start nothing that would outlive it
+          // The JSON Schemas the model sees of the server's tools: converted once, here, not in the first run.
+          toAnthropicTools(tools);
+          for (const [name, e] of Object.entries(engines))
+            e?.warm?.().catch((err) => logger.warn('engine warm-up failed', { engine: name, err }));
+        });
       return runtime.listening;
     },
     async shutdown(graceMs = config.shutdownGraceMs) {

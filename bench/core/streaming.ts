@@ -1,6 +1,9 @@
 // Added streaming delay: the mock LLM writes a text delta stamped with its emit time → the server
 // parses it, stores it (group commit) and fans it out → a WebSocket client in another process
 // receives it. Delay = receive time − emit time, per delta (coalesced deltas carry every stamp).
+// `auth`: the server has an API key; the HTTP calls carry it and the clients authenticate —
+// `multiplexed` (perConn sessions per WebSocket, key on the upgrade) or `per-session` (one
+// WebSocket per session, each opened with a ticket: the dashboard's shape).
 import os from 'node:os';
 import { createSession, sendMessage } from '../lib/api.ts';
 import { startServerProc } from '../lib/server-proc.ts';
@@ -8,8 +11,15 @@ import { percentile, pool, sleep, until } from '../lib/stats.ts';
 import { startTimedMock } from '../lib/timed-mock.ts';
 import { startWsClients } from '../lib/ws-clients.ts';
 
+/** The bench's API key when authentication is on (API_KEYS of the server under test). */
+const BENCH_KEY = 'bench-api-key-0123456789abcdef0123456789abcdef';
+
+export type StreamingShape = 'multiplexed' | 'per-session';
+
 export interface StreamingResult {
   sessions: number;
+  shape: StreamingShape;
+  auth: boolean;
   connections: number;
   intervalMs: number;
   durationMs: number;
@@ -31,27 +41,41 @@ export interface StreamingResult {
 
 export async function benchStreaming(
   n: number,
-  opts: { intervalMs: number; durationMs: number; perConn: number; log: (s: string) => void },
+  opts: {
+    intervalMs: number;
+    durationMs: number;
+    perConn: number;
+    log: (s: string) => void;
+    auth?: boolean;
+    shape?: StreamingShape;
+  },
 ): Promise<StreamingResult> {
+  const shape = opts.shape ?? 'multiplexed';
+  const key = opts.auth ? BENCH_KEY : undefined;
   const mock = await startTimedMock({
     intervalMs: opts.intervalMs,
     holdIntervalMs: 0,
     deltasPerStream: Infinity,
   });
-  const server = await startServerProc(mock.url);
+  const server = await startServerProc(mock.url, key ? { API_KEYS: key } : {});
   try {
     const ids = await pool(
       Array.from({ length: n }, (_, i) => i),
       16,
-      (i) => createSession(server.url, `stream-${i}`),
+      (i) => createSession(server.url, `stream-${i}`, key),
     );
-    const clients = await startWsClients(server.wsUrl, ids, opts.perConn);
+    const clients = await startWsClients(
+      server.wsUrl,
+      ids,
+      shape === 'per-session' ? 1 : opts.perConn,
+      key ? { key, mode: shape === 'per-session' ? 'ticket' : 'bearer', httpUrl: server.url } : undefined,
+    );
     try {
-      await pool(ids, 16, (id) => sendMessage(server.url, id, 'stream please'));
+      await pool(ids, 16, (id) => sendMessage(server.url, id, 'stream please', key));
       await mock.waitOpen(n, 60_000 + n * 50);
       await sleep(300);
       opts.log(
-        `  ${n} runs active, ${clients.connections} WS connections; streaming for ${opts.durationMs} ms`,
+        `  ${n} runs active, ${clients.connections} WS connections${key ? ' (auth on)' : ''}; streaming for ${opts.durationMs} ms`,
       );
       const cpu0 = await server.cpu();
       const cl0 = await clients.cpu();
@@ -72,6 +96,8 @@ export async function benchStreaming(
         (100 * (b.userUs - a.userUs + b.systemUs - a.systemUs)) / 1000 / (b.at - a.at);
       return {
         sessions: n,
+        shape,
+        auth: key !== undefined,
         connections: clients.connections,
         intervalMs: opts.intervalMs,
         durationMs: opts.durationMs,

@@ -1,6 +1,8 @@
 // The client side of the streaming benchmark, in its own process so its event loop is not the
-// server's: a few WebSocket connections (each following up to `perConn` sessions) that parse every
+// server's: WebSocket connections (each following up to `perConn` sessions) that parse every
 // `⟨t=…⟩` emit stamp out of each text.delta and record receive time − emit time.
+// With an API key: `bearer` sends it on the upgrade (a server-side client); `ticket` does what the
+// dashboard does — POST /api/ws-ticket with the key, then offer the ticket as a subprotocol.
 import WebSocket from 'ws';
 import { serve } from './ipc.ts';
 import { epochMs, stampsIn } from './timed-mock.ts';
@@ -34,8 +36,33 @@ function onFrame(raw: WebSocket.RawData): void {
   }
 }
 
-async function connect(wsUrl: string, sessionIds: string[]): Promise<void> {
-  const ws = new WebSocket(wsUrl, { perMessageDeflate: false });
+export interface ClientAuth {
+  key: string;
+  mode: 'bearer' | 'ticket';
+  /** the server's HTTP base URL (tickets) */
+  httpUrl: string;
+}
+
+async function ticketProtocols(auth: ClientAuth): Promise<string[]> {
+  const res = await fetch(`${auth.httpUrl}/api/ws-ticket`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${auth.key}` },
+  });
+  if (res.status !== 200 && res.status !== 201)
+    throw new Error(`POST /api/ws-ticket → ${res.status}: ${await res.text()}`);
+  const { protocol } = (await res.json()) as { protocol: string };
+  return ['duyetbot.v1', protocol];
+}
+
+async function connect(wsUrl: string, sessionIds: string[], auth?: ClientAuth): Promise<void> {
+  const opts = { perMessageDeflate: false };
+  const ws =
+    auth?.mode === 'ticket'
+      ? new WebSocket(wsUrl, await ticketProtocols(auth), opts)
+      : new WebSocket(wsUrl, {
+          ...opts,
+          ...(auth ? { headers: { authorization: `Bearer ${auth.key}` } } : {}),
+        });
   sockets.push(ws);
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -67,7 +94,14 @@ serve({
     const perConn = msg.perConn as number;
     const groups: string[][] = [];
     for (let i = 0; i < ids.length; i += perConn) groups.push(ids.slice(i, i + perConn));
-    await Promise.all(groups.map((g) => connect(msg.wsUrl as string, g)));
+    const auth = msg.auth as ClientAuth | undefined;
+    // Opened a few at a time: a thousand upgrades (and ticket requests) at once only measure the
+    // accept queue, and a ticket is valid for 30 s.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < groups.length) await connect(msg.wsUrl as string, groups[next++]!, auth);
+    };
+    await Promise.all(Array.from({ length: Math.min(32, groups.length) }, worker));
     return { connections: sockets.length };
   },
   async cpu() {

@@ -1,5 +1,8 @@
 // Parent side of bench/lib/ws-clients-child.ts.
 import { spawnChild } from './ipc.ts';
+import type { ClientAuth } from './ws-clients-child.ts';
+
+export type { ClientAuth };
 
 export interface Samples {
   emit: number[];
@@ -21,10 +24,11 @@ export async function startWsClients(
   wsUrl: string,
   sessionIds: string[],
   perConn: number,
+  auth?: ClientAuth,
 ): Promise<WsClients> {
   const child = spawnChild(new URL('./ws-clients-child.ts', import.meta.url).pathname);
   const { connections } = await child.call<{ connections: number }>(
-    { type: 'connect', wsUrl, sessionIds, perConn },
+    { type: 'connect', wsUrl, sessionIds, perConn, ...(auth ? { auth } : {}) },
     120_000,
   );
   return {

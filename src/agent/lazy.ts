@@ -8,6 +8,8 @@ import type { Engine, EngineResult, EngineRunContext, SpareRequest, SpareTicket 
 export interface LazyEngine extends Engine {
   /** The engine once loaded (undefined before). */
   readonly loaded: Engine | undefined;
+  /** Loads the module only (what `warm()` does first, without starting anything). */
+  load(): Promise<void>;
 }
 
 export function lazyEngine(name: EngineName, load: () => Promise<Engine>): LazyEngine {
@@ -30,6 +32,9 @@ export function lazyEngine(name: EngineName, load: () => Promise<Engine>): LazyE
     name,
     get loaded() {
       return loaded;
+    },
+    load: async () => {
+      await get();
     },
     run: async (ctx: EngineRunContext): Promise<EngineResult> => (await get()).run(ctx),
     // Only a loaded engine has spares to give (it started them in warm()).

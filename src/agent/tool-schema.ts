@@ -7,6 +7,13 @@ import type { Tool } from '../tools/types.ts';
 export type AnthropicTool = ApiTool;
 
 const cache = new WeakMap<Tool, AnthropicTool>();
+/**
+ * Converted input schemas by zod schema. Tools are made per run (they close over the run's
+ * workspace), but their zod schemas are module constants: without this, every run converted every
+ * schema again (≈ 1 ms of CPU per run, most of a burst's per-run work before its first request).
+ * Frozen, since one object now serves every run.
+ */
+const schemaCache = new WeakMap<object, AnthropicTool['input_schema']>();
 
 /**
  * A tool may carry a ready JSON Schema (e.g. a bridged MCP tool whose zod schema is only a
@@ -18,6 +25,18 @@ interface WithJsonSchema {
 
 export function toolInputJsonSchema(tool: Tool): AnthropicTool['input_schema'] {
   const given = (tool as Tool & WithJsonSchema).jsonSchema;
+  if (given === undefined) {
+    let hit = schemaCache.get(tool.input);
+    if (!hit) {
+      hit = deepFreeze(convert(tool, undefined));
+      schemaCache.set(tool.input, hit);
+    }
+    return hit;
+  }
+  return convert(tool, given);
+}
+
+function convert(tool: Tool, given: unknown): AnthropicTool['input_schema'] {
   let schema: Record<string, unknown>;
   if (isRecord(given)) {
     schema = { ...given };
@@ -52,6 +71,14 @@ export function toAnthropicTool(tool: Tool): AnthropicTool {
 
 export function toAnthropicTools(tools: readonly Tool[]): AnthropicTool[] {
   return tools.map(toAnthropicTool);
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

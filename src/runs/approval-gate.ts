@@ -18,13 +18,19 @@ import type { ApprovalGate, ApprovalVerdict, GatedToolCall } from '../agent/engi
 import { type Clock, systemClock, type Timer } from '../clock.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { ApprovalDecidedBy, ApprovalDecision } from '../protocol/index.ts';
+import type { ApprovalDecidedBy, ApprovalDecision, EngineName } from '../protocol/index.ts';
 import type { ApprovalChange, ApprovalRecord, RunRecord, SessionRecord, Store } from '../store/types.ts';
 import type { EventLog } from './event-log.ts';
 import type { Lifecycle, StopReason } from './lifecycle.ts';
 
 /** How the scheduler counts a run: parked while it waits for people, resumed (when a slot is free) after. */
 export interface RunSlot {
+  /**
+   * The run's engine is known (its session was read): the scheduler narrows the run's memory
+   * reservation now rather than at `run.started`, two store writes later — in a burst, claims
+   * held back by memory go on that much sooner.
+   */
+  engine?(name: EngineName): void;
   park(): void;
   /** Resolves when the run may go on; at once when the signal aborts. */
   resume(signal: AbortSignal): Promise<void>;

@@ -72,6 +72,7 @@ export class RunExecutor {
     const session = await store.getSession(run.sessionId);
     // Deleted meanwhile: its runs went with it (ON DELETE CASCADE); nothing is left to record.
     if (!session) return;
+    slot?.engine?.(session.engine);
     if (run.cancelRequested) return this.finish(run, session, { status: 'cancelled', usage: emptyUsage() });
     if (run.attempts > config.workflowMaxAttempts) {
       return this.finish(run, session, {
@@ -113,12 +114,15 @@ export class RunExecutor {
     const engine = this.d.engines[session.engine];
     // Passing a limit while usage streams stops the run (within the turn that passed it).
     budget.onExceed(() => stop('budget'));
-    await store.updateSession(session.id, { status: 'running' });
-    await eventLog.append(session.id, {
-      runId: run.id,
-      type: 'run.started',
-      data: { attempt: run.attempts, engine: session.engine, model: session.model },
-    });
+    // One group commit for both, not one after the other (in a burst, one flush less per round).
+    await Promise.all([
+      store.updateSession(session.id, { status: 'running' }),
+      eventLog.append(session.id, {
+        runId: run.id,
+        type: 'run.started',
+        data: { attempt: run.attempts, engine: session.engine, model: session.model },
+      }),
+    ]);
     await this.d.lifecycle.emit('run.started', { run, engine: session.engine });
     const started = this.clock.now();
     const trace = this.d.telemetry?.begin(run, { engine: session.engine, model: session.model });

@@ -27,6 +27,12 @@ function priorityName(p: number): string {
   return p > PRIORITY_RANK.high ? 'interactive' : String(p);
 }
 
+/** Most claims issued together in one round (see Scheduler.pump). */
+const MAX_CLAIM_ROUND = 32;
+
+/** What one claim of a round came to: a run launched, an error (logged), or an empty queue. */
+type ClaimResult = 'claimed' | 'failed' | { engines: EngineName[] | undefined };
+
 /** Why queued work is not being started on this instance (docs/api.md §10, /health `queue`). */
 export type HoldReason = 'memory' | 'concurrency';
 
@@ -64,6 +70,11 @@ export class Scheduler {
   private accepting = true;
   private pumping = false;
   private pumpAgain = false;
+  /** Claims in flight (a round of Scheduler.pump), and a counter naming their reservations. */
+  private claiming = 0;
+  private claimSeq = 0;
+  /** Wake-ups since the last claim round began: the size of the next round (see pump). */
+  private wakes = 0;
   private timers: Timer[] = [];
   private clock: Clock;
   private admission: MemoryAdmission;
@@ -183,44 +194,98 @@ export class Scheduler {
   /** Asks the scheduler to look for work now. */
   wake(): void {
     if (!this.accepting) return;
+    this.wakes++;
     if (this.pumping) {
       this.pumpAgain = true;
       return;
     }
     this.pumping = true;
-    void this.pump().finally(() => {
-      this.pumping = false;
-      if (this.pumpAgain) {
-        this.pumpAgain = false;
-        this.wake();
-      }
+    // On the next turn: the wake-ups of a burst (one `run.queued` per message, a group commit's
+    // worth in one tick) are counted first, and the first round claims that many at once.
+    setImmediate(() => {
+      void this.pump().finally(() => {
+        this.pumping = false;
+        if (this.pumpAgain) {
+          this.pumpAgain = false;
+          this.wake();
+        }
+      });
     });
   }
 
   private async pump(): Promise<void> {
     this.grant();
+    let batch = 1;
     while (this.accepting && this.resuming.length === 0) {
-      if (this.executingCount >= this.config.maxConcurrentRuns) return this.hold('concurrency');
-      // Only engines whose next run fits in memory (undefined: any); none fits: the queue waits.
-      const engines = this.admission.admit();
-      if (engines?.length === 0) return this.hold('memory');
-      let run: RunRecord | undefined;
-      try {
-        run = await this.store.claimNextRun(this.workerId, this.config.leaseMs, {
-          maxRunsPerKey: this.config.maxRunsPerKey,
-          ...(engines ? { engines } : {}),
-        });
-      } catch (err) {
-        this.logger.error('claim failed', { err });
-        return;
+      // A burst is claimed in rounds of claims issued together, not one claim (one store write,
+      // one fsync) after another: SQLite's group commit puts a round in one transaction, each claim
+      // in its own savepoint, so N runs cost about log2(N) + N/MAX_CLAIM_ROUND flushes instead of
+      // N; PostgreSQL runs them concurrently (claim_next_run_fair skips locked rows). The round
+      // starts at the number of wake-ups since the last round (about the runs queued meanwhile) and
+      // doubles while every claim finds a run, so an idle wake-up still costs one query.
+      batch = Math.min(MAX_CLAIM_ROUND, Math.max(batch, this.wakes));
+      this.wakes = 0;
+      const round: Array<Promise<ClaimResult>> = [];
+      let held: HoldReason | undefined;
+      while (round.length < batch) {
+        if (this.executingCount + this.claiming >= this.config.maxConcurrentRuns) {
+          held = 'concurrency';
+          break;
+        }
+        // Only engines whose next run fits in memory (undefined: any); none fits: the queue waits.
+        // Each claim in flight holds its reservation already, so the next one sees it.
+        const engines = this.admission.admit();
+        if (engines?.length === 0) {
+          held = 'memory';
+          break;
+        }
+        round.push(this.claimOne(engines));
       }
-      if (!run) {
-        // Memory held back some engines' runs: whatever is left in the queue waits for memory.
-        return engines ? this.hold('memory') : this.hold(undefined);
-      }
-      this.admission.claimed(run.id, engines);
-      this.launch(run);
+      if (round.length === 0) return this.hold(held);
+      const results = await Promise.all(round);
+      if (results.includes('failed')) return;
+      const empty = results.find((r) => r !== 'failed' && r !== 'claimed');
+      // Memory held back some engines' runs: whatever is left in the queue waits for memory.
+      if (empty) return this.hold(empty.engines ? 'memory' : undefined);
+      batch = Math.min(MAX_CLAIM_ROUND, batch * 2);
     }
+  }
+
+  /**
+   * One claim of a round; the run is launched as soon as it is claimed. While in flight it counts
+   * as a slot taken and holds a memory reservation of its own (moved to the run once claimed).
+   */
+  private async claimOne(engines: EngineName[] | undefined): Promise<ClaimResult> {
+    const key = `claim:${++this.claimSeq}`;
+    this.claiming++;
+    this.admission.claimed(key, engines);
+    let run: RunRecord | undefined;
+    try {
+      run = await this.store.claimNextRun(this.workerId, this.config.leaseMs, {
+        maxRunsPerKey: this.config.maxRunsPerKey,
+        ...(engines ? { engines } : {}),
+      });
+    } catch (err) {
+      this.logger.error('claim failed', { err });
+      return 'failed';
+    } finally {
+      this.claiming--;
+      this.admission.ended(key);
+    }
+    if (!run) return { engines };
+    if (!this.accepting) {
+      // Claimed after a drain began (a round's claims resolve after it): nothing of it has started,
+      // so it goes back to the queue as it was (a failure leaves its lease to expire).
+      await this.store
+        .requeueRun(run.id)
+        .catch((err) =>
+          this.logger.warn('re-queue of a run claimed during a drain failed', { runId: run.id, err }),
+        );
+      return 'claimed';
+    }
+    this.admission.claimed(run.id, engines);
+    this.launch(run);
+    return 'claimed';
   }
 
   /** Remembers why claiming stopped (reported by /health and the `agent_runs_held` gauge). */
@@ -300,6 +365,9 @@ export class Scheduler {
   /** How a run tells the scheduler it waits for people, and asks to go on. */
   private slotOf(entry: Active): RunSlot {
     return {
+      engine: (name) => {
+        if (this.admission.started(entry.run.id, name) && this.holding === 'memory') this.wake();
+      },
       park: () => {
         if (entry.parked) return;
         entry.parked = true;

@@ -173,16 +173,34 @@ export class SessionService {
     const steers =
       mode === 'interrupt' &&
       (await this.store.listRuns(sessionId)).some((r) => r.status === 'running' || r.status === 'queued');
+    // ONE store operation (one group commit, shared by a burst of messages): the run, the message,
+    // the session's status and the two events; the session's earlier events are published first.
+    await this.eventLog.flush();
     try {
-      await this.store.createRun({
-        id: runId,
-        sessionId,
-        input: content,
-        idempotencyKey,
-        priority: steers ? STEER_PRIORITY : INTERACTIVE_PRIORITY,
-        credential: actor.id,
-        ...(actor.traceParent ? { traceParent: actor.traceParent } : {}),
+      const { events } = await this.store.queueMessage({
+        run: {
+          id: runId,
+          sessionId,
+          input: content,
+          idempotencyKey,
+          priority: steers ? STEER_PRIORITY : INTERACTIVE_PRIORITY,
+          credential: actor.id,
+          ...(actor.traceParent ? { traceParent: actor.traceParent } : {}),
+        },
+        message: {
+          id: `${runId}-u`,
+          sessionId,
+          runId,
+          role: 'user',
+          text: content,
+          createdAt: new Date().toISOString(),
+        },
+        events: [
+          { runId, type: 'message.user', data: { text: content } },
+          { runId, type: 'run.queued', data: { attempt: 1 } },
+        ],
       });
+      this.eventLog.publish(events);
     } catch (err) {
       // Two requests with the same key raced: the other one created the run.
       const existing =
@@ -192,17 +210,6 @@ export class SessionService {
       if (existing) return { sessionId, runId: existing.id, duplicate: true };
       throw err;
     }
-    await this.store.addMessage({
-      id: `${runId}-u`,
-      sessionId,
-      runId,
-      role: 'user',
-      text: content,
-      createdAt: new Date().toISOString(),
-    });
-    if (session.status === 'idle') await this.store.updateSession(sessionId, { status: 'queued' });
-    await this.eventLog.append(sessionId, { runId, type: 'message.user', data: { text: content } });
-    await this.eventLog.append(sessionId, { runId, type: 'run.queued', data: { attempt: 1 } });
     // Stopped after the new run is stored: the run's end wakes the scheduler, which finds this one.
     const interrupted = mode === 'interrupt' ? await this.stopActive(sessionId) : undefined;
     await this.lifecycle.emit('run.queued', { sessionId, runId });

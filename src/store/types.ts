@@ -90,6 +90,13 @@ export interface RunRecord {
   traceParent?: string;
 }
 
+/** What `Store.queueMessage` stores together. */
+export interface QueueMessage {
+  run: NewRun;
+  message: MessageRecord;
+  events: NewEvent[];
+}
+
 export interface NewRun {
   id: string;
   sessionId: string;
@@ -332,6 +339,12 @@ export interface Store {
 
   // runs and the queue
   createRun(r: NewRun): Promise<RunRecord>;
+  /**
+   * A message's run queued in ONE transaction (one group commit, not one per write): the run, the
+   * user message, the session's status (`queued` if it was `idle`) and the events announcing them,
+   * returned with their seq for publishing. A taken idempotency key → ConflictError, nothing stored.
+   */
+  queueMessage(q: QueueMessage): Promise<{ run: RunRecord; events: Event[] }>;
   getRun(id: string): Promise<RunRecord | undefined>;
   findRunByIdempotencyKey(sessionId: string, key: string): Promise<RunRecord | undefined>;
   listRuns(sessionId: string): Promise<RunRecord[]>;

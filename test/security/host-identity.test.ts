@@ -81,6 +81,22 @@ describe.skipIf(!HAS_BWRAP)('the sandbox is never host root', () => {
     expect(r.output).toMatch(/Seccomp:\s+2/);
   });
 
+  it('on a root server, sessions whose workspaces are made at once still get a uid each', async () => {
+    if (!isRoot) return;
+    const ids = fx.sandbox.identities;
+    const wm = new WorkspaceManager(fx.tmp, { identities: ids });
+    // Workspaces are handed over in parallel (only the choice of uid is serialised): 24 sessions
+    // at once, and one of them ensured three times at once (its calls share one adoption).
+    const names = Array.from({ length: 24 }, (_, i) => `burst-${i}`);
+    const dirs = await Promise.all([...names, 'burst-0', 'burst-0'].map((n) => wm.ensure(n)));
+    const uids = dirs.slice(0, names.length).map((d) => statSync(d).uid);
+    expect(new Set(uids).size).toBe(names.length);
+    expect(uids).not.toContain(statSync(fx.workspace).uid);
+    for (const uid of uids) expect(ids?.owns(uid)).toBe(true);
+    expect(statSync(dirs.at(-1)!).uid).toBe(uids[0]);
+    expect(statSync(await wm.homeFor('burst-0')).uid).toBe(uids[0]);
+  });
+
   it('/proc/sys, /proc/sysrq-trigger and friends cannot be written; a sysctl never changes on the host', async () => {
     const file = '/proc/sys/kernel/printk_ratelimit';
     const before = readFileSync(file, 'utf8').trim();

@@ -52,6 +52,10 @@ export function createNativeEngine(opts: NativeEngineOptions): Engine {
       };
       return runLoop(deps, ctx);
     },
+    // The SDK client is built here, after the server listens, not in the first run.
+    async warm() {
+      if (config.anthropicApiKey) getClient();
+    },
     async close() {
       client = undefined;
     },

@@ -54,6 +54,8 @@ export class WorkspaceManager {
   private taken: Set<number> | null = null;
   /** Serialises uid allocation (two new sessions must not pick the same uid). */
   private lock: Promise<unknown> = Promise.resolve();
+  /** Adoptions in progress, by directory. */
+  private adopting = new Map<string, Promise<void>>();
   /** Session id → the directory name its workspace and home have (its own id, or a slot's). */
   private placements = new Map<string, string>();
 
@@ -129,35 +131,54 @@ export class WorkspaceManager {
   }
 
   /** Gives a workspace that does not belong to a sandbox uid yet (new, or made by an older version) its own uid. */
-  private async adopt(dir: string): Promise<void> {
+  private adopt(dir: string): Promise<void> {
+    // One adoption per directory at a time: a second caller shares the first one's.
+    let p = this.adopting.get(dir);
+    if (!p) {
+      p = this.adoptOnce(dir).finally(() => this.adopting.delete(dir));
+      this.adopting.set(dir, p);
+    }
+    return p;
+  }
+
+  private async adoptOnce(dir: string): Promise<void> {
+    const ids = this.identities as SandboxIdentities;
+    const st = await fsp.lstat(dir);
+    if (ids.owns(st.uid) && st.uid !== ids.probeUid) return;
+    // Only the choice of the uid is serialised; the hand-over below runs for many sessions at
+    // once (it used to run under the lock too: a burst of new sessions waited on each other's).
+    const uid = await this.allocateUid();
+    // A workspace of an older version holds files owned by root: hand over the whole tree, by
+    // descriptors (no agent process runs for it at this point, but nothing is followed anyway).
+    const root = await BeneathRoot.open(dir);
+    try {
+      const top = await root.openRoot();
+      try {
+        await walkTree(top, async (e) => {
+          await fsp.lchown(e.dir.at(e.name), uid, ids.gid);
+          return true;
+        });
+        await top.fh.chown(uid, ids.gid);
+      } finally {
+        await top.close();
+      }
+    } finally {
+      await root.close();
+    }
+    await fsp.chmod(dir, 0o700);
+  }
+
+  /** A uid no other workspace or MCP server has, marked taken (two new sessions never get the same). */
+  private allocateUid(): Promise<number> {
     const ids = this.identities as SandboxIdentities;
     const run = this.lock.then(async () => {
-      const st = await fsp.lstat(dir);
-      if (ids.owns(st.uid) && st.uid !== ids.probeUid) return;
       const taken = await this.takenUids();
       const uid = ids.pick(taken);
       taken.add(uid);
-      // A workspace of an older version holds files owned by root: hand over the whole tree, by
-      // descriptors (no agent process runs for it at this point, but nothing is followed anyway).
-      const root = await BeneathRoot.open(dir);
-      try {
-        const top = await root.openRoot();
-        try {
-          await walkTree(top, async (e) => {
-            await fsp.lchown(e.dir.at(e.name), uid, ids.gid);
-            return true;
-          });
-          await top.fh.chown(uid, ids.gid);
-        } finally {
-          await top.close();
-        }
-      } finally {
-        await root.close();
-      }
-      await fsp.chmod(dir, 0o700);
+      return uid;
     });
     this.lock = run.catch(() => {});
-    await run;
+    return run;
   }
 
   private async takenUids(): Promise<Set<number>> {

@@ -50,6 +50,7 @@ import type {
   NewSession,
   OutboxRecord,
   Page,
+  QueueMessage,
   RunFinish,
   RunFinished,
   RunRecord,
@@ -188,6 +189,22 @@ export class PostgresStore implements Store {
 
   createRun(r: NewRun): Promise<RunRecord> {
     return runs.insertRun(this.pool, r, this.#iso());
+  }
+
+  queueMessage(m: QueueMessage): Promise<{ run: RunRecord; events: Event[] }> {
+    const now = this.#iso();
+    const ma = messageInsert(m.message);
+    return transaction(this.pool, async (c) => {
+      const run = await runs.insertRun(c, m.run, now);
+      await query(c, insertSql('messages', ma, ph), values(ma));
+      await query(
+        c,
+        "UPDATE sessions SET status = 'queued', updated_at = $1 WHERE id = $2 AND status = 'idle'",
+        [now, m.run.sessionId],
+      );
+      const stored = await events_.appendNotified(c, this.#notify, m.run.sessionId, m.events, now);
+      return { run, events: stored.events };
+    });
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {

@@ -50,6 +50,7 @@ import type {
   NewSession,
   OutboxRecord,
   Page,
+  QueueMessage,
   RunFinish,
   RunFinished,
   RunRecord,
@@ -70,6 +71,8 @@ import * as runs from './runs.ts';
 import * as transitions from './transitions.ts';
 
 const q = (): string => '?';
+const QUEUE_IDLE_SESSION =
+  "UPDATE sessions SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'idle'";
 
 export interface SqliteStoreOptions extends SqliteOptions {
   /** The store's clock (ms since the epoch); default Date.now. */
@@ -213,6 +216,18 @@ export class SqliteStore implements Store {
   createRun(r: NewRun): Promise<RunRecord> {
     const now = this.#iso();
     return this.db.write(() => runs.insertRun(this.db, r, now));
+  }
+
+  queueMessage(m: QueueMessage): Promise<{ run: RunRecord; events: Event[] }> {
+    const now = this.#iso();
+    const ma = messageInsert(m.message);
+    const encoded = encodeEvents(m.events);
+    return this.db.write(() => {
+      const run = runs.insertRun(this.db, m.run, now);
+      this.db.run(insertSql('messages', ma, q), ...values(ma));
+      this.db.run(QUEUE_IDLE_SESSION, now, m.run.sessionId);
+      return { run, events: appendNotified(this.db, m.run.sessionId, m.events, encoded, now).events };
+    });
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {

@@ -250,5 +250,60 @@ export function runsContract(ctx: Ctx): void {
       expect(seen.size).toBe(sessions * 3);
       expect(await store.claimNextRun('w', 1_000)).toBeUndefined();
     });
+
+    it('queueMessage: the run, the message, an idle session queued and the events, in one transaction', async () => {
+      const store = ctx.store;
+      await store.createSession(newSession('s1'));
+      const message = (runId: string) => ({
+        id: `${runId}-u`,
+        sessionId: 's1',
+        runId,
+        role: 'user' as const,
+        text: `hello from ${runId}`,
+        createdAt: '2030-01-01T00:00:00.000Z',
+      });
+      const events = (runId: string) => [
+        { runId, type: 'message.user' as const, data: { text: `hello from ${runId}` } },
+        { runId, type: 'run.queued' as const, data: { attempt: 1 } },
+      ];
+      const r1 = await store.queueMessage({
+        run: newRun('r1', 's1', { idempotencyKey: 'k1' }),
+        message: message('r1'),
+        events: events('r1'),
+      });
+      expect(r1.run).toMatchObject({ id: 'r1', sessionId: 's1', status: 'queued', idempotencyKey: 'k1' });
+      expect(r1.events.map((e) => [e.seq, e.type, e.runId])).toEqual([
+        [1, 'message.user', 'r1'],
+        [2, 'run.queued', 'r1'],
+      ]);
+      expect(await store.listEvents('s1', 0, 10)).toEqual(r1.events);
+      expect(await store.getRun('r1')).toEqual(r1.run);
+      expect((await store.listMessages('s1')).map((m) => [m.id, m.text])).toEqual([
+        ['r1-u', 'hello from r1'],
+      ]);
+      expect((await store.getSession('s1'))?.status).toBe('queued');
+
+      // A session that is not idle keeps its status.
+      await store.updateSession('s1', { status: 'running' });
+      await store.queueMessage({ run: newRun('r2', 's1'), message: message('r2'), events: events('r2') });
+      expect((await store.getSession('s1'))?.status).toBe('running');
+
+      // A taken idempotency key stores nothing at all: no run, no message, no event.
+      await store.updateSession('s1', { status: 'idle' });
+      await expect(
+        store.queueMessage({
+          run: newRun('r3', 's1', { idempotencyKey: 'k1' }),
+          message: message('r3'),
+          events: events('r3'),
+        }),
+      ).rejects.toBeInstanceOf(ConflictError);
+      expect(await store.getRun('r3')).toBeUndefined();
+      expect((await store.listMessages('s1')).map((m) => m.id)).toEqual(['r1-u', 'r2-u']);
+      expect((await store.listEvents('s1', 0, 10)).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+      expect((await store.getSession('s1'))?.status).toBe('idle');
+      await expect(
+        store.queueMessage({ run: newRun('r4', 'nope'), message: message('r4'), events: events('r4') }),
+      ).rejects.toBeInstanceOf(NotFoundError);
+    });
   });
 }
