@@ -31,7 +31,7 @@ import { RunExecutor } from './runs/executor.ts';
 import { InstanceRegistry } from './runs/instances.ts';
 import { Lifecycle } from './runs/lifecycle.ts';
 import { logLifecycle } from './runs/lifecycle-log.ts';
-import { RedisBroadcaster } from './runs/redis-broadcaster.ts';
+import type { RedisBroadcaster } from './runs/redis-broadcaster.ts';
 import { recordRunMetrics } from './runs/run-metrics.ts';
 import { RunTelemetry } from './runs/run-telemetry.ts';
 import { Scheduler } from './runs/scheduler.ts';
@@ -139,6 +139,9 @@ export function createServerLogger(config: Config, write?: (line: string) => voi
   });
 }
 
+/** How long after listening the engines start loading (see start()). */
+const WARMUP_DELAY_MS = 200;
+
 export async function createRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const startedAt = Date.now();
   const logger = opts.logger ?? createServerLogger(config);
@@ -172,9 +175,14 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   // Live events of other instances arrive through Redis pub/sub (a store of one process has none).
   if (config.redisUrl && !store.shared)
     logger.warn('REDIS_URL is ignored: the embedded SQLite store serves one instance');
-  const broadcaster =
+  // Imported only when used: ioredis costs a single-process server ~35 ms of start-up for nothing.
+  const broadcaster: RedisBroadcaster | undefined =
     config.redisUrl && store.shared
-      ? new RedisBroadcaster({ url: config.redisUrl, logger, instanceId: config.instanceId })
+      ? new (await import('./runs/redis-broadcaster.ts')).RedisBroadcaster({
+          url: config.redisUrl,
+          logger,
+          instanceId: config.instanceId,
+        })
       : undefined;
   const eventLog = new EventLog({
     store,
@@ -504,15 +512,22 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       // spares start (in the background; a run that comes first waits for the same load). The
       // default engine's module loads first and alone: loaded side by side, the two SDKs' imports
       // interleave and the first run waits for both.
-      void (created?.[config.engine]?.load() ?? Promise.resolve())
-        .catch(() => {}) // warm() below loads it again and reports the failure
-        .then(() => {
-          if (!accepting) return; // shut down meanwhile: start nothing that would outlive it
-          // The JSON Schemas the model sees of the server's tools: converted once, here, not in the first run.
-          toAnthropicTools(tools);
-          for (const [name, e] of Object.entries(engines))
-            e?.warm?.().catch((err) => logger.warn('engine warm-up failed', { engine: name, err }));
-        });
+      // It starts WARMUP_DELAY_MS after listening: loading an engine holds the event loop for a
+      // few hundred ms of module evaluation, and the first health probes (an orchestrator waiting
+      // for the new instance) should not wait behind it. A run that comes first loads it itself.
+      const warmUp = setTimeout(() => {
+        void (created?.[config.engine]?.load() ?? Promise.resolve())
+          .catch(() => {}) // warm() below loads it again and reports the failure
+          .then(() => {
+            if (!accepting) return; // shut down meanwhile: start nothing that would outlive it
+            // The JSON Schemas the model sees of the server's tools: converted once, here, not in the first run.
+            toAnthropicTools(tools);
+            for (const [name, e] of Object.entries(engines))
+              e?.warm?.().catch((err) => logger.warn('engine warm-up failed', { engine: name, err }));
+          });
+      }, WARMUP_DELAY_MS);
+      warmUp.unref();
+      timers.push(warmUp);
       return runtime.listening;
     },
     async shutdown(graceMs = config.shutdownGraceMs) {
