@@ -65,7 +65,9 @@ describe('dashboard (desktop, Chromium)', () => {
   it('redirects / to /ui/, asks for the key once and keeps it for the browser session only', async () => {
     const res = await page.goto(`${s.url}/`);
     expect(res?.url()).toBe(`${s.url}/ui/`);
-    await expect(page.getByLabel('API key').isVisible()).resolves.toBe(true);
+    // The sign-in form is drawn by the app once its script ran (waits; isVisible() would not, and a
+    // loaded machine lost that race — and with it every later test, which share this signed-in page).
+    await page.getByLabel('API key').waitFor({ state: 'visible' });
     await signIn(page, s.url);
     expect(await page.evaluate(() => [sessionStorage.length, localStorage.length])).toEqual([1, 0]);
     // A reload in the same tab stays signed in; a new tab (a new browser session) asks again.
