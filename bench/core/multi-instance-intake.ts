@@ -15,7 +15,7 @@ import {
   startInstance,
 } from '../lib/cluster.ts';
 import { percentile } from '../lib/stats.ts';
-import { type Model, post, postOk } from './multi-instance.ts';
+import { type Model, postOk, postWorkflows } from './multi-instance.ts';
 
 export interface IntakeFigures {
   instances: number;
@@ -65,25 +65,7 @@ export async function benchIntake(
       Array.from({ length: clients }, (_, i) => postOk(urls[i % urls.length]!, `${label}-warm-${i}`)),
     );
     const cpu0 = await sampleCpu(infra, c.instances);
-    const t0 = performance.now();
-    let next = 0;
-    let failed = 0;
-    let last = t0;
-    const lat: number[] = [];
-    await Promise.all(
-      Array.from({ length: clients }, async (_, k) => {
-        for (;;) {
-          const i = next++;
-          if (i >= n) return;
-          const s = performance.now();
-          const r = await post(urls[k % urls.length]!, `${label}-${i}`).catch(() => ({ status: 0 }));
-          const e = performance.now();
-          lat.push(e - s);
-          if (r.status === 202) last = Math.max(last, e);
-          else failed++;
-        }
-      }),
-    );
+    const { t0, lastAccept: last, failed, lat } = await postWorkflows(urls, label, n, clients);
     const cpu1 = await sampleCpu(infra, c.instances);
     return {
       instances: count,

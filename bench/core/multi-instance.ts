@@ -168,6 +168,46 @@ export async function postOk(base: string, tag: string): Promise<string> {
   return r.id;
 }
 
+/** What `postWorkflows` saw: POST latencies, refusals, and when the last 202 arrived. */
+export interface PostRound {
+  t0: number;
+  lastAccept: number;
+  failed: number;
+  lat: number[];
+}
+
+/**
+ * Posts workflows `${label}-0` … `${label}-${n - 1}` from `clients` concurrent clients; each client
+ * sticks to one instance (client k to `urls[k % urls.length]`), as behind a load balancer.
+ */
+export async function postWorkflows(
+  urls: string[],
+  label: string,
+  n: number,
+  clients: number,
+): Promise<PostRound> {
+  const t0 = performance.now();
+  let next = 0;
+  let failed = 0;
+  let lastAccept = t0;
+  const lat: number[] = [];
+  await Promise.all(
+    Array.from({ length: clients }, async (_, k) => {
+      for (;;) {
+        const i = next++;
+        if (i >= n) return;
+        const s = performance.now();
+        const r = await post(urls[k % urls.length]!, `${label}-${i}`).catch(() => ({ status: 0 }));
+        const e = performance.now();
+        lat.push(e - s);
+        if (r.status === 202) lastAccept = Math.max(lastAccept, e);
+        else failed++;
+      }
+    }),
+  );
+  return { t0, lastAccept, failed, lat };
+}
+
 async function counts(c: Cluster): Promise<{ total: number; done: number }> {
   const r = await c.db.query<{ total: string; done: string }>(
     `SELECT count(*) AS total, count(*) FILTER (WHERE status IN ${TERMINAL}) AS done FROM workflows`,
@@ -204,26 +244,7 @@ async function throughput(
   await allTerminal(c, 60_000);
   const cpu0 = await sampleCpu(infra, c.instances);
   const startEpoch = Date.now();
-  const t0 = performance.now();
-  let next = 0;
-  let failed = 0;
-  let lastAccept = t0;
-  const lat: number[] = [];
-  await Promise.all(
-    Array.from({ length: clients }, async (_, k) => {
-      for (;;) {
-        const i = next++;
-        if (i >= n) return;
-        const s = performance.now();
-        // each client sticks to one instance, as a client behind a load balancer would
-        const r = await post(urls[k % urls.length]!, `${label}-${i}`).catch(() => ({ status: 0 }));
-        const e = performance.now();
-        lat.push(e - s);
-        if (r.status === 202) lastAccept = Math.max(lastAccept, e);
-        else failed++;
-      }
-    }),
-  );
+  const { t0, lastAccept, failed, lat } = await postWorkflows(urls, label, n, clients);
   const acceptMs = lastAccept - t0;
   await allTerminal(c, 120_000 + n * 100);
   const cpu1 = await sampleCpu(infra, c.instances);

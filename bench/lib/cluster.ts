@@ -1,57 +1,28 @@
 // A throwaway PostgreSQL + redis-server (the same helpers the multi-instance tests use) and server
 // instances on them, each in its own process (bench/lib/server-child.ts: the createRuntime of
 // `npm start`), for the multi-instance benchmark. Every cluster gets a fresh database.
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { startPostgres, type TestPostgres } from '../../test/helpers/postgres.ts';
-import { startRedis, type TestRedis } from '../../test/helpers/redis.ts';
+import {
+  freshDatabase,
+  startInfra as startTestInfra,
+  type Infra as TestInfra,
+} from '../../test/multi-instance/helpers.ts';
 import { findPostmaster, findRedisServer, machineTicks, schedStat, treeCpuSeconds } from './proc-cpu.ts';
 import { type ServerProc, startServerProc } from './server-proc.ts';
 
-export interface Infra {
-  pg: TestPostgres;
-  redis: TestRedis;
+export interface Infra extends TestInfra {
   pgPid: number | undefined;
   redisPid: number | undefined;
-  close(): Promise<void>;
 }
 
 /** PostgreSQL with fsync on (a 202 means the workflow is on disk, as in production) and Redis. */
 export async function startInfra(): Promise<Infra> {
-  const [p, r] = await Promise.allSettled([
-    startPostgres({ durable: process.env.BENCH_PG_FSYNC !== '0' }),
-    startRedis(),
-  ]);
-  if (p.status === 'rejected' || r.status === 'rejected') {
-    if (p.status === 'fulfilled') await p.value.stop();
-    if (r.status === 'fulfilled') await r.value.close();
-    throw p.status === 'rejected' ? p.reason : (r as PromiseRejectedResult).reason;
-  }
+  const infra = await startTestInfra({ durable: process.env.BENCH_PG_FSYNC !== '0' });
   return {
-    pg: p.value,
-    redis: r.value,
-    pgPid: findPostmaster(Number(new URL(p.value.url).port)),
-    redisPid: findRedisServer(r.value.port),
-    async close() {
-      await r.value.close();
-      await p.value.stop();
-    },
+    ...infra,
+    pgPid: findPostmaster(Number(new URL(infra.pg.url).port)),
+    redisPid: findRedisServer(infra.redis.port),
   };
-}
-
-/** A new, empty database on the server at `serverUrl`; returns its URL. */
-export async function freshDatabase(serverUrl: string): Promise<string> {
-  const name = `bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
 }
 
 export interface Cluster {
@@ -73,7 +44,7 @@ export async function startCluster(
   names: string[],
   extra: Record<string, string> = {},
 ): Promise<Cluster> {
-  const databaseUrl = await freshDatabase(infra.pg.url);
+  const databaseUrl = await freshDatabase(infra.pg.url, 'bench');
   const instances: ServerProc[] = [];
   const db = new pg.Client({ connectionString: databaseUrl });
   const stop = async (): Promise<void> => {

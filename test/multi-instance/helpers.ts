@@ -32,8 +32,9 @@ export interface Infra {
   close(): Promise<void>;
 }
 
-export async function startInfra(): Promise<Infra> {
-  const [pgr, redis] = await Promise.allSettled([startPostgres(), startRedis()]);
+/** PostgreSQL (fsync off unless `durable`) and redis-server; a failure of either stops the other. */
+export async function startInfra(pgOptions: { durable?: boolean } = {}): Promise<Infra> {
+  const [pgr, redis] = await Promise.allSettled([startPostgres(pgOptions), startRedis()]);
   if (pgr.status === 'rejected' || redis.status === 'rejected') {
     if (pgr.status === 'fulfilled') await pgr.value.stop();
     if (redis.status === 'fulfilled') await redis.value.close();
@@ -50,8 +51,8 @@ export async function startInfra(): Promise<Infra> {
 }
 
 /** A fresh database on the test server (each scenario gets its own queue and events). */
-export async function freshDatabase(serverUrl: string): Promise<string> {
-  const name = `mi_${randomBytes(6).toString('hex')}`;
+export async function freshDatabase(serverUrl: string, prefix = 'mi'): Promise<string> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
   try {
