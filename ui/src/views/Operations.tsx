@@ -9,6 +9,7 @@ import { ago } from '../model/format.ts';
 import { alertsOf, isObj, type Json, percentileRows, scalarFigures } from '../model/stats.ts';
 import type { AuditRecord, Page } from '../types.ts';
 import { Badge, Empty, ErrorNote, Field, inputValue, usePoll } from './common.tsx';
+import { ChoiceFilter, usePagedList } from './list.tsx';
 
 const fmtMs = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${Math.round(v)} ms`);
 
@@ -177,46 +178,31 @@ function AuditPanel() {
   const [actor, setActor] = useState('');
   const [target, setTarget] = useState('');
   const [since, setSince] = useState('');
-  const [more, setMore] = useState<{ items: AuditRecord[]; cursor: string | null } | undefined>();
-  const params = {
-    action,
-    actor,
-    target,
-    since: since ? new Date(since).toISOString() : undefined,
-    limit: 50,
-  };
-  const first = usePoll(
-    () => api<Page<AuditRecord>>('GET', `/api/audit${query(params)}`),
-    [action, actor, target, since],
-    10_000,
+  // Polled less often than the lists: records only accumulate.
+  const {
+    first,
+    items,
+    nextCursor: cursor,
+    loadMore,
+    reset,
+  } = usePagedList<AuditRecord>(
+    '/api/audit',
+    { action, actor, target, since: since ? new Date(since).toISOString() : undefined },
+    { refreshMs: 10_000 },
   );
-  const cursor = more ? more.cursor : first.data?.nextCursor;
-  const loadMore = async () => {
-    if (!cursor) return;
-    const page = await api<Page<AuditRecord>>('GET', `/api/audit${query({ ...params, cursor })}`);
-    setMore({ items: [...(more?.items ?? []), ...page.items], cursor: page.nextCursor });
-  };
-  const reset = () => setMore(undefined);
-  const items = [...(first.data?.items ?? []), ...(more?.items ?? [])];
   return (
     <section aria-labelledby="audit-h">
       <h2 id="audit-h">Audit log</h2>
       <div class="filters">
-        <Field label="Action">
-          <select
-            value={action}
-            onChange={(e) => {
-              setAction(inputValue(e));
-              reset();
-            }}
-          >
-            {ACTIONS.map((a) => (
-              <option key={a} value={a}>
-                {a || 'any'}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <ChoiceFilter
+          label="Action"
+          value={action}
+          choices={ACTIONS}
+          onChange={(v) => {
+            setAction(v);
+            reset();
+          }}
+        />
         <Field label="Actor">
           <input
             value={actor}

@@ -1,42 +1,22 @@
 // Sessions: status, engine, repository, age, cost; filter by status, search the loaded ones; the
 // first page refreshes every few seconds, so status changes appear without a reload.
 import { useState } from 'preact/hooks';
-import { api, query } from '../api.ts';
 import { ago, cost, repoName } from '../model/format.ts';
 import { href } from '../router.ts';
-import type { Page, Session } from '../types.ts';
-import { Badge, Empty, ErrorNote, Field, inputValue, usePoll } from './common.tsx';
+import type { Session } from '../types.ts';
+import { Badge, Empty, ErrorNote, Field, inputValue } from './common.tsx';
+import { ChoiceFilter, usePagedList } from './list.tsx';
 
 const STATUSES = ['', 'idle', 'queued', 'running', 'waiting'];
-const REFRESH_MS = 3_000;
-
-export function matches(search: string, ...fields: Array<string | undefined>): boolean {
-  const q = search.trim().toLowerCase();
-  return !q || fields.some((f) => f?.toLowerCase().includes(q));
-}
 
 export function SessionsPage() {
   const [status, setStatus] = useState('');
   const [search, setSearch] = useState('');
-  const [more, setMore] = useState<{ items: Session[]; cursor: string | null } | undefined>();
-  const first = usePoll(
-    () => api<Page<Session>>('GET', `/api/sessions${query({ status, limit: 50 })}`),
-    [status],
-    REFRESH_MS,
+  const { first, items, nextCursor, loadMore, reset } = usePagedList<Session>(
+    '/api/sessions',
+    { status },
+    { search, fields: (s) => [s.id, s.title, s.repoUrl, s.engine] },
   );
-  const loadMore = async () => {
-    const cursor = more ? more.cursor : first.data?.nextCursor;
-    if (!cursor) return;
-    const page = await api<Page<Session>>('GET', `/api/sessions${query({ status, limit: 50, cursor })}`);
-    setMore({ items: [...(more?.items ?? []), ...page.items], cursor: page.nextCursor });
-  };
-  const seen = new Set<string>();
-  const items = [...(first.data?.items ?? []), ...(more?.items ?? [])].filter((s) => {
-    if (seen.has(s.id)) return false;
-    seen.add(s.id);
-    return matches(search, s.id, s.title, s.repoUrl, s.engine);
-  });
-  const nextCursor = more ? more.cursor : first.data?.nextCursor;
   return (
     <section aria-labelledby="sessions-h">
       <div class="page-head">
@@ -46,21 +26,15 @@ export function SessionsPage() {
         </a>
       </div>
       <div class="filters">
-        <Field label="Status">
-          <select
-            value={status}
-            onChange={(e) => {
-              setStatus(inputValue(e));
-              setMore(undefined);
-            }}
-          >
-            {STATUSES.map((s) => (
-              <option value={s} key={s}>
-                {s || 'any'}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <ChoiceFilter
+          label="Status"
+          value={status}
+          choices={STATUSES}
+          onChange={(v) => {
+            setStatus(v);
+            reset();
+          }}
+        />
         <Field label="Search">
           <input
             type="search"

@@ -1,15 +1,14 @@
 // Workflows: status, type, priority, repository, age, cost; filters and search; cancel from the row.
 import { useState } from 'preact/hooks';
-import { api, query } from '../api.ts';
+import { api } from '../api.ts';
 import { ago, cost, repoName } from '../model/format.ts';
 import { href } from '../router.ts';
-import type { Page, Workflow } from '../types.ts';
-import { Badge, Empty, ErrorNote, Field, inputValue, usePoll } from './common.tsx';
-import { matches } from './Sessions.tsx';
+import type { Workflow } from '../types.ts';
+import { Badge, Empty, ErrorNote, Field, inputValue } from './common.tsx';
+import { ChoiceFilter, usePagedList } from './list.tsx';
 
 const STATUSES = ['', 'pending', 'running', 'completed', 'failed', 'cancelled'];
 const TYPES = ['', 'refactor', 'analysis', 'test', 'deploy', 'custom'];
-const REFRESH_MS = 3_000;
 
 export const isTerminal = (status: string) => ['completed', 'failed', 'cancelled'].includes(status);
 
@@ -17,22 +16,12 @@ export function WorkflowsPage() {
   const [status, setStatus] = useState('');
   const [type, setType] = useState('');
   const [search, setSearch] = useState('');
-  const [more, setMore] = useState<{ items: Workflow[]; cursor: string | null } | undefined>();
   const [actionError, setActionError] = useState<unknown>();
-  const first = usePoll(
-    () => api<Page<Workflow>>('GET', `/api/workflows${query({ status, type, limit: 50 })}`),
-    [status, type],
-    REFRESH_MS,
+  const { first, items, nextCursor, loadMore, reset } = usePagedList<Workflow>(
+    '/api/workflows',
+    { status, type },
+    { search, fields: (w) => [w.id, w.instructions, w.repoUrl, w.type] },
   );
-  const loadMore = async () => {
-    const cursor = more ? more.cursor : first.data?.nextCursor;
-    if (!cursor) return;
-    const page = await api<Page<Workflow>>(
-      'GET',
-      `/api/workflows${query({ status, type, limit: 50, cursor })}`,
-    );
-    setMore({ items: [...(more?.items ?? []), ...page.items], cursor: page.nextCursor });
-  };
   const cancel = async (id: string) => {
     setActionError(undefined);
     try {
@@ -42,13 +31,6 @@ export function WorkflowsPage() {
       setActionError(err);
     }
   };
-  const seen = new Set<string>();
-  const items = [...(first.data?.items ?? []), ...(more?.items ?? [])].filter((w) => {
-    if (seen.has(w.id)) return false;
-    seen.add(w.id);
-    return matches(search, w.id, w.instructions, w.repoUrl, w.type);
-  });
-  const nextCursor = more ? more.cursor : first.data?.nextCursor;
   return (
     <section aria-labelledby="workflows-h">
       <div class="page-head">
@@ -58,36 +40,24 @@ export function WorkflowsPage() {
         </a>
       </div>
       <div class="filters">
-        <Field label="Status">
-          <select
-            value={status}
-            onChange={(e) => {
-              setStatus(inputValue(e));
-              setMore(undefined);
-            }}
-          >
-            {STATUSES.map((s) => (
-              <option value={s} key={s}>
-                {s || 'any'}
-              </option>
-            ))}
-          </select>
-        </Field>
-        <Field label="Type">
-          <select
-            value={type}
-            onChange={(e) => {
-              setType(inputValue(e));
-              setMore(undefined);
-            }}
-          >
-            {TYPES.map((s) => (
-              <option value={s} key={s}>
-                {s || 'any'}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <ChoiceFilter
+          label="Status"
+          value={status}
+          choices={STATUSES}
+          onChange={(v) => {
+            setStatus(v);
+            reset();
+          }}
+        />
+        <ChoiceFilter
+          label="Type"
+          value={type}
+          choices={TYPES}
+          onChange={(v) => {
+            setType(v);
+            reset();
+          }}
+        />
         <Field label="Search">
           <input
             type="search"
