@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import { api } from '../api.ts';
 import { href, navigate } from '../router.ts';
 import type { Session, Workflow } from '../types.ts';
-import { ErrorNote, Field, inputValue } from './common.tsx';
+import { ErrorNote, Field, inputValue, useSubmit } from './common.tsx';
 
 const ENGINES = ['', 'native', 'claude-code'];
 
@@ -15,27 +15,17 @@ export function NewSessionPage() {
   const [branch, setBranch] = useState('');
   const [engine, setEngine] = useState('');
   const [message, setMessage] = useState('');
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      const s = await api<Session>('POST', '/api/sessions', {
-        title: optional(title),
-        repoUrl: optional(repoUrl),
-        branch: optional(branch),
-        engine: optional(engine),
-      });
-      if (message.trim())
-        await api('POST', `/api/sessions/${encodeURIComponent(s.id)}/messages`, { content: message });
-      navigate(href.session(s.id));
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(async () => {
+    const s = await api<Session>('POST', '/api/sessions', {
+      title: optional(title),
+      repoUrl: optional(repoUrl),
+      branch: optional(branch),
+      engine: optional(engine),
+    });
+    if (message.trim())
+      await api('POST', `/api/sessions/${encodeURIComponent(s.id)}/messages`, { content: message });
+    navigate(href.session(s.id));
+  });
   return (
     <section aria-labelledby="new-session-h">
       <h1 id="new-session-h">New session</h1>
@@ -79,26 +69,16 @@ export function NewWorkflowPage() {
   const [repoUrl, setRepoUrl] = useState('');
   const [branch, setBranch] = useState('');
   const [instructions, setInstructions] = useState('');
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      const w = await api<Workflow>('POST', '/api/workflows', {
-        type,
-        priority,
-        instructions,
-        repoUrl: optional(repoUrl),
-        branch: optional(branch),
-      });
-      navigate(href.workflow(w.id));
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(async () => {
+    const w = await api<Workflow>('POST', '/api/workflows', {
+      type,
+      priority,
+      instructions,
+      repoUrl: optional(repoUrl),
+      branch: optional(branch),
+    });
+    navigate(href.workflow(w.id));
+  });
   return (
     <section aria-labelledby="new-workflow-h">
       <h1 id="new-workflow-h">New workflow</h1>

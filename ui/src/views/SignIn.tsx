@@ -2,31 +2,25 @@
 // this browser session (closing the tab forgets it). It is sent only as an Authorization header.
 import { useState } from 'preact/hooks';
 import { ApiError, api, credentials } from '../api.ts';
-import { ErrorNote, Field, inputValue } from './common.tsx';
+import { ErrorNote, Field, inputValue, useSubmit } from './common.tsx';
 
 export function SignIn({ onSignedIn, reason }: { onSignedIn: () => void; reason?: string }) {
   const [key, setKey] = useState('');
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    credentials.set(key.trim());
-    try {
-      await api('GET', '/api/sessions?limit=1');
+  const { busy, error, submit } = useSubmit(
+    async () => {
+      credentials.set(key.trim());
+      try {
+        await api('GET', '/api/sessions?limit=1');
+      } catch (err) {
+        credentials.clear();
+        throw err;
+      }
       setKey('');
       onSignedIn();
-    } catch (err) {
-      credentials.clear();
-      setError(
-        err instanceof ApiError && err.status === 401
-          ? new Error('The server does not accept this key.')
-          : err,
-      );
-      setBusy(false);
-    }
-  };
+    },
+    (err) =>
+      err instanceof ApiError && err.status === 401 ? new Error('The server does not accept this key.') : err,
+  );
   return (
     <main id="main" class="signin">
       <h1>duyetbot agent server</h1>

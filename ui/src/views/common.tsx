@@ -100,3 +100,24 @@ export function Field({
 }
 
 export const inputValue = (e: Event): string => (e.currentTarget as HTMLInputElement).value;
+
+/**
+ * A form's submit: runs `action` once at a time, with `busy` while it runs and its failure as `error`
+ * (mapped by `explain`, if given). Success leaves `busy` set: the form is about to be left.
+ */
+export function useSubmit(action: () => Promise<void>, explain?: (err: unknown) => unknown) {
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      await action();
+    } catch (err) {
+      setError(explain ? explain(err) : err);
+      setBusy(false);
+    }
+  };
+  return { busy, error, submit };
+}
