@@ -328,14 +328,18 @@ export class WorkspaceManager {
 
   /** Start-up: removes the slots of spares that died with an earlier process (no session was placed in them). */
   async sweepSlots(): Promise<string[]> {
-    const placed = new Set((await this.placedSessions()).values());
     const removed: string[] = [];
-    const names = new Set([
-      ...(await this.dirNames()),
-      ...(await fsp.readdir(this.homesRoot).catch(() => [] as string[])),
-    ]);
-    for (const name of names) {
-      if (!SLOT.test(name) || placed.has(name)) continue;
+    const slots = [
+      ...new Set([
+        ...(await this.dirNames()),
+        ...(await fsp.readdir(this.homesRoot).catch(() => [] as string[])),
+      ]),
+    ].filter((name) => SLOT.test(name));
+    // The placement records (one read per session) only when there is a slot to decide on.
+    if (slots.length === 0) return removed;
+    const placed = new Set((await this.placedSessions()).values());
+    for (const name of slots) {
+      if (placed.has(name)) continue;
       await this.removeDirs(name);
       removed.push(name);
     }
