@@ -1,0 +1,127 @@
+// The SQLite store's durability (src/store/sqlite/db.ts): COMMIT does not fsync; a write settles
+// only after an fdatasync of the WAL that started after its COMMIT returned, off the event loop;
+// writes settle in commit order (a streamed delta never before an earlier durable event); a failed
+// flush acknowledges nothing of the commits that waited for it.
+import fs from 'node:fs';
+import { mkdtemp, readlink, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { SqliteDb } from '../../src/store/sqlite/db.ts';
+
+/** A WAL flush the test ends by hand. */
+function heldSyncs() {
+  const calls: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  return {
+    calls,
+    syncWal: () =>
+      new Promise<void>((resolve, reject) => {
+        calls.push({ resolve, reject });
+      }),
+  };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('SQLite durability', () => {
+  const dirs: string[] = [];
+  const dbs: SqliteDb[] = [];
+  const open = async (opts: ConstructorParameters<typeof SqliteDb>[1] = {}) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'store-durable-'));
+    dirs.push(dir);
+    const db = new SqliteDb(path.join(dir, 'agent.db'), opts);
+    db.raw.exec('CREATE TABLE t (v TEXT)');
+    dbs.push(db);
+    return db;
+  };
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    for (const db of dbs.splice(0)) db.close();
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+  });
+  const insert = (db: SqliteDb, v: string, durable = true) =>
+    db.write(() => db.run('INSERT INTO t VALUES (?)', v), { durable });
+
+  it('a write settles after a flush that started after its commit, not one already running', async () => {
+    const s = heldSyncs();
+    const db = await open({ syncWal: s.syncWal });
+    const settled: string[] = [];
+    void insert(db, 'a').then(() => settled.push('a'));
+    await tick();
+    expect(s.calls).toHaveLength(1); // a's flush started
+    void insert(db, 'b').then(() => settled.push('b'));
+    void insert(db, 'c').then(() => settled.push('c'));
+    await tick();
+    // b and c are committed (visible) but their flush has not started: the running one began before
+    expect(db.all('SELECT v FROM t').map((r) => r.v)).toEqual(['a', 'b', 'c']);
+    expect(s.calls).toHaveLength(1);
+    expect(settled).toEqual([]);
+    s.calls[0]!.resolve();
+    await tick();
+    expect(settled).toEqual(['a']);
+    expect(s.calls).toHaveLength(2); // one flush for both b and c
+    s.calls[1]!.resolve();
+    await tick();
+    expect(settled).toEqual(['a', 'b', 'c']);
+  });
+
+  it('a streamed delta (not durable) does not wait for a flush, but never settles before an earlier write', async () => {
+    const s = heldSyncs();
+    const db = await open({ syncWal: s.syncWal });
+    const settled: string[] = [];
+    await insert(db, 'delta-0', false).then(() => settled.push('delta-0')); // nothing pending: at once
+    expect(s.calls).toHaveLength(0);
+    void insert(db, 'event').then(() => settled.push('event'));
+    await tick();
+    void insert(db, 'delta-1', false).then(() => settled.push('delta-1'));
+    await tick();
+    expect(s.calls).toHaveLength(1); // the delta asked for no flush of its own
+    expect(settled).toEqual(['delta-0']);
+    s.calls[0]!.resolve();
+    await tick();
+    expect(settled).toEqual(['delta-0', 'event', 'delta-1']);
+  });
+
+  it('a failed flush rejects every write that waited for it; the next flush serves later writes', async () => {
+    const s = heldSyncs();
+    const db = await open({ syncWal: s.syncWal });
+    const a = insert(db, 'a');
+    const failing = db.write(() => {
+      throw new Error('job failed');
+    });
+    await tick();
+    s.calls[0]!.reject(new Error('EIO'));
+    await expect(a).rejects.toThrow('EIO');
+    await expect(failing).rejects.toThrow('job failed'); // its own error, not the flush's
+    const b = insert(db, 'b');
+    await tick();
+    s.calls[1]!.resolve();
+    await expect(b).resolves.toBe(1);
+  });
+
+  it('by default fdatasyncs the WAL file itself, on the thread pool', async () => {
+    const spy = vi.spyOn(fs, 'fdatasync');
+    const db = await open();
+    await insert(db, 'a');
+    expect(spy).toHaveBeenCalledTimes(1);
+    const fd = spy.mock.calls[0]![0] as number;
+    expect(await readlink(`/proc/self/fd/${fd}`)).toMatch(/\/agent\.db-wal$/);
+    expect(db.get('PRAGMA synchronous')?.synchronous).toBe(1); // NORMAL: COMMIT itself does not fsync
+  });
+
+  it('close() settles the writes it commits once they are flushed', async () => {
+    const s = heldSyncs();
+    const db = await open({ syncWal: s.syncWal });
+    const late = insert(db, 'late');
+    db.close();
+    dbs.splice(dbs.indexOf(db), 1);
+    let done = false;
+    void late.then(() => {
+      done = true;
+    });
+    await tick();
+    expect(done).toBe(false);
+    s.calls[0]!.resolve();
+    await expect(late).resolves.toBe(1);
+  });
+});
