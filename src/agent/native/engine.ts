@@ -4,6 +4,7 @@ import type { Config } from '../../config.ts';
 import { type Engine, EngineError } from '../engine.ts';
 import { runLoop } from './loop.ts';
 import { DEFAULT_RETRY, type RetryOptions } from './retry.ts';
+import { rehearseTurn } from './warm-up.ts';
 
 export interface NativeEngineOptions {
   config: Config;
@@ -52,9 +53,13 @@ export function createNativeEngine(opts: NativeEngineOptions): Engine {
       };
       return runLoop(deps, ctx);
     },
-    // The SDK client is built here, after the server listens, not in the first run.
+    // The SDK client is built here, after the server listens, not in the first run, and one
+    // canned turn is streamed over loopback so that the first run's turn is not the first (./warm-up.ts).
+    // Not with a custom fetch: it may be a test's recorder or a proxy, neither expects it.
     async warm() {
-      if (config.anthropicApiKey) getClient();
+      if (!config.anthropicApiKey) return;
+      getClient();
+      if (!opts.fetch) await rehearseTurn().catch(() => {}); // a rehearsal that fails costs nothing
     },
     async close() {
       client = undefined;
