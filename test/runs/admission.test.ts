@@ -3,7 +3,8 @@
 // probe (injected) holds queued runs while the next run would not fit — reported by
 // queueStatus() (/health) and the agent_runs_held gauge. Real SQLite, scripted engines, manual clock.
 import { afterEach, describe, expect, it } from 'vitest';
-import { WARMUP_MS } from '../../src/runs/admission.ts';
+import { MemoryAdmission, PROBE_TTL_MS, WARMUP_MS } from '../../src/runs/admission.ts';
+import { ManualClock } from '../helpers/clock.ts';
 import { until } from '../helpers/sleep.ts';
 import { type Harness, makeHarness } from './harness.ts';
 
@@ -145,5 +146,31 @@ describe('Scheduler: fair queue', () => {
     h.engine.release('go');
     await until(async () => (await h.store.countRuns('completed')) === 6, 'every run');
     expect(h.engine.maxConcurrent).toBe(3);
+  });
+});
+
+describe('MemoryAdmission: the probe', () => {
+  it('one reading serves PROBE_TTL_MS (a burst of claims reads the cgroup files once); runs claimed meanwhile still count', async () => {
+    const clock = new ManualClock(0);
+    let reads = 0;
+    let free = 1_000 * MB;
+    const admission = new MemoryAdmission({
+      config: { reserveBytes: 150 * MB, estimateBytes: { native: 100 * MB, 'claude-code': 400 * MB } },
+      probe: () => {
+        reads++;
+        return free;
+      },
+      clock,
+    });
+    expect(admission.admit()).toBeUndefined();
+    admission.claimed('r1', undefined); // 400 MB held back: 450 left above the reserve
+    admission.claimed('r2', undefined); // 50 left: neither fits
+    free = 5_000 * MB; // the probe would say more, but its reading is young
+    expect(admission.admit()).toEqual([]);
+    expect(admission.status().reservedBytes).toBe(800 * MB);
+    expect(reads).toBe(1);
+    await clock.set(PROBE_TTL_MS);
+    expect(admission.admit()).toBeUndefined(); // read again: 5 GB
+    expect(reads).toBe(2);
   });
 });
