@@ -2,8 +2,9 @@
 // Writes are group-committed: what is appended while a write is pending goes to the store in one
 // transaction. Lifecycle events (run.started, message.user, …) are written on the next turn of the
 // event loop; a batch of nothing but deltas (`text.delta`, `tool.output`) waits until
-// `deltaFlushMs` after the previous write, so 1,000 streaming sessions cost ~100 fsyncs a second,
-// not one per tick. Deltas are merged while they wait (docs/api.md §7 allows coalescing).
+// `deltaFlushMs` after the previous write — checked as deltas arrive, so a busy turn does not hold
+// it — so 1,000 streaming sessions cost ~100 writes a second, not one per tick. Deltas are merged
+// while they wait (docs/api.md §7 allows coalescing).
 
 import type { Logger } from '../observability/logger.ts';
 import { COALESCIBLE, type Event } from '../protocol/index.ts';
@@ -130,11 +131,30 @@ export class EventLog {
       setImmediate(() => this.fire());
       return;
     }
-    if (this.scheduled) return;
     const wait = this.lastWriteAt + this.deltaFlushMs - performance.now();
+    if (this.scheduled === 'now') return;
+    if (this.scheduled === 'later') {
+      // Due while the loop is still busy (its timer cannot fire before the poll phase ends): go now.
+      if (wait <= 0) this.fireSoon();
+      return;
+    }
     this.scheduled = 'later';
-    if (wait <= 0) setImmediate(() => this.fire());
+    if (wait <= 0) this.fireSoon();
     else this.timer = setTimeout(() => this.fire(), wait);
+  }
+
+  /**
+   * Writes the deltas at the end of the current task, not on a later turn. Under load one turn of the
+   * event loop is long — its poll phase reads every model stream that has data, 40–100 ms at 1,000
+   * streams on 2 cores — and a write waiting for a timer or the check phase waited for all of it:
+   * ≈ 10 writes a second of 1,000 sessions each, the whole of a 100–150 ms p50 delay (BENCHMARKS.md,
+   * streaming). Now a write goes out as soon as deltaFlushMs has passed, checked as deltas arrive.
+   */
+  private fireSoon(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.scheduled = 'now';
+    queueMicrotask(() => this.fire());
   }
 
   private fire(): void {

@@ -238,6 +238,27 @@ describe('EventLog coalescing', () => {
       'session.notice',
     ]);
   });
+
+  it('a batch of deltas that falls due during a long task is stored and published at its end, not on a later turn', async () => {
+    // Under load one turn of the event loop is long (its poll phase reads every model stream): a
+    // write that waited for a timer or the next turn waited for all of that.
+    await store.createSession(newSession('s1'));
+    const fast = new EventLog({ store: instrumented(store), logger: silentLogger, deltaFlushMs: 5 });
+    const published: string[] = [];
+    fast.subscribe('s1', (e) => {
+      if (e.type === 'text.delta') published.push(String(data(e).text));
+    });
+    await fast.append('s1', notice('first'));
+    fast.emit('s1', delta('a')); // not due yet: waits for its window
+    const end = performance.now() + 20;
+    while (performance.now() < end) {} // one long task, the timer cannot fire
+    fast.emit('s1', delta('b')); // due now
+    for (let i = 0; i < 20; i++) await Promise.resolve(); // microtasks only: no timer, no next turn
+    const seen = [...published];
+    await fast.flush(); // (before asserting: a failing run must not leave a write for the next test)
+    expect(seen).toEqual(['ab']);
+    expect((await stored('s1')).map((e) => e.type)).toEqual(['session.notice', 'text.delta']);
+  });
 });
 
 describe('EventLog failures', () => {

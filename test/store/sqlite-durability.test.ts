@@ -82,6 +82,22 @@ describe('SQLite durability', () => {
     expect(settled).toEqual(['delta-0', 'event', 'delta-1']);
   });
 
+  it('a streamed delta commits at the end of the current task; other writes on the next turn (group commit)', async () => {
+    const db = await open({ syncWal: async () => {} });
+    const durable = insert(db, 'event');
+    const delta = insert(db, 'delta', false);
+    for (let i = 0; i < 5; i++) await Promise.resolve(); // microtasks only
+    // the delta's commit took the queued event along (they share the queue)
+    expect(db.all('SELECT v FROM t').map((r) => r.v)).toEqual(['event', 'delta']);
+    await expect(delta).resolves.toBe(1);
+    await expect(durable).resolves.toBe(1);
+    const later = insert(db, 'later');
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    expect(db.all('SELECT v FROM t').map((r) => r.v)).toHaveLength(2); // not yet: the next turn
+    await later;
+    expect(db.all('SELECT v FROM t').map((r) => r.v)).toHaveLength(3);
+  });
+
   it('a failed flush rejects every write that waited for it; the next flush serves later writes', async () => {
     const s = heldSyncs();
     const db = await open({ syncWal: s.syncWal });

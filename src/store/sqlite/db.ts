@@ -37,6 +37,7 @@ export class SqliteDb {
   #statements = new Map<string, StatementSync>();
   #queue: Job[] = [];
   #scheduled = false;
+  #soon = false;
   #closed = false;
   readonly #file: string;
   readonly #syncWal: (() => Promise<void>) | undefined;
@@ -99,7 +100,17 @@ export class SqliteDb {
         resolve: resolve as (value: unknown) => void,
         reject,
       });
-      if (!this.#scheduled) {
+      if (opts.durable === false) {
+        // Streamed deltas: the event log already waited its window for them, and under load the
+        // next turn is far off (src/runs/event-log.ts, fireSoon) — committed at the end of this task.
+        if (!this.#soon) {
+          this.#soon = true;
+          queueMicrotask(() => {
+            this.#soon = false;
+            this.#flushOne();
+          });
+        }
+      } else if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.#flushOne());
       }
