@@ -115,6 +115,18 @@ describe('SQLite durability', () => {
     await expect(b).resolves.toBe(1);
   });
 
+  it('a flush that throws at once (the WAL cannot be opened) fails its writes instead of leaving them pending', async () => {
+    let calls = 0;
+    const db = await open({
+      syncWal: () => {
+        if (++calls === 1) throw new Error('EACCES');
+        return Promise.resolve();
+      },
+    });
+    await expect(insert(db, 'a')).rejects.toThrow('EACCES');
+    await expect(insert(db, 'b')).resolves.toBe(1); // the next flush is tried again
+  });
+
   it('by default fdatasyncs the WAL file itself, on the thread pool', async () => {
     const spy = vi.spyOn(fs, 'fdatasync');
     const db = await open();

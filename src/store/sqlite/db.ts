@@ -210,7 +210,13 @@ export class SqliteDb {
   }
 
   #startSync(): Promise<void> {
-    const p: Promise<void> = (this.#syncWal as () => Promise<void>)().finally(() => {
+    let flush: Promise<void>;
+    try {
+      flush = (this.#syncWal as () => Promise<void>)();
+    } catch (error) {
+      flush = Promise.reject(error); // e.g. the WAL could not be opened: the commits waiting fail, none hangs
+    }
+    const p: Promise<void> = flush.finally(() => {
       if (this.#syncing === p) this.#syncing = undefined;
     });
     this.#syncing = p;
