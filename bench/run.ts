@@ -613,9 +613,11 @@ function missNote(id: string): string {
   }
   if (id === 'first-run' && burst) {
     return (
-      'A first run still does everything for the first time: its SQL statements are prepared, its code paths ' +
-      'compiled by the JIT, its HTTP connection to the model opened (the SDK module, its client and the tool ' +
-      'schemas are ready by then: they load right after listen).'
+      'Right after listen the SDK loads, its client and the tool schemas are built and one canned turn is ' +
+      'streamed over loopback (undici’s parser, the SDK’s request and stream code: src/agent/native/warm-up.ts). ' +
+      'What a first run still does for the first time is the server’s own path — accepting, claiming and ' +
+      'starting a run, its SQL statements and code compiled cold (≈ 4–6 ms more per step than warm, traced) — ' +
+      'and its connection to the model.'
     );
   }
   if (id === 'burst' && burst) {
@@ -649,12 +651,14 @@ function missNote(id: string): string {
       `while the mock, the client process and other work on the machine (1-min load average ${s.loadAvg.toFixed(1)} ` +
       `on ${os.availableParallelism()} cores) competed for the CPU, and only ${s.emitted} of the ` +
       `${(s.sessions * s.durationMs) / s.intervalMs} planned deltas were even emitted. Deltas then queue in the ` +
-      'server’s event loop and socket buffers, which is the delay measured. What would reach the target: run ' +
-      'the measurement with the server alone on a core (the model is remote in production: the mock’s and the ' +
-      'clients’ CPU would not be on this machine), and cut the per-delta cost — coalesce deltas over a short ' +
-      'window (a few ms) before storing and sending instead of per event-loop tick, so that 1,000 streams cost ' +
-      'a few hundred store writes and WebSocket frames per second rather than thousands; beyond one core, ' +
-      'spread sessions over instances (PostgreSQL + Redis fan-out).'
+      'server’s event loop (mostly before it reads them: the store-and-send path after a delta is parsed is ' +
+      '≈ 10 ms, since a due write no longer waits for the next turn of the loop). Of the per-delta CPU, reading ' +
+      'the model stream (undici’s fetch body, the SDK’s SSE parsing) is the largest part, then the store and ' +
+      'the WebSocket frames; parsing the SSE ourselves instead of the SDK saved ≈ 10 % in a micro-benchmark, not ' +
+      'enough to matter (notes/perf-round2.md). What would reach the target: the server alone on a core (the ' +
+      'model is remote in production: the mock’s and the clients’ CPU would not be on this machine), or more ' +
+      'cores and instances (PostgreSQL + Redis fan-out) — one Node process tops out near 1,000 streams at 20 ' +
+      'deltas/s.'
     );
   }
   if (id === 'cold-start' && cold) {
@@ -662,10 +666,27 @@ function missNote(id: string): string {
       `Importing \`src/runtime.ts\` alone takes ${fmtMs(cold.importMedian)} (median) in a fresh process: Node type-strips ` +
       'and compiles every module, and building the zod schemas (request validation and the OpenAPI document), ' +
       'the Anthropic SDK, hono and ws dominate; opening the database and listening are small. With the V8 ' +
-      `compile cache primed (\`NODE_COMPILE_CACHE\`) the same start takes ${fmtMs(cold.cachedMedian)}. ` +
-      'What would reach it: enable the compile cache in `src/main.ts` (`module.enableCompileCache()` with a ' +
-      'directory under DATA_DIR, or NODE_COMPILE_CACHE in the container image, primed at build), import the ' +
-      'engines lazily on first use, or ship a bundled JS build.'
+      `compile cache primed (\`NODE_COMPILE_CACHE\`) the same start takes ${fmtMs(cold.cachedMedian)}: ` +
+      '`src/main.ts` turns that cache on, so only the first start after an install (or an image built without ' +
+      'priming it) pays the full figure. What would reach it for that start too: a bundled JS build (no type ' +
+      'stripping, one file to compile).'
+    );
+  }
+  if (id === 'claude-spares' && spares) {
+    return (
+      'The server’s part of a ready spare’s start (claim, placing the session in the slot, the run’s token, ' +
+      'handing over the prompt) is ≈ 10–30 ms; the rest is Claude Code’s own first turn — ≈ 100 ms of CPU in ' +
+      'the CLI (a native binary) between receiving the prompt and sending its first request, which no spare ' +
+      'can do ahead without a model turn. Switching off its attachments and bundled skills did not change it ' +
+      '(notes/perf-round2.md). Spares remove the start-up: compare the cold column.'
+    );
+  }
+  if (id === 'multi-instance-accept' && multi) {
+    return (
+      'CPU-bound on this machine: one instance already keeps the 2 cores ≈ 85 % busy together with ' +
+      'PostgreSQL and the bench, so three instances share the same cores (see the multi-instance section: ' +
+      'CPU per instance and the time each event loop waited for a core). Three instances can only accept ' +
+      'more than one where there are cores for them.'
     );
   }
   return '';
