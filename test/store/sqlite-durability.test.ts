@@ -1,13 +1,15 @@
 // The SQLite store's durability (src/store/sqlite/db.ts): COMMIT does not fsync; a write settles
-// only after an fdatasync of the WAL that started after its COMMIT returned, off the event loop;
+// only after an fdatasync of the WAL that started after its COMMIT returned, on a thread of its own;
 // writes settle in commit order (a streamed delta never before an earlier durable event); a failed
 // flush acknowledges nothing of the commits that waited for it.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { mkdtemp, readlink, rm } from 'node:fs/promises';
+import fsp, { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SqliteDb } from '../../src/store/sqlite/db.ts';
+import { WalFlusher } from '../../src/store/sqlite/wal-flusher.ts';
 
 /** A WAL flush the test ends by hand. */
 function heldSyncs() {
@@ -127,14 +129,57 @@ describe('SQLite durability', () => {
     await expect(insert(db, 'b')).resolves.toBe(1); // the next flush is tried again
   });
 
-  it('by default fdatasyncs the WAL file itself, on the thread pool', async () => {
-    const spy = vi.spyOn(fs, 'fdatasync');
+  it('by default flushes the WAL on a thread of its own, not on the thread pool that fs calls share', async () => {
+    const pool = vi.spyOn(fs, 'fdatasync');
+    const flushes = vi.spyOn(WalFlusher.prototype, 'flush');
     const db = await open();
     await insert(db, 'a');
-    expect(spy).toHaveBeenCalledTimes(1);
-    const fd = spy.mock.calls[0]![0] as number;
-    expect(await readlink(`/proc/self/fd/${fd}`)).toMatch(/\/agent\.db-wal$/);
+    await insert(db, 'b');
+    expect(flushes).toHaveBeenCalledTimes(2);
+    expect(pool).not.toHaveBeenCalled();
     expect(db.get('PRAGMA synchronous')?.synchronous).toBe(1); // NORMAL: COMMIT itself does not fsync
+  });
+
+  it('a thread pool held by blocked fs calls (FIFOs an agent made) does not hold acknowledgements', async () => {
+    // Every libuv pool thread stuck in open() of a FIFO nobody writes: what a flush queued on that
+    // pool would wait behind. The flusher's own thread is not in it.
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'store-durable-'));
+    dirs.push(dir);
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const db = await open(); // (before: opening it uses the pool)
+    await insert(db, 'first'); // the flusher's thread is up
+    const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const stuck = Array.from({ length: threads }, () => fsp.open(fifo, 'r'));
+    let poolFree = false;
+    void fsp.stat(dir).then(() => {
+      poolFree = true;
+    });
+    try {
+      const late = new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('not acknowledged in 3 s')), 3_000),
+      );
+      await expect(Promise.race([insert(db, 'acknowledged'), late])).resolves.toBe(1);
+      expect(poolFree).toBe(false); // the pool really was held all along
+    } finally {
+      const writer = fs.openSync(fifo, 'r+'); // releases the blocked opens
+      for (const h of await Promise.all(stuck)) await h.close();
+      fs.closeSync(writer);
+    }
+  });
+
+  it('the flusher syncs the file it was given: a missing WAL fails the flush, a closed flusher refuses', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'store-durable-'));
+    dirs.push(dir);
+    const missing = new WalFlusher(path.join(dir, 'nope-wal'));
+    await expect(missing.flush()).rejects.toThrow(/ENOENT/);
+    await missing.close();
+    const file = path.join(dir, 'x-wal');
+    fs.writeFileSync(file, 'data');
+    const flusher = new WalFlusher(file);
+    await expect(Promise.all([flusher.flush(), flusher.flush()])).resolves.toEqual([undefined, undefined]);
+    await flusher.close();
+    await expect(flusher.flush()).rejects.toThrow(/closed/);
   });
 
   it('close() settles the writes it commits once they are flushed', async () => {

@@ -3,10 +3,10 @@
 // its own savepoint (so one failing job does not undo the others), and every job's promise
 // settles only once its transaction is on disk: after COMMIT and an fdatasync of the WAL that
 // started after that COMMIT returned (see #commit for why the fsync is not SQLite's own).
-import fs from 'node:fs';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { Value } from '../shared/columns.ts';
 import type { Row } from '../shared/rows.ts';
+import { WalFlusher } from './wal-flusher.ts';
 
 /** Most jobs per transaction; the rest wait for the next turn so the event loop keeps moving. */
 const MAX_BATCH = 512;
@@ -28,7 +28,7 @@ function bind(params: Param[]): SQLInputValue[] {
 export interface SqliteOptions {
   /** Busy timeout when another process holds the write lock (ms). */
   busyTimeoutMs?: number;
-  /** Makes the WAL durable (default: fdatasync of it on the thread pool). Tests hold or fail it. */
+  /** Makes the WAL durable (default: fdatasync of it on a thread of its own, ./wal-flusher.ts). Tests hold or fail it. */
   syncWal?: () => Promise<void>;
 }
 
@@ -41,7 +41,7 @@ export class SqliteDb {
   #closed = false;
   readonly #file: string;
   readonly #syncWal: (() => Promise<void>) | undefined;
-  #walFd: number | undefined;
+  #flusher: WalFlusher | undefined;
   /** The WAL's fdatasync in flight, and the one that starts when it ends (shared by the commits meanwhile). */
   #syncing: Promise<void> | undefined;
   #nextSync: Promise<void> | undefined;
@@ -54,7 +54,7 @@ export class SqliteDb {
     this.raw = new DatabaseSync(file);
     this.raw.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
     const memory = this.raw.prepare('PRAGMA journal_mode = WAL').get()?.journal_mode !== 'wal';
-    this.#syncWal = memory ? undefined : (options.syncWal ?? (() => this.#fdatasyncWal()));
+    this.#syncWal = memory ? undefined : (options.syncWal ?? (() => this.#flushWal()));
     // NORMAL: COMMIT writes the WAL without fsyncing it; the fsync that makes a write durable is
     // ours, off the event loop (#commit). Checkpoints still sync the WAL before copying it and the
     // database file after (SQLite does that in NORMAL too).
@@ -170,8 +170,9 @@ export class SqliteDb {
     }
     // Durability. With synchronous=FULL, SQLite would fsync the WAL inside COMMIT: the event loop
     // (every stream, every request) stood still for each flush — 0.3 ms on this machine's disk,
-    // milliseconds on a network volume, once per group commit. Instead the WAL is fdatasynced on the
-    // thread pool, one flush for all the commits that land while the previous one runs, and a job
+    // milliseconds on a network volume, once per group commit. Instead the WAL is fdatasynced on a
+    // thread of its own (./wal-flusher.ts), one flush for all the commits that land while the
+    // previous one runs, and a job
     // settles only after a flush that STARTED after its COMMIT returned: a resolved write survives
     // power loss as before. A batch of nothing but streamed deltas (durable: false) is not waited
     // for (safe against a process crash; the next flush takes them along), but its jobs still
@@ -223,12 +224,11 @@ export class SqliteDb {
     return p;
   }
 
-  #fdatasyncWal(): Promise<void> {
-    // Opened once, at the first flush (the WAL exists from the first commit on). SQLite keeps this
-    // file while the connection is open — a checkpoint rewrites it from the start, never replaces it.
-    this.#walFd ??= fs.openSync(`${this.#file}-wal`, 'r+');
-    const fd = this.#walFd;
-    return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+  #flushWal(): Promise<void> {
+    // Started at the first flush (the WAL exists from the first commit on). SQLite keeps this file
+    // while the connection is open — a checkpoint rewrites it from the start, never replaces it.
+    this.#flusher ??= new WalFlusher(`${this.#file}-wal`);
+    return this.#flusher.flush();
   }
 
   /** Synchronous transaction for start-up work (migrations); not batched. */
@@ -253,9 +253,9 @@ export class SqliteDb {
     this.flush();
     this.#closed = true;
     this.#statements.clear();
-    const fd = this.#walFd;
-    this.#walFd = undefined;
-    if (fd !== undefined) void this.#settled.finally(() => fs.close(fd, () => {}));
+    const flusher = this.#flusher;
+    this.#flusher = undefined;
+    if (flusher) void this.#settled.finally(() => flusher.close());
     this.raw.close();
   }
 }
