@@ -168,6 +168,17 @@ describe('SQLite durability', () => {
     }
   });
 
+  it('a flusher whose thread is gone is replaced at the next flush', async () => {
+    const flushes = vi.spyOn(WalFlusher.prototype, 'flush');
+    const db = await open();
+    await insert(db, 'a');
+    const gone = vi.spyOn(WalFlusher.prototype, 'gone', 'get').mockReturnValueOnce(true);
+    await insert(db, 'b');
+    expect(gone).toHaveBeenCalled();
+    expect(flushes.mock.contexts).toHaveLength(2);
+    expect(flushes.mock.contexts[1]).not.toBe(flushes.mock.contexts[0]); // a new flusher took over
+  });
+
   it('the flusher syncs the file it was given: a missing WAL fails the flush, a closed flusher refuses', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'store-durable-'));
     dirs.push(dir);

@@ -227,7 +227,8 @@ export class SqliteDb {
   #flushWal(): Promise<void> {
     // Started at the first flush (the WAL exists from the first commit on). SQLite keeps this file
     // while the connection is open — a checkpoint rewrites it from the start, never replaces it.
-    this.#flusher ??= new WalFlusher(`${this.#file}-wal`);
+    // A thread that died (its flushes failed) is replaced at the next flush.
+    if (!this.#flusher || this.#flusher.gone) this.#flusher = new WalFlusher(`${this.#file}-wal`);
     return this.#flusher.flush();
   }
 

@@ -56,6 +56,11 @@ export class WalFlusher {
     this.#worker.on('exit', (code) => fail(new Error(`WAL flusher exited (code ${code})`)));
   }
 
+  /** The thread is gone (crashed or closed): a new flusher must take over. */
+  get gone(): boolean {
+    return this.#gone !== undefined;
+  }
+
   /** Resolves once everything written to the WAL before this call is on disk. */
   flush(): Promise<void> {
     if (this.#gone) return Promise.reject(this.#gone);
