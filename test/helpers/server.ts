@@ -1,12 +1,10 @@
 // Starts the real server in-process on a random port with a temp DATA_DIR (real SQLite file,
 // real git, real workspaces), pointed at a mock Anthropic API.
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { loadConfig } from '../../src/config.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.ts';
 import { capturedLogger, teeLogger } from './log-check.ts';
 import { sleep } from './sleep.ts';
+import { tempDir } from './temp-dir.ts';
 
 export interface TestServer {
   runtime: Runtime;
@@ -16,9 +14,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function tempDir(prefix = 'agent-test-'): Promise<string> {
-  return fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), prefix)));
-}
+export { tempDir } from './temp-dir.ts';
 
 export async function startTestServer(
   env: Record<string, string | undefined> = {},
