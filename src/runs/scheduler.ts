@@ -429,9 +429,11 @@ export class Scheduler {
     const ids = [...this.active.keys()];
     try {
       await this.store.renewLeases(this.workerId, ids, this.config.leaseMs);
-      // Cancellation requested through another instance reaches us through the store.
+      // Cancellation requested through another instance reaches us through the store (one query
+      // for all of them: 1,000 runs were 1,000 round trips every beat on PostgreSQL).
+      const found = new Map((await this.store.getRuns(ids)).map((r) => [r.id, r]));
       for (const id of ids) {
-        const run = await this.store.getRun(id);
+        const run = found.get(id);
         if (!run) this.stop(id, 'cancel');
         else if (run.cancelRequested) this.stop(id, 'cancel');
         else if (run.workerId !== this.workerId) this.stop(id, 'lease_lost');

@@ -346,6 +346,8 @@ export interface Store {
    */
   queueMessage(q: QueueMessage): Promise<{ run: RunRecord; events: Event[] }>;
   getRun(id: string): Promise<RunRecord | undefined>;
+  /** The runs among `ids` that exist, in no particular order (one query: a heartbeat's check of all its runs). */
+  getRuns(ids: string[]): Promise<RunRecord[]>;
   findRunByIdempotencyKey(sessionId: string, key: string): Promise<RunRecord | undefined>;
   listRuns(sessionId: string): Promise<RunRecord[]>;
   /**

@@ -212,6 +212,11 @@ export class PostgresStore implements Store {
     return row && toRun(row);
   }
 
+  async getRuns(ids: string[]): Promise<RunRecord[]> {
+    if (ids.length === 0) return [];
+    return (await query(this.pool, 'SELECT * FROM runs WHERE id = ANY($1::text[])', [ids])).map(toRun);
+  }
+
   async findRunByIdempotencyKey(sessionId: string, key: string): Promise<RunRecord | undefined> {
     const row = await one(this.pool, 'SELECT * FROM runs WHERE session_id = $1 AND idempotency_key = $2', [
       sessionId,

@@ -235,6 +235,13 @@ export class SqliteStore implements Store {
     return row && toRun(row);
   }
 
+  async getRuns(ids: string[]): Promise<RunRecord[]> {
+    if (ids.length === 0) return [];
+    return this.db
+      .all('SELECT * FROM runs WHERE id IN (SELECT value FROM json_each(?))', JSON.stringify(ids))
+      .map(toRun);
+  }
+
   async findRunByIdempotencyKey(sessionId: string, key: string): Promise<RunRecord | undefined> {
     const row = this.db.get(
       'SELECT * FROM runs WHERE session_id = ? AND idempotency_key = ?',

@@ -43,6 +43,18 @@ export function runsContract(ctx: Ctx): void {
       expect(await store.countRuns('queued')).toBe(3);
     });
 
+    it('getRuns: the runs among the ids that exist, one query for many', async () => {
+      const store = ctx.store;
+      await store.createSession(newSession('s1'));
+      const made = [];
+      for (let i = 0; i < 30; i++) made.push(await store.createRun(newRun(`r${i}`, 's1')));
+      const got = await store.getRuns(['r3', 'nope', 'r17', "r1' OR '1'='1", 'r3']);
+      expect(got.map((r) => r.id).sort()).toEqual(['r17', 'r3']);
+      expect(got.find((r) => r.id === 'r3')).toEqual(made[3]);
+      expect(await store.getRuns([])).toEqual([]);
+      expect((await store.getRuns(made.map((r) => r.id))).length).toBe(30);
+    });
+
     it('keeps the traceparent of the request that queued a run, through the claim', async () => {
       const store = ctx.store;
       const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
