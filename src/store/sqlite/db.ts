@@ -3,6 +3,7 @@
 // its own savepoint (so one failing job does not undo the others), and every job's promise
 // settles only once its transaction is on disk: after COMMIT and an fdatasync of the WAL that
 // started after that COMMIT returned (see #commit for why the fsync is not SQLite's own).
+import fs from 'node:fs';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { Value } from '../shared/columns.ts';
 import type { Row } from '../shared/rows.ts';
@@ -48,6 +49,8 @@ export class SqliteDb {
   /** Commits whose jobs are not settled yet, and the last one's settlement (jobs settle in commit order). */
   #unsettled = 0;
   #settled: Promise<void> = Promise.resolve();
+  /** close() fdatasynced the WAL: every commit before it is on disk. */
+  #flushedAtClose = false;
 
   constructor(file: string, options: SqliteOptions = {}) {
     this.#file = file;
@@ -187,8 +190,12 @@ export class SqliteDb {
       return;
     }
     this.#unsettled++;
+    // A flush that fails after close() flushed the WAL itself does not un-acknowledge anything.
+    const durable = synced?.catch((error: unknown) => {
+      if (!this.#flushedAtClose) throw error;
+    });
     this.#settled = this.#settled
-      .then(() => synced)
+      .then(() => durable)
       .then(settle, (error: unknown) => {
         // The flush failed: whether the transaction is on disk is unknown — none of it is acknowledged.
         for (const r of results) r.job.reject(r.ok ? error : r.value);
@@ -254,6 +261,23 @@ export class SqliteDb {
     this.flush();
     this.#closed = true;
     this.#statements.clear();
+    // What is committed and not yet flushed is flushed here, synchronously: closing the last
+    // connection checkpoints and deletes the WAL, so a flush still on its way to the flusher's
+    // thread (started by flush() just above, or earlier) may find no file (ENOENT) — it must not
+    // fail writes that are on disk.
+    if (this.#unsettled > 0 && this.#syncWal) {
+      try {
+        const fd = fs.openSync(`${this.#file}-wal`, 'r+');
+        try {
+          fs.fdatasyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        this.#flushedAtClose = true;
+      } catch {
+        // no WAL to flush (or it failed): the pending flushes decide, as before
+      }
+    }
     const flusher = this.#flusher;
     this.#flusher = undefined;
     if (flusher) void this.#settled.finally(() => flusher.close());
