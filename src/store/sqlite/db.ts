@@ -58,6 +58,9 @@ export class SqliteDb {
     this.raw.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
     const memory = this.raw.prepare('PRAGMA journal_mode = WAL').get()?.journal_mode !== 'wal';
     this.#syncWal = memory ? undefined : (options.syncWal ?? (() => this.#flushWal()));
+    // Its thread starts now, not at the first write: that write (a server's first 202) would wait
+    // for a worker to boot (tens of ms). It opens the WAL at its first flush, after a commit.
+    if (!memory && !options.syncWal) this.#flusher = new WalFlusher(`${file}-wal`);
     // NORMAL: COMMIT writes the WAL without fsyncing it; the fsync that makes a write durable is
     // ours, off the event loop (#commit). Checkpoints still sync the WAL before copying it and the
     // database file after (SQLite does that in NORMAL too).
@@ -232,8 +235,8 @@ export class SqliteDb {
   }
 
   #flushWal(): Promise<void> {
-    // Started at the first flush (the WAL exists from the first commit on). SQLite keeps this file
-    // while the connection is open — a checkpoint rewrites it from the start, never replaces it.
+    // The WAL exists from the first commit on. SQLite keeps this file while the connection is
+    // open — a checkpoint rewrites it from the start, never replaces it.
     // A thread that died (its flushes failed) is replaced at the next flush.
     if (!this.#flusher || this.#flusher.gone) this.#flusher = new WalFlusher(`${this.#file}-wal`);
     return this.#flusher.flush();
