@@ -38,14 +38,14 @@ describe('SQLite specifics', () => {
     for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
   });
 
-  it("createStore makes <dataDir>/agent.db (mkdir -p), WAL, synchronous=NORMAL (the WAL flush is the store's own), foreign keys on", async () => {
+  it('createStore makes <dataDir>/agent.db (mkdir -p), WAL, synchronous=FULL, foreign keys on', async () => {
     const dataDir = path.join(await tmp(), 'a', 'b');
     const store = await createStore({ dataDir, databaseUrl: undefined });
     expect(store.dialect).toBe('sqlite');
     expect(existsSync(path.join(dataDir, 'agent.db'))).toBe(true);
     const db = (store as SqliteStore).db;
     expect(db.get('PRAGMA journal_mode')?.journal_mode).toBe('wal');
-    expect(db.get('PRAGMA synchronous')?.synchronous).toBe(1); // NORMAL: see sqlite-durability.test.ts
+    expect(db.get('PRAGMA synchronous')?.synchronous).toBe(2); // FULL
     expect(db.get('PRAGMA foreign_keys')?.foreign_keys).toBe(1);
     expect(Number(db.get('PRAGMA busy_timeout')?.timeout)).toBeGreaterThan(0);
     expect(db.all('SELECT version FROM schema_migrations')).toEqual(

@@ -1,13 +1,16 @@
 // One SQLite connection (node:sqlite, synchronous) with a prepared-statement cache and group
 // commit: write jobs queued within the same event-loop turn run in ONE transaction, each in
 // its own savepoint (so one failing job does not undo the others), and every job's promise
-// settles only once its transaction is on disk: after COMMIT and an fdatasync of the WAL that
-// started after that COMMIT returned (see #commit for why the fsync is not SQLite's own).
-import fs from 'node:fs';
+// settles only after COMMIT has returned — with synchronous=FULL that is after the fsync.
+//
+// Why the fsync stays inside COMMIT, on the event loop (≈ 0.3 ms per durable commit on this
+// machine's disk): a COMMIT makes the write visible to every later read at once. An fsync done
+// afterwards, off the loop, left a window in which an HTTP read saw a run `completed` while the
+// server had not yet acknowledged it to itself (its slot still taken, its events not yet published) —
+// and a power cut could still undo what that reader saw. Tried and reverted (notes/perf-round2.md).
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { Value } from '../shared/columns.ts';
 import type { Row } from '../shared/rows.ts';
-import { WalFlusher } from './wal-flusher.ts';
 
 /** Most jobs per transaction; the rest wait for the next turn so the event loop keeps moving. */
 const MAX_BATCH = 512;
@@ -29,8 +32,6 @@ function bind(params: Param[]): SQLInputValue[] {
 export interface SqliteOptions {
   /** Busy timeout when another process holds the write lock (ms). */
   busyTimeoutMs?: number;
-  /** Makes the WAL durable (default: fdatasync of it on a thread of its own, ./wal-flusher.ts). Tests hold or fail it. */
-  syncWal?: () => Promise<void>;
 }
 
 export class SqliteDb {
@@ -40,37 +41,21 @@ export class SqliteDb {
   #scheduled = false;
   #soon = false;
   #closed = false;
-  readonly #file: string;
-  readonly #syncWal: (() => Promise<void>) | undefined;
-  #flusher: WalFlusher | undefined;
-  /** The WAL's fdatasync in flight, and the one that starts when it ends (shared by the commits meanwhile). */
-  #syncing: Promise<void> | undefined;
-  #nextSync: Promise<void> | undefined;
-  /** Commits whose jobs are not settled yet, and the last one's settlement (jobs settle in commit order). */
-  #unsettled = 0;
-  #settled: Promise<void> = Promise.resolve();
-  /** close() fdatasynced the WAL: every commit before it is on disk. */
-  #flushedAtClose = false;
 
   constructor(file: string, options: SqliteOptions = {}) {
-    this.#file = file;
     this.raw = new DatabaseSync(file);
     this.raw.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
-    const memory = this.raw.prepare('PRAGMA journal_mode = WAL').get()?.journal_mode !== 'wal';
-    this.#syncWal = memory ? undefined : (options.syncWal ?? (() => this.#flushWal()));
-    // Its thread starts now, not at the first write: that write (a server's first 202) would wait
-    // for a worker to boot (tens of ms). It opens the WAL at its first flush, after a commit.
-    if (!memory && !options.syncWal) this.#flusher = new WalFlusher(`${file}-wal`);
-    // NORMAL: COMMIT writes the WAL without fsyncing it; the fsync that makes a write durable is
-    // ours, off the event loop (#commit). Checkpoints still sync the WAL before copying it and the
-    // database file after (SQLite does that in NORMAL too).
-    this.raw.exec('PRAGMA synchronous = NORMAL');
+    this.raw.exec('PRAGMA journal_mode = WAL');
+    // FULL: the WAL is fsynced at every commit, so a resolved write survives power loss.
+    this.raw.exec('PRAGMA synchronous = FULL');
     this.raw.exec('PRAGMA foreign_keys = ON');
     this.raw.exec('PRAGMA temp_store = MEMORY');
     // Streaming rewrites the same hot pages (each session's newest events) many times a second; a
     // larger WAL between checkpoints copies each of them to the database file once, not every ~4 MB.
     this.raw.exec('PRAGMA wal_autocheckpoint = 16384');
   }
+
+  #durableMode = true;
 
   statement(sql: string): StatementSync {
     let st = this.#statements.get(sql);
@@ -139,6 +124,14 @@ export class SqliteDb {
   }
 
   #commit(batch: Job[]): void {
+    // A batch of nothing but streamed deltas commits without its own fsync (synchronous=NORMAL in
+    // WAL mode: safe against a process crash, only a power cut can lose the newest deltas; the next
+    // durable commit fsyncs the WAL with them). Everything else stays FULL.
+    const durable = batch.some((j) => j.durable);
+    if (durable !== this.#durableMode) {
+      this.raw.exec(`PRAGMA synchronous = ${durable ? 'FULL' : 'NORMAL'}`);
+      this.#durableMode = durable;
+    }
     try {
       this.statement('BEGIN IMMEDIATE').run();
     } catch (error) {
@@ -174,72 +167,7 @@ export class SqliteDb {
       for (const job of batch) job.reject(error);
       return;
     }
-    // Durability. With synchronous=FULL, SQLite would fsync the WAL inside COMMIT: the event loop
-    // (every stream, every request) stood still for each flush — 0.3 ms on this machine's disk,
-    // milliseconds on a network volume, once per group commit. Instead the WAL is fdatasynced on a
-    // thread of its own (./wal-flusher.ts), one flush for all the commits that land while the
-    // previous one runs, and a job
-    // settles only after a flush that STARTED after its COMMIT returned: a resolved write survives
-    // power loss as before. A batch of nothing but streamed deltas (durable: false) is not waited
-    // for (safe against a process crash; the next flush takes them along), but its jobs still
-    // settle after every earlier commit's, so an event is never delivered before an earlier one.
-    // Between COMMIT and the flush, another reader can see a write that a power cut would undo.
-    const synced = this.#syncWal && batch.some((j) => j.durable) && anyOk ? this.#syncSoon() : undefined;
-    const settle = () => {
-      for (const r of results) (r.ok ? r.job.resolve : r.job.reject)(r.value);
-    };
-    if (!synced && this.#unsettled === 0) {
-      settle();
-      return;
-    }
-    this.#unsettled++;
-    // A flush that fails after close() flushed the WAL itself does not un-acknowledge anything.
-    const durable = synced?.catch((error: unknown) => {
-      if (!this.#flushedAtClose) throw error;
-    });
-    this.#settled = this.#settled
-      .then(() => durable)
-      .then(settle, (error: unknown) => {
-        // The flush failed: whether the transaction is on disk is unknown — none of it is acknowledged.
-        for (const r of results) r.job.reject(r.ok ? error : r.value);
-      })
-      .finally(() => {
-        this.#unsettled--;
-      });
-  }
-
-  /** A WAL flush that starts after now: the one in flight started earlier, so the next one. */
-  #syncSoon(): Promise<void> {
-    if (!this.#syncing) return this.#startSync();
-    this.#nextSync ??= this.#syncing
-      .catch(() => {})
-      .then(() => {
-        this.#nextSync = undefined;
-        return this.#startSync();
-      });
-    return this.#nextSync;
-  }
-
-  #startSync(): Promise<void> {
-    let flush: Promise<void>;
-    try {
-      flush = (this.#syncWal as () => Promise<void>)();
-    } catch (error) {
-      flush = Promise.reject(error); // e.g. the WAL could not be opened: the commits waiting fail, none hangs
-    }
-    const p: Promise<void> = flush.finally(() => {
-      if (this.#syncing === p) this.#syncing = undefined;
-    });
-    this.#syncing = p;
-    return p;
-  }
-
-  #flushWal(): Promise<void> {
-    // The WAL exists from the first commit on. SQLite keeps this file while the connection is
-    // open — a checkpoint rewrites it from the start, never replaces it.
-    // A thread that died (its flushes failed) is replaced at the next flush.
-    if (!this.#flusher || this.#flusher.gone) this.#flusher = new WalFlusher(`${this.#file}-wal`);
-    return this.#flusher.flush();
+    for (const r of results) (r.ok ? r.job.resolve : r.job.reject)(r.value);
   }
 
   /** Synchronous transaction for start-up work (migrations); not batched. */
@@ -255,35 +183,11 @@ export class SqliteDb {
     }
   }
 
-  /**
-   * Commits queued writes and closes. Writes committed here (and earlier ones still waiting for
-   * their flush) settle when their flush ends; the WAL's descriptor is closed after the last one.
-   */
   close(): void {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
     this.#statements.clear();
-    // What is committed and not yet flushed is flushed here, synchronously: closing the last
-    // connection checkpoints and deletes the WAL, so a flush still on its way to the flusher's
-    // thread (started by flush() just above, or earlier) may find no file (ENOENT) — it must not
-    // fail writes that are on disk.
-    if (this.#unsettled > 0 && this.#syncWal) {
-      try {
-        const fd = fs.openSync(`${this.#file}-wal`, 'r+');
-        try {
-          fs.fdatasyncSync(fd);
-        } finally {
-          fs.closeSync(fd);
-        }
-        this.#flushedAtClose = true;
-      } catch {
-        // no WAL to flush (or it failed): the pending flushes decide, as before
-      }
-    }
-    const flusher = this.#flusher;
-    this.#flusher = undefined;
-    if (flusher) void this.#settled.finally(() => flusher.close());
     this.raw.close();
   }
 }
