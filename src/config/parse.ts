@@ -102,9 +102,8 @@ export function gitBaseUrl(env: Env, name: string, def: string): string {
   return `${u.protocol}//${u.host}`;
 }
 
-export function httpUrl(env: Env, name: string): string | undefined {
-  const raw = opt(env, name);
-  if (raw === undefined) return undefined;
+/** `raw` parsed as an http(s) URL, or a ConfigError naming `name`; `what` says which kind is wanted. */
+export function parseHttpUrl(name: string, raw: string, what = 'an http(s) URL'): URL {
   let u: URL;
   try {
     u = new URL(raw);
@@ -112,7 +111,14 @@ export function httpUrl(env: Env, name: string): string | undefined {
     throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:')
-    throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
+    throw new ConfigError(`${name} must be ${what}, got "${raw}"`);
+  return u;
+}
+
+export function httpUrl(env: Env, name: string): string | undefined {
+  const raw = opt(env, name);
+  if (raw === undefined) return undefined;
+  parseHttpUrl(name, raw);
   return raw.replace(/\/+$/, '');
 }
 

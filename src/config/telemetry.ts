@@ -1,5 +1,5 @@
 // Telemetry settings: the standard OTEL_* variables for trace export and LOG_REDACT's field paths.
-import { bool, ConfigError, type Env, int, list, opt } from './parse.ts';
+import { bool, ConfigError, type Env, int, list, opt, parseHttpUrl } from './parse.ts';
 
 /** Trace export (src/observability/tracing.ts), from the standard OTEL_* variables. */
 export interface OtelConfig {
@@ -52,15 +52,7 @@ export function redactPaths(env: Env, name: string): string[] {
 export function otlpUrl(env: Env, name: string): string | undefined {
   const raw = opt(env, name)?.trim();
   if (raw === undefined || raw === '') return undefined;
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:')
-    throw new ConfigError(`${name} must be an http(s) URL (OTLP over HTTP), got "${raw}"`);
-  return u.toString();
+  return parseHttpUrl(name, raw, 'an http(s) URL (OTLP over HTTP)').toString();
 }
 
 /** The standard OTEL_* variables this server honours (traces over OTLP/HTTP only). */
