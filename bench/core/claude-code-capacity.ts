@@ -9,11 +9,12 @@
 // streams one stamped delta every `intervalMs` on each for `durationMs`, then ends them (end_turn).
 // The path measured is: mock → LLM proxy (server) → CLI (SSE parse, stream_event on stdout) → SDK in
 // the server → event store → WebSocket → client process.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { claudeCodeSideReply, isClaudeCodeSideRequest } from '../../src/mock-llm/scenarios.ts';
 import type { MessagesRequest } from '../../src/mock-llm/types.ts';
 import { call } from '../lib/api.ts';
+import { type ProcStat, processTree, readProcStat } from '../lib/proc-cpu.ts';
 import { type ServerProc, startServerProc } from '../lib/server-proc.ts';
 import { percentile, pool, sleep, until } from '../lib/stats.ts';
 import { startTimedMock } from '../lib/timed-mock.ts';
@@ -69,46 +70,6 @@ export function memAvailable(): number {
   return m ? Number(m[1]) * KB : os.freemem();
 }
 
-interface ProcInfo {
-  pid: number;
-  ppid: number;
-  /** start time in clock ticks since boot: with the pid, identifies the process */
-  start: number;
-  cpuTicks: number;
-}
-
-function readStat(pid: number): ProcInfo | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // fields after the command (which may contain spaces and parentheses)
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return { pid, ppid: Number(f[1]), cpuTicks: Number(f[11]) + Number(f[12]), start: Number(f[19]) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** `root` and every descendant (by parent pid), as currently in /proc. */
-export function processTree(root: number): ProcInfo[] {
-  const all: ProcInfo[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    const p = readStat(Number(d));
-    if (p) all.push(p);
-  }
-  const children = new Map<number, ProcInfo[]>();
-  for (const p of all) {
-    const list = children.get(p.ppid);
-    if (list) list.push(p);
-    else children.set(p.ppid, [p]);
-  }
-  const self = all.find((p) => p.pid === root);
-  if (!self) return [];
-  const out: ProcInfo[] = [self];
-  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]!.pid) ?? []));
-  return out;
-}
-
 function rssOf(pid: number): number {
   try {
     const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -133,7 +94,7 @@ const HZ = 100;
 function killTracked(tracked: Map<number, number>): number {
   let killed = 0;
   for (const [pid, start] of tracked) {
-    const p = readStat(pid);
+    const p = readProcStat(pid);
     if (!p || p.start !== start) continue;
     try {
       process.kill(-pid, 'SIGKILL'); // the CLI leads its own process group (detached)
@@ -178,7 +139,7 @@ async function measureLevel(
   });
   let server: ServerProc | undefined;
   const tracked = new Map<number, number>();
-  const track = (): ProcInfo[] => {
+  const track = (): ProcStat[] => {
     const tree = server ? processTree(server.pid) : [];
     for (const p of tree) if (p.pid !== server?.pid) tracked.set(p.pid, p.start);
     return tree;
@@ -224,12 +185,12 @@ async function measureLevel(
         `  ${n} claude-code runs streaming-ready in ${(rampMs / 1000).toFixed(1)} s (${cliPids.length} CLI processes); streaming for ${opts.durationMs} ms`,
       );
       await clients.collect(); // nothing should be there: streams held with pings only
-      const ticks = (pids: ProcInfo[]): number =>
+      const ticks = (pids: ProcStat[]): number =>
         pids.reduce((sum, p) => {
-          const now = readStat(p.pid);
-          return sum + (now?.start === p.start ? now.cpuTicks : 0);
+          const now = readProcStat(p.pid);
+          return sum + (now?.start === p.start ? now.own : 0);
         }, 0);
-      const srv0 = readStat(srv.pid)?.cpuTicks ?? 0;
+      const srv0 = readProcStat(srv.pid)?.own ?? 0;
       const cli0 = ticks(cliPids);
       const cl0 = await clients.cpu();
       const m0 = machineTicks();
@@ -249,7 +210,7 @@ async function measureLevel(
         }
       }
       const wall = performance.now() - me0.at;
-      const srv1 = readStat(srv.pid)?.cpuTicks ?? 0;
+      const srv1 = readProcStat(srv.pid)?.own ?? 0;
       const cli1 = ticks(cliPids);
       const cl1 = await clients.cpu();
       const m1 = machineTicks();

@@ -6,16 +6,18 @@ import { readdirSync, readFileSync } from 'node:fs';
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on every Linux build in practice). */
 const HZ = 100;
 
-interface Stat {
+export interface ProcStat {
   pid: number;
   ppid: number;
-  /** utime + stime */
+  /** utime + stime (clock ticks) */
   own: number;
   /** cutime + cstime: children that ended and were waited for */
   reaped: number;
+  /** start time in clock ticks since boot: with the pid, identifies the process */
+  start: number;
 }
 
-function readStat(pid: number): Stat | undefined {
+export function readProcStat(pid: number): ProcStat | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // fields after the command (which may contain spaces and parentheses)
@@ -25,6 +27,7 @@ function readStat(pid: number): Stat | undefined {
       ppid: Number(f[1]),
       own: Number(f[11]) + Number(f[12]),
       reaped: Number(f[13]) + Number(f[14]),
+      start: Number(f[19]),
     };
   } catch {
     return undefined;
@@ -62,27 +65,29 @@ export function findRedisServer(port: number): number | undefined {
   return findProcess((a) => /(^|\/)redis-server\b/.test(a[0] ?? '') && a.join(' ').includes(`:${port}`));
 }
 
-/** CPU seconds used so far by `root`, its live descendants and the children it reaped. */
-export function treeCpuSeconds(root: number): number {
+/** `root` and every descendant (by parent pid), as currently in /proc; [] when `root` is gone. */
+export function processTree(root: number): ProcStat[] {
   const all = pids()
-    .map(readStat)
-    .filter((s): s is Stat => s !== undefined);
-  const children = new Map<number, Stat[]>();
+    .map(readProcStat)
+    .filter((s): s is ProcStat => s !== undefined);
+  const children = new Map<number, ProcStat[]>();
   for (const s of all) {
     const list = children.get(s.ppid);
     if (list) list.push(s);
     else children.set(s.ppid, [s]);
   }
   const self = all.find((s) => s.pid === root);
+  if (!self) return [];
+  const out: ProcStat[] = [self];
+  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]!.pid) ?? []));
+  return out;
+}
+
+/** CPU seconds used so far by `root`, its live descendants and the children it reaped. */
+export function treeCpuSeconds(root: number): number {
+  const [self, ...descendants] = processTree(root);
   if (!self) return 0;
-  let ticks = self.own + self.reaped;
-  const queue = [...(children.get(root) ?? [])];
-  for (let i = 0; i < queue.length; i++) {
-    const s = queue[i]!;
-    ticks += s.own;
-    queue.push(...(children.get(s.pid) ?? []));
-  }
-  return ticks / HZ;
+  return (self.own + self.reaped + descendants.reduce((n, s) => n + s.own, 0)) / HZ;
 }
 
 /** Busy and total ticks of the whole machine (all cores) from /proc/stat. */
