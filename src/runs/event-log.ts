@@ -131,8 +131,8 @@ export class EventLog {
       setImmediate(() => this.fire());
       return;
     }
-    const wait = this.lastWriteAt + this.deltaFlushMs - performance.now();
     if (this.scheduled === 'now') return;
+    const wait = this.lastWriteAt + this.deltaFlushMs - performance.now();
     if (this.scheduled === 'later') {
       // Due while the loop is still busy (its timer cannot fire before the poll phase ends): go now.
       if (wait <= 0) this.fireSoon();

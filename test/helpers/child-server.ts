@@ -1,7 +1,6 @@
 // Starts the real server as a CHILD PROCESS (`node src/main.ts`), so tests can crash it (SIGKILL),
 // drain it (SIGTERM) and restart it on the same DATA_DIR. stdout/stderr are captured for debugging.
 import { type ChildProcess, spawn } from 'node:child_process';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkOutput } from './log-check.ts';
@@ -37,8 +36,6 @@ function nodeBin(): string {
 }
 
 export async function startChildServer(opts: ChildServerOptions = {}): Promise<ChildServer> {
-  // A directory made here is removed by close(); one passed in is the caller's.
-  const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? (await tempDir('agent-child-'));
   const port = await freePort();
   const env: Record<string, string> = {};
@@ -135,12 +132,10 @@ export async function startChildServer(opts: ChildServerOptions = {}): Promise<C
     close: async () => {
       // SIGTERM first so the server stops the tool processes it started; SIGKILL if it lingers.
       const c = child;
-      if (c && c.exitCode === null && c.signalCode === null) {
-        const timer = setTimeout(() => c.kill('SIGKILL'), 5_000);
-        await kill('SIGTERM');
-        clearTimeout(timer);
-      }
-      if (ownDir) await fs.rm(dataDir, { recursive: true, force: true }).catch(() => {});
+      if (!c || c.exitCode !== null || c.signalCode !== null) return;
+      const timer = setTimeout(() => c.kill('SIGKILL'), 5_000);
+      await kill('SIGTERM');
+      clearTimeout(timer);
     },
   };
 }

@@ -40,7 +40,7 @@ const EVENTS: ReadonlyArray<Record<string, unknown>> = [
 
 const SSE = EVENTS.map((e) => `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`).join('');
 
-/** Streams one canned turn over loopback; resolves with its text ("ok"). Never throws past `timeoutMs`. */
+/** Streams one canned turn over loopback; resolves with its text ("ok"), rejects within `timeoutMs`. */
 export async function rehearseTurn(timeoutMs = 5_000): Promise<string> {
   const server = http.createServer((req, res) => {
     req.resume();
